@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# empmix-web build driver. Every subcommand is idempotent and works on a fresh machine.
+#
+#   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium
+#   ./build.sh test [ARGS]      setup, then the whole pytest suite (ARGS go to pytest)
+#   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
+#   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+WWW="$ROOT/build/www"            # everything the browser loads, served from one origin
+STAMPS="$ROOT/build/stamps"
+PYTHON=${PYTHON:-python3}
+
+log() { printf '[build] %s\n' "$*" >&2; }
+
+# sha256 of some files, to decide whether a step must run again
+digest() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+setup_venv() {
+  local want; want=$(digest requirements-test.txt collector/pyproject.toml)
+  if [[ -x "$PY" && "$(cat "$STAMPS/venv" 2>/dev/null)" == "$want" ]]; then return; fi
+  log "python venv (.venv) with pinned test tools and the collector"
+  [[ -x "$PY" ]] || "$PYTHON" -m venv "$VENV"
+  "$PY" -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  "$PY" -m pip install -q --disable-pip-version-check -e collector
+  mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/venv"
+}
+
+setup_npm() {
+  local want; want=$(digest package-lock.json)
+  if [[ -d node_modules && "$(cat "$STAMPS/npm" 2>/dev/null)" == "$want" ]]; then return; fi
+  command -v npm >/dev/null || { log "npm is required (Node.js 18+)"; exit 1; }
+  log "npm ci (Pyodide, PyScript, mixpanel-browser; versions pinned in package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/npm"
+}
+
+setup_assets() {
+  local want; want=$(digest package-lock.json tools/pyodide_assets.py)
+  if [[ -d "$WWW/pyodide" && "$(cat "$STAMPS/assets" 2>/dev/null)" == "$want" ]]; then return; fi
+  log "laying out Pyodide and PyScript under build/www"
+  rm -rf "$WWW/pyodide" "$WWW/pyscript" "$WWW/vendor"
+  mkdir -p "$WWW/vendor"
+  cp -r node_modules/pyodide "$WWW/pyodide"
+  cp -r node_modules/@pyscript/core/dist "$WWW/pyscript"
+  cp node_modules/mixpanel-browser/dist/mixpanel.min.js "$WWW/vendor/mixpanel.min.js"
+  # npm's pyodide ships no wheels: micropip (for PyScript "packages") comes from PyPI
+  "$PY" tools/pyodide_assets.py "$WWW/pyodide" micropip
+  mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/assets"
+}
+
+build_wheel() {
+  log "building the empmix-web wheel"
+  rm -rf "$WWW/dist" build/wheel-tmp
+  mkdir -p "$WWW/dist"
+  "$PY" -m build -q --wheel --no-isolation --outdir "$WWW/dist" . >/dev/null
+  rm -rf build/lib build/bdist* ./*.egg-info
+  # a stable URL for pages: /dist/empmix_web-latest.json names the current wheel
+  local whl; whl=$(cd "$WWW/dist" && ls empmix_web-*-py3-none-any.whl)
+  printf '{"wheel": "/dist/%s"}\n' "$whl" > "$WWW/dist/empmix_web-latest.json"
+}
+
+layout_site() {
+  # the demo pages (site/) sit beside the assets so that pages and API share one origin
+  mkdir -p "$WWW"
+  cp -r site/. "$WWW/"
+}
+
+find_chromium() {
+  if [[ -n "${CHROMIUM:-}" && -x "${CHROMIUM}" ]]; then return; fi
+  if [[ -x /usr/bin/chromium ]]; then export CHROMIUM=/usr/bin/chromium; return; fi
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Debian's chromium (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    export CHROMIUM=/usr/bin/chromium; return
+  fi
+  log "no system Chromium: using 'playwright install chromium'"
+  "$PY" -m playwright install chromium
+  unset CHROMIUM   # tests fall back to Playwright's own browser
+}
+
+setup() {
+  setup_venv
+  setup_npm
+  setup_assets
+  layout_site
+  build_wheel
+  find_chromium
+}
+
+cmd=${1:-help}; shift || true
+case "$cmd" in
+  setup) setup ;;
+  test)
+    setup
+    log "running the test suite"
+    set +e
+    "$PY" -m pytest tests "$@"
+    rc=$?
+    set -e
+    [[ $rc == 5 ]] && { echo "no tests collected" >&2; exit 1; }
+    exit $rc ;;
+  serve)
+    setup
+    exec "$PY" tools/serve.py "$@" ;;
+  bench)
+    setup
+    exec "$PY" bench/run.py "$@" ;;
+  *)
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    [[ $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2 ;;
+esac

@@ -1,0 +1,124 @@
+"""Who the browser is: the anonymous device id, the user id, and where they are kept.
+
+The identity lives in localStorage (``empmix_<token>_identity``) and is mirrored in the
+first-party cookie ``empmix_<token>``; where the two disagree the cookie wins (it is what a
+sibling subdomain or tab wrote last). It is re-read before every call, cheaply: the raw cookie
+string is compared with the last one parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .storage import CookieJar, Storage
+from .validation import DEVICE_PREFIX, dumps
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One browser's identity for one project token."""
+
+    distinct_id: str
+    device_id: str
+    user_id: str | None = None
+    alias: str | None = None  # set by alias() while anonymous, until identify(alias)
+
+    @property
+    def identified(self) -> bool:
+        return self.user_id is not None
+
+    @classmethod
+    def mint(cls) -> Identity:
+        """A new anonymous identity: ``$device_id`` is a UUID4, ``distinct_id`` derives from it."""
+        device_id = str(uuid.uuid4())
+        return cls(DEVICE_PREFIX + device_id, device_id)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "distinct_id": self.distinct_id,
+            "$device_id": self.device_id,
+            "$user_id": self.user_id,
+            "state": "identified" if self.identified else "anonymous",
+        }
+        if self.alias is not None:
+            data["$alias"] = self.alias
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Identity | None:
+        """Parse stored state; anything malformed reads as absent."""
+        if not isinstance(data, dict):
+            return None
+        distinct_id, device_id = data.get("distinct_id"), data.get("$device_id")
+        user_id, alias = data.get("$user_id"), data.get("$alias")
+        if not (isinstance(distinct_id, str) and distinct_id and isinstance(device_id, str) and device_id):
+            return None
+        if user_id is not None and not isinstance(user_id, str):
+            return None
+        if alias is not None and not isinstance(alias, str):
+            return None
+        return cls(distinct_id, device_id, user_id, alias)
+
+
+class IdentityStore:
+    """Loads and saves one token's :class:`Identity` in localStorage and the cookie."""
+
+    def __init__(self, storage: Storage, cookies: CookieJar, token: str, persist: bool = True) -> None:
+        self._storage = storage
+        self._cookies = cookies
+        self.key = f"empmix_{token}_identity"
+        self.cookie_name = f"empmix_{token}"
+        self.persist = persist
+        self._current: Identity | None = None
+        self._raw: str | None = None  # the raw stored text self._current was parsed from
+
+    def _parse(self, raw: str | None) -> Identity | None:
+        if raw is None:
+            return None
+        try:
+            return Identity.from_json(json.loads(raw))
+        except ValueError:
+            return None
+
+    def load(self) -> Identity:
+        """The current identity; minted and saved on first use."""
+        if not self.persist:
+            if self._current is None:
+                self._current = Identity.mint()
+            return self._current
+        raw = self._cookies.get(self.cookie_name)
+        if raw is not None and raw == self._raw and self._current is not None:
+            return self._current  # fast path: nothing changed since the last call
+        from_cookie = self._parse(raw)
+        if from_cookie is not None:
+            if self._raw is None or raw != self._raw:
+                stored = self._storage.get(self.key)
+                if stored != raw:
+                    self._storage.set(self.key, raw)  # the cookie wins
+            self._current, self._raw = from_cookie, raw
+            return from_cookie
+        stored = self._storage.get(self.key)  # no (valid) cookie: cookies blocked or cleared
+        from_storage = self._parse(stored)
+        if from_storage is not None:
+            self._current, self._raw = from_storage, stored
+            self._cookies.set(self.cookie_name, stored or "")
+            return from_storage
+        return self.save(Identity.mint())
+
+    def save(self, identity: Identity) -> Identity:
+        self._current = identity
+        if self.persist:
+            raw = dumps(identity.to_json())
+            self._storage.set(self.key, raw)
+            self._cookies.set(self.cookie_name, raw)
+            self._raw = raw
+        return identity
+
+    def clear(self) -> None:
+        """Forget the identity everywhere it is kept (host and parent-domain cookies)."""
+        self._current, self._raw = None, None
+        self._storage.remove(self.key)
+        self._cookies.remove(self.cookie_name)

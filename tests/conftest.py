@@ -1,0 +1,90 @@
+"""Shared fixtures: Debian Chromium for pytest-playwright, the wire-recording server, SDK pages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests import wire_server
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE_READY_MS = 60_000
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    if Path(CHROMIUM).exists():  # else Playwright's own browser (`playwright install chromium`)
+        args["executable_path"] = CHROMIUM
+    return args
+
+
+@pytest.fixture(scope="session")
+def wire() -> Iterator[wire_server.Wire]:
+    recorder = wire_server.Wire()
+    server = wire_server.start(recorder)
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield recorder
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def base_url(wire: wire_server.Wire) -> str:
+    return wire.url  # type: ignore[attr-defined]
+
+
+def run_py(page: Any, code: str) -> Any:
+    """Run Python (top-level await allowed) in the page's Pyodide; returns its last expression,
+    which tests make a JSON string (decoded here)."""
+    result = page.evaluate("async code => await pyodide.runPythonAsync(code)", code)
+    return json.loads(result) if isinstance(result, str) else result
+
+
+def open_sdk_page(context: Any, base: str) -> Any:
+    page = context.new_page()
+    page.goto(f"{base}/test/sdk.html")
+    page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+    return page
+
+
+@pytest.fixture(scope="module")
+def sdk_context(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(base_url=base_url)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def sdk_page(sdk_context: Any, base_url: str) -> Any:
+    """One Pyodide page with the wheel loaded, shared by a module's tests (each test uses its
+    own token, so storage keys and cookies do not collide)."""
+    return open_sdk_page(sdk_context, base_url)
+
+
+@pytest.fixture
+def token() -> str:
+    return "t" + uuid.uuid4().hex[:12]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)

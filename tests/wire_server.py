@@ -1,0 +1,125 @@
+"""A test server that serves the built site and records what crosses the wire.
+
+It stands in for the collector where a test asserts on the exact requests the SDK makes: every
+POST to ``/track`` or ``/engage`` is decoded (form ``data=`` holding JSON or base64 JSON) and
+kept with its method, path, query, headers and records. Replies look like the collector's
+verbose reply. Pages under ``/test/`` come from ``tests/pages``; everything else from
+``build/www``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+WWW = ROOT / "build" / "www"
+PAGES = Path(__file__).resolve().parent / "pages"
+MIME = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript",
+        ".json": "application/json", ".whl": "application/zip", ".zip": "application/zip"}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def decode_records(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    text = body.decode()
+    if "json" in content_type:
+        data = json.loads(text)
+    else:
+        (payload,) = parse_qs(text)["data"]
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            data = json.loads(base64.b64decode(payload))
+    return data if isinstance(data, list) else [data]
+
+
+class Wire:
+    """What the server received; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+
+    def add(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def for_token(self, token: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests
+                    if any(rec.get("properties", rec).get("token", rec.get("$token")) == token
+                           for rec in r.records)]
+
+    def events(self, token: str) -> list[dict[str, Any]]:
+        return [rec for r in self.for_token(token) if r.path.startswith("/track")
+                for rec in r.records if rec["properties"].get("token") == token]
+
+    def profiles(self, token: str) -> list[dict[str, Any]]:
+        return [rec for r in self.for_token(token) if r.path.startswith("/engage")
+                for rec in r.records if rec.get("$token") == token]
+
+
+class Handler(SimpleHTTPRequestHandler):
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME}
+    wire: Wire
+
+    def translate_path(self, path: str) -> str:
+        parts = urlsplit(path).path
+        if parts.startswith("/test/"):
+            return str(PAGES / parts[len("/test/"):])
+        return super().translate_path(path)
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def _record(self) -> None:
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers.items()))
+        if self.command == "POST" and url.path.rstrip("/") in ("/track", "/engage"):
+            request.records = decode_records(body, self.headers.get("Content-Type", ""))
+        self.wire.add(request)
+        reply = json.dumps({"status": 1, "error": None}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_POST = _record
+    do_OPTIONS = _record  # recorded so a test can assert that no preflight was ever made
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
+def start(wire: Wire) -> Server:
+    handler = type("BoundHandler", (Handler,), {"wire": wire})
+    server = Server(("127.0.0.1", 0), partial(handler, directory=str(WWW)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
