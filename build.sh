@@ -55,14 +55,17 @@ setup_assets() {
 }
 
 build_wheel() {
+  # built aside and swapped in, so a page loading the wheel never sees a half-written folder
   log "building the empmix-web wheel"
-  rm -rf "$WWW/dist" build/wheel-tmp
-  mkdir -p "$WWW/dist"
-  "$PY" -m build -q --wheel --no-isolation --outdir "$WWW/dist" . >/dev/null
+  local tmp; tmp=$(mktemp -d "$ROOT/build/wheel.XXXXXX")
+  "$PY" -m build -q --wheel --no-isolation --outdir "$tmp" . >/dev/null 2>&1
   rm -rf build/lib build/bdist* ./*.egg-info
-  # a stable URL for pages: /dist/empmix_web-latest.json names the current wheel
-  local whl; whl=$(cd "$WWW/dist" && ls empmix_web-*-py3-none-any.whl)
-  printf '{"wheel": "/dist/%s"}\n' "$whl" > "$WWW/dist/empmix_web-latest.json"
+  local whl; whl=$(cd "$tmp" && ls empmix_web-*-py3-none-any.whl)
+  # /dist/empmix_web-latest.json names the current wheel for pages that need a stable URL
+  printf '{"wheel": "/dist/%s"}\n' "$whl" > "$tmp/empmix_web-latest.json"
+  mkdir -p "$WWW/dist"
+  for f in "$tmp"/*; do mv -f "$f" "$WWW/dist/"; done
+  rmdir "$tmp"
 }
 
 layout_site() {

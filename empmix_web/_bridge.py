@@ -77,7 +77,7 @@ class Browser:
             raise
         except Exception as exc:
             raise StorageUnavailable(str(exc)) from None
-        return None if value is None else str(value)
+        return value if isinstance(value, str) else None  # JS null arrives as pyodide's jsnull
 
     def local_set(self, key: str, value: str) -> None:
         try:

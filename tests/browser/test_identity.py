@@ -107,7 +107,8 @@ def test_identify_as_someone_else_switches_without_linking(py, sdk_page, wire, t
     assert events[0]["properties"]["distinct_id"] == "usr_a"
     assert events[1]["properties"]["distinct_id"] == "usr_b"
     assert all(e["properties"].get("$anon_distinct_id") != "usr_a" for e in events)
-    wait_until(lambda: any("reset()" in w and "usr_b" in w for w in warnings), 5, "the reset() warning")
+    wait_until(lambda: any("reset()" in w and "usr_b" in w for w in warnings), 5, "the reset() warning",
+               page=sdk_page)
 
 
 def test_int_ids_become_strings(py, wire, token):
