@@ -64,6 +64,7 @@ build_wheel() {
   # /dist/empmix_web-latest.json names the current wheel for pages that need a stable URL
   printf '{"wheel": "/dist/%s"}\n' "$whl" > "$tmp/empmix_web-latest.json"
   mkdir -p "$WWW/dist"
+  mkdir -p dist && cp "$tmp/$whl" dist/   # the usual place for a built wheel, too
   for f in "$tmp"/*; do mv -f "$f" "$WWW/dist/"; done
   rmdir "$tmp"
 }

@@ -98,7 +98,7 @@ class Browser:
     def local_keys(self, prefix: str) -> list[str]:
         """All localStorage keys that start with ``prefix`` (one FFI crossing)."""
         try:
-            keys = self._js.Object.keys(self._local()).to_py()
+            keys = self._window.Object.keys(self._local()).to_py()  # the page's Object in a worker
         except StorageUnavailable:
             raise
         except Exception as exc:
@@ -181,14 +181,17 @@ class Browser:
 
     def send_beacon(self, url: str, body: str) -> bool:
         """Queue ``body`` for delivery even if the page goes away (``sendBeacon``, else keepalive)."""
-        blob = self._js.Blob.new(
-            self._to_js([body]),
-            self._to_js({"type": "application/x-www-form-urlencoded"},
-                        dict_converter=self._js.Object.fromEntries),
-        )
         navigator = self._window.navigator
         try:
-            if hasattr(navigator, "sendBeacon") and navigator.sendBeacon(url, blob):
+            if self.in_worker:  # a string crosses to the page's thread; it goes as text/plain
+                payload: Any = body
+            else:  # form-encoded: a CORS-safelisted type, so no preflight that unload would cut
+                payload = self._js.Blob.new(
+                    self._to_js([body]),
+                    self._to_js({"type": "application/x-www-form-urlencoded"},
+                                dict_converter=self._js.Object.fromEntries),
+                )
+            if navigator.sendBeacon(url, payload):
                 return True
         except Exception:
             pass

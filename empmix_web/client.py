@@ -11,12 +11,9 @@ from typing import Any
 
 from . import people
 from ._bridge import Browser
-from .consent import Consent
-from .identity import Identity, IdentityStore
-from .queue import EVENT, PROFILE, OutboundQueue
-from .storage import CookieJar, Storage, probe_cookie_domain
-from .tabs import TabCoordinator
-from .transport import Sender
+from .core import ConsoleHandler, Core
+from .identity import Identity
+from .queue import EVENT, PROFILE
 from .validation import (
     check_event_name,
     check_names,
@@ -38,73 +35,6 @@ class NotInitializedError(RuntimeError):
     """A client method was called before ``init(token)``."""
 
 
-class _ConsoleHandler(logging.Handler):
-    """SDK log lines go to the browser console at their level (warnings are not errors)."""
-
-    def __init__(self, browser: Any) -> None:
-        super().__init__()
-        self._browser = browser
-
-    def emit(self, record: logging.LogRecord) -> None:
-        level = "error" if record.levelno >= logging.ERROR else (
-            "warn" if record.levelno >= logging.WARNING else "log")
-        try:
-            self._browser.console(level, self.format(record))
-        except Exception:  # logging must never break the page
-            pass
-
-
-class _Core:
-    """Everything an initialised client holds."""
-
-    def __init__(self, token: str, browser: Any, config: dict[str, Any]) -> None:
-        self.token = token
-        self.browser = browser
-        self.config = config
-        self.storage = Storage(browser)
-        domain = config["cookie_domain"]
-        if domain is None and config["cross_subdomain_cookie"]:
-            domain = probe_cookie_domain(browser)
-        secure = config["secure_cookie"] if config["secure_cookie"] is not None else browser.is_https()
-        self.cookies = CookieJar(browser, domain, secure)
-        self.consent = Consent(self.storage, token, config["opt_out_by_default"])
-        self.identity = IdentityStore(self.storage, self.cookies, token, persist=not self.consent.opted_out)
-        self.props_key = f"empmix_{token}_props"
-        self.people_key = f"empmix_{token}_people"
-        self.memory_props: dict[str, Any] = {}  # super properties while nothing may be stored
-        self._props_raw: str | None = None
-        self._props: dict[str, Any] = {}
-        self.tab_id = f"{getrandbits(48):012x}"
-        self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
-        self.sender = Sender(browser, self.queue, config["api_host"], config["batch_size"],
-                             config["flush_interval_ms"], self.debug)
-        self.sender.paused = self.consent.opted_out
-        self.referrer = browser.referrer()
-        self.screen = browser.screen_size()
-        self.tabs = TabCoordinator(browser, self.queue, self.sender, token)
-
-    def debug(self, message: str) -> None:
-        if self.config["debug"]:
-            self.browser.console("log", f"empmix: {message}")
-
-    def super_properties(self) -> dict[str, Any]:
-        if not self.identity.persist:
-            return self.memory_props
-        raw = self.storage.get(self.props_key)
-        if raw != self._props_raw:  # parse only when a tab (this or another) changed them
-            self._props_raw = raw
-            self._props = self.storage.get_json(self.props_key) or {} if raw is not None else {}
-            if not isinstance(self._props, dict):
-                self._props = {}
-        return self._props
-
-    def save_super_properties(self, props: dict[str, Any]) -> None:
-        if self.identity.persist:
-            self.storage.set_json(self.props_key, props)
-        else:
-            self.memory_props = props
-
-
 class EmpMixClient:
     """One analytics client for one project token.
 
@@ -114,7 +44,7 @@ class EmpMixClient:
     """
 
     def __init__(self, token: str | None = None, **options: Any) -> None:
-        self._core: _Core | None = None
+        self._core: Core | None = None
         if token is not None:
             self.init(token, **options)
 
@@ -142,7 +72,7 @@ class EmpMixClient:
             log.warning("empmix: init() called again; the client restarts with the new options")
         browser = browser or Browser()
         if not logging.getLogger("empmix_web").handlers:
-            handler = _ConsoleHandler(browser)
+            handler = ConsoleHandler(browser)
             handler.setFormatter(logging.Formatter("%(message)s"))
             log.addHandler(handler)
             log.setLevel(logging.INFO)
@@ -153,7 +83,7 @@ class EmpMixClient:
             "cross_subdomain_cookie": cross_subdomain_cookie, "secure_cookie": secure_cookie,
             "max_queue_size": max_queue_size, "opt_out_by_default": opt_out_by_default,
         }
-        core = _Core(token, browser, config)
+        core = Core(token, browser, config)
         self._core = core
         core.identity.load()
         core.tabs.start()
@@ -161,13 +91,13 @@ class EmpMixClient:
         if len(core.queue):
             core.sender.wake()
 
-    def _c(self, method: str) -> _Core:
+    def _c(self, method: str) -> Core:
         if self._core is None:
             raise NotInitializedError(f"call EmpMix.init(token) before {method}()")
         return self._core
 
     # -- events -------------------------------------------------------------------------------
-    def _event_body(self, core: _Core, event: str, ident: Identity, extra: dict[str, Any]) -> str:
+    def _event_body(self, core: Core, event: str, ident: Identity, extra: dict[str, Any]) -> str:
         props: dict[str, Any] = {
             "token": core.token,
             "distinct_id": ident.distinct_id,
@@ -189,7 +119,7 @@ class EmpMixClient:
         props.update(extra)
         return encode({"event": event, "properties": props}, extra, "properties")
 
-    def _enqueue(self, core: _Core, kind: str, body: str) -> None:
+    def _enqueue(self, core: Core, kind: str, body: str) -> None:
         core.queue.push(kind, body)
         core.sender.wake()
 
@@ -298,7 +228,7 @@ class EmpMixClient:
             core.save_super_properties(current)
 
     # -- profiles -----------------------------------------------------------------------------
-    def _profile(self, core: _Core, op: str, value: Any) -> None:
+    def _profile(self, core: Core, op: str, value: Any) -> None:
         if core.consent.opted_out:
             return
         ident = core.identity.load()
