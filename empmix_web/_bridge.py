@@ -35,6 +35,15 @@ class HttpReply:
     retry_after: str | None
 
 
+def _is_null(value: Any) -> bool:
+    """JS ``null`` arrives in Python as ``pyodide.ffi.jsnull``, not None (``undefined`` is None)."""
+    if value is None:
+        return True
+    from pyodide.ffi import jsnull  # noqa: PLC0415
+
+    return value is jsnull
+
+
 def in_browser() -> bool:
     """True inside Pyodide (main thread or worker)."""
     return sys.platform == "emscripten"
@@ -51,8 +60,10 @@ class Browser:
         self._create_proxy = create_proxy
         self._to_js = to_js
         self._proxies: list[Any] = []  # keep listener proxies alive for the life of the page
+        # PyScript gives its workers a proxy of the page's document as js.document, but no
+        # js.window: that is how a worker is told apart from the page's main thread.
         window, document = js, getattr(js, "document", None)
-        self.in_worker = document is None
+        self.in_worker = not hasattr(js, "window")
         if self.in_worker:
             from pyscript import document, window  # type: ignore[import-not-found,no-redef]  # noqa: PLC0415
         self._window = window
@@ -66,7 +77,7 @@ class Browser:
                 self._storage = self._window.localStorage
             except Exception as exc:  # SecurityError in sandboxed frames, disabled storage
                 raise StorageUnavailable(str(exc)) from None
-            if self._storage is None:
+            if _is_null(self._storage):
                 raise StorageUnavailable("window.localStorage is null")
         return self._storage
 
@@ -234,7 +245,7 @@ class Browser:
         got: asyncio.Future[Callable[[], None] | None] = asyncio.get_event_loop().create_future()
 
         def granted(lock: Any) -> Any:
-            if lock is None:
+            if _is_null(lock):  # not granted: another tab holds it
                 got.set_result(None)
                 return None
             resolvers: list[Any] = []

@@ -289,3 +289,20 @@ def test_identity_events_keep_their_order_under_retries(context, base_url, colle
     assert py("r = await c.flush(timeout_ms=60000)", "r") is True
     assert delivered == ["d", "$create_alias", "d", "d", "d", "d", "d"]
     assert_exactly_once(collector, user, run, list(range(6)))
+
+
+def test_a_live_tabs_records_are_never_taken_and_a_closed_tabs_are(context, base_url, collector):
+    blocked = {"on": True}
+    context.route("**/track/**", lambda route: fault(route, 503) if blocked["on"] else route.continue_())
+    tab1, run = start(context, base_url, collector)
+    track(tab1, run, range(10))
+    did = tab1("", "c.get_distinct_id()")
+    tab2, _ = start(context, base_url, collector)
+    assert tab2("n = await c._core.tabs.scan()", "[n, len(c._core.queue)]") == [0, 0]  # tab 1 holds its lock
+    tab1.page.close()
+    wait_until(lambda: tab2("await c._core.tabs.scan()", "len(c._core.queue)") == 10, 15,
+               "tab 2 to adopt the closed tab's records", page=tab2.page)
+    blocked["on"] = False
+    assert tab2("r = await c.flush(timeout_ms=30000)", "r") is True
+    assert_exactly_once(collector, did, run, list(range(10)), page=tab2.page)
+    assert tab2("", f"stored('empmix_{TOKEN}_q_')") == {}
