@@ -1,0 +1,203 @@
+"""Acme Notes: the empmix-web example app (index.html on the main thread, worker.html in a worker).
+
+The same file runs in both places: PyScript's ``window``/``document`` are the page's real ones
+either way (in a worker they are synchronous proxies, which need a cross-origin-isolated page).
+
+Query parameters: ``?token=`` (default ``demo_token``), ``?flush_ms=N`` (the SDK's
+flush_interval_ms; with it the app stops flushing after each action, so you can watch batching
+and the page-hide beacon).
+"""
+
+import asyncio
+import re
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+from pyscript import document, window, when
+from pyscript.context import RUNNING_IN_WORKER
+
+from empmix_web import EmpMix
+
+params = parse_qs(str(window.location.search).lstrip("?"))
+TOKEN = params.get("token", ["demo_token"])[0]
+FLUSH_MS = params.get("flush_ms", ["1000"])[0]
+FLUSH_MS = int(FLUSH_MS) if FLUSH_MS.isdigit() and int(FLUSH_MS) > 0 else 1000
+EAGER = "flush_ms" not in params  # confirm each action with EmpMix.flush()
+
+
+EmpMix.init(TOKEN, api_host=str(window.location.origin), flush_interval_ms=FLUSH_MS)
+
+
+def q(selector):
+    return document.querySelector(selector)
+
+
+def user_id_for(name):
+    """What the pretend backend returns for a user name (the docs' ``response.data.id``)."""
+    slug = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+    return f"usr_{slug}" if slug else None
+
+
+def now_iso():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# -- what the page shows -------------------------------------------------------------------------
+class Session:
+    """The app's own login state. It normally matches the SDK's user, except after the
+    "forgot reset()" logout, which shows what the documentation warns about."""
+
+    user = None
+
+
+def show_identity():
+    user = EmpMix.get_user_id()
+    q("#id-distinct").textContent = EmpMix.get_distinct_id()
+    q("#id-device").textContent = EmpMix.get_device_id()
+    q("#id-user").textContent = user or "anonymous"
+    q("#identity").dataset.state = "identified" if user else "anonymous"
+    q("#whoami").textContent = Session.user or ""
+    q("#signed-in").hidden = not Session.user
+    q("#signed-out").hidden = bool(Session.user)
+
+
+def log_calls(*calls):
+    item = document.createElement("li")
+    for call in calls:
+        code = document.createElement("code")
+        code.textContent = call
+        item.append(code, document.createElement("br"))
+    item.lastChild.remove()
+    box = q("#calls")
+    box.prepend(item)
+    while box.children.length > 12:
+        box.lastElementChild.remove()
+
+
+class Status:
+    """The status line: which action the collector has confirmed last."""
+
+    seq = 0
+    confirmed = 0
+
+    @classmethod
+    def action(cls, *calls):
+        cls.seq += 1
+        log_calls(*calls)
+        show_identity()
+        el = q("#status")
+        el.dataset.seq = str(cls.seq)
+        if EAGER:
+            el.textContent = f"Action #{cls.seq}: sending…"
+            asyncio.ensure_future(cls.confirm(cls.seq))
+        else:
+            el.textContent = (f"Action #{cls.seq} queued; the SDK sends a batch every {FLUSH_MS} ms, "
+                              "or by beacon when the page is hidden.")
+
+    @classmethod
+    async def confirm(cls, seq):
+        delivered = await EmpMix.flush(timeout_ms=15_000)
+        if seq <= cls.confirmed:
+            return
+        el = q("#status")
+        if delivered:
+            cls.confirmed = seq
+            el.dataset.confirmed = str(seq)
+            stamp = datetime.now().strftime("%H:%M:%S")
+            el.textContent = f"✓ Action #{seq} delivered: the collector confirmed the last batch at {stamp}."
+        else:
+            el.textContent = f"Action #{seq} not confirmed yet; the SDK keeps it queued and retries."
+
+
+def form_value(selector):
+    return str(q(selector).value).strip()
+
+
+# -- handlers (Python, via pyscript.when) ------------------------------------------------------------
+# A worker receives DOM events after the browser dispatched them, too late for preventDefault():
+# the "invoke" option makes PyScript call it on the main thread, synchronously.
+SUBMIT = {"invoke": "preventDefault"}
+
+
+def no_default(event):
+    if not RUNNING_IN_WORKER:
+        event.preventDefault()
+
+
+@when("submit", "#signup-form", **SUBMIT)
+def on_signup(event):
+    no_default(event)
+    name = form_value("#signup-user")
+    user_id = user_id_for(name)
+    if user_id is None or Session.user:
+        return
+    # the documentation's sign-up flow: alias once, identify, then track
+    EmpMix.alias(user_id)
+    EmpMix.identify(user_id)
+    EmpMix.track("Signed Up")
+    EmpMix.set_user_properties({"$name": name, "plan": "Free", "signup_date": now_iso()})
+    Session.user = user_id
+    q("#signup-form").reset()
+    Status.action(f"EmpMix.alias({user_id!r})", f"EmpMix.identify({user_id!r})",
+                  "EmpMix.track('Signed Up')", "EmpMix.set_user_properties({...})")
+
+
+@when("submit", "#login-form", **SUBMIT)
+def on_login(event):
+    no_default(event)
+    name = form_value("#login-user")
+    plan = form_value("#login-plan")
+    user_id = user_id_for(name)
+    if user_id is None:
+        return
+    EmpMix.identify(user_id, {"$name": name})
+    EmpMix.set_user_properties({"last_login_date": now_iso(), "plan": plan})
+    EmpMix.increment("logins_count", 1)
+    EmpMix.track("Logged In", {"plan": plan})
+    Session.user = user_id
+    q("#login-form").reset()
+    Status.action(f"EmpMix.identify({user_id!r}, {{'$name': {name!r}}})",
+                  f"EmpMix.set_user_properties({{'last_login_date': ..., 'plan': {plan!r}}})",
+                  "EmpMix.increment('logins_count', 1)", "EmpMix.track('Logged In')")
+
+
+@when("click", "#logout")
+def on_logout():
+    EmpMix.track("Logged Out")
+    EmpMix.reset()
+    Session.user = None
+    Status.action("EmpMix.track('Logged Out')", "EmpMix.reset()")
+
+
+@when("click", "#logout-noreset")
+def on_logout_without_reset():
+    # The bug the documentation warns about: the next person to log in on this browser is
+    # identify()-ed on top of the previous user (same device id); the collector refuses to merge
+    # two identified users and logs the refused link, which the dashboard shows in red.
+    EmpMix.track("Logged Out")
+    Session.user = None
+    Status.action("EmpMix.track('Logged Out')", "# reset() forgotten: the SDK still holds the old user")
+
+
+def product_button(button):
+    name = str(button.dataset.event)  # read now: a worker gets the event after dispatch
+
+    def on_click():
+        EmpMix.track(name)
+        Status.action(f"EmpMix.track({name!r})")
+
+    when("click", button)(on_click)
+
+
+for btn in document.querySelectorAll(".track-btn"):
+    product_button(btn)
+
+# -- start ---------------------------------------------------------------------------------------
+Session.user = EmpMix.get_user_id()  # still logged in from an earlier visit
+EmpMix.track_pageview()
+Status.action("EmpMix.track_pageview()")
+if RUNNING_IN_WORKER:
+    q("#runtime").textContent = "Python in a worker"
+q("#loading").remove()
+document.body.dataset.ready = "true"
+window.appReady = True

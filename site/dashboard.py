@@ -1,0 +1,79 @@
+"""The collector dashboard: polls the query API every 2 s and redraws what changed.
+
+Markup comes from dashview.py (pure Python); this file only fetches and swaps it into the page.
+``?token=`` selects the project when the collector serves several (default: its first).
+"""
+
+import asyncio
+from datetime import datetime
+from urllib.parse import parse_qs, urlencode
+
+from pyodide.http import pyfetch
+from pyscript import document, window
+
+import dashview
+
+STEPS = ["$mp_web_page_view", "Signed Up", "Logged In"]
+POLL_S = 2.0
+params = parse_qs(str(window.location.search).lstrip("?"))
+TOKEN = params.get("token", [None])[0]
+shown: dict[str, str] = {}
+
+
+def q(selector):
+    return document.querySelector(selector)
+
+
+async def get(path, key=None, **query):
+    if TOKEN:
+        query["token"] = TOKEN
+    url = path + ("?" + urlencode(query) if query else "")
+    response = await pyfetch(url, headers={"Accept": "application/json"})
+    if not response.ok:
+        raise RuntimeError(f"GET {path}: HTTP {response.status}")
+    data = await response.json()
+    if key is not None and isinstance(data, dict):  # {"persons": [...]} or a bare list
+        data = data.get(key, [])
+    return data
+
+
+def put(selector, markup):
+    """Replace an element's content only when it changed (no flicker, text selection survives)."""
+    if shown.get(selector) != markup:
+        q(selector).innerHTML = markup
+        shown[selector] = markup
+
+
+async def refresh():
+    events, persons, merges, by_person, by_distinct = await asyncio.gather(
+        get("/api/events", "events", limit=40),
+        get("/api/persons", "persons"),
+        get("/api/merges", "merges"),
+        get("/api/funnel", "steps", steps=",".join(STEPS)),
+        get("/api/funnel", "steps", steps=",".join(STEPS), by="distinct_id"),
+    )
+    put("#funnel-person", dashview.funnel_html(by_person))
+    put("#funnel-distinct", dashview.funnel_html(by_distinct))
+    put("#persons", dashview.persons_html(persons, merges))
+    put("#refused tbody", dashview.refused_rows(merges))
+    put("#events tbody", dashview.events_rows(events, persons))
+
+
+async def poll():
+    status = q("#dash-status")
+    polls = 0
+    while True:
+        try:
+            await refresh()
+            polls += 1
+            status.dataset.polls = str(polls)
+            status.dataset.state = "live"
+            status.textContent = f"Live · updated {datetime.now().strftime('%H:%M:%S')} · every {POLL_S:.0f} s"
+        except Exception as exc:  # collector restarting, a bad reply: keep polling
+            status.dataset.state = "error"
+            status.textContent = f"Collector unreachable ({exc}); retrying…"
+        document.body.dataset.ready = "true"
+        await asyncio.sleep(POLL_S)
+
+
+asyncio.ensure_future(poll())

@@ -1,0 +1,199 @@
+"""Dashboard markup, built in Python from the collector's query API answers.
+
+Pure functions from JSON-ready data to HTML/SVG strings (no browser needed, so they are unit
+tested on CPython too). Every value that reaches the markup goes through :func:`esc`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from typing import Any
+
+DEVICE = "$device:"
+STEP_LABELS = {"$mp_web_page_view": "page view"}
+
+# graph geometry (px)
+NODE_W, NODE_H, ROW, PAD, GAP = 176, 24, 34, 8, 116
+LEFT_X = PAD
+RIGHT_X = PAD + NODE_W + GAP
+WIDTH = RIGHT_X + NODE_W + 48  # room for same-column edges that bulge right
+
+
+def esc(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def short_id(distinct_id: str, limit: int = 22) -> str:
+    """``$device:1b2c3d4e…`` / ``usr_alice``: what fits in a node."""
+    if distinct_id.startswith(DEVICE) and len(distinct_id) > len(DEVICE) + 9:
+        return DEVICE + distinct_id[len(DEVICE):len(DEVICE) + 8] + "…"
+    return distinct_id if len(distinct_id) <= limit else distinct_id[:limit - 1] + "…"
+
+
+def clock(ms: Any) -> str:
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).strftime("%H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"
+
+
+def person_label(person: dict[str, Any]) -> str:
+    """The first non-anonymous id, else a short anonymous device id."""
+    ids = person.get("distinct_ids") or []
+    for distinct_id in ids:
+        if not distinct_id.startswith(DEVICE):
+            return distinct_id
+    return "anonymous " + short_id(ids[0]) if ids else f"person #{person.get('person_id')}"
+
+
+# -- identity graph ------------------------------------------------------------------------------
+def person_edges(ids: list[str], merges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge attempts touching ``ids``, one edge per (from, to) pair, in log order.
+
+    ``kinds`` maps each kind of attempt on the pair to its strongest result (merged > refused >
+    noop); the edge's ``result`` is the strongest over all kinds, so a pair linked one way after
+    being refused another way is drawn merged, with the refused kind marked in its label.
+    """
+    rank = {"merged": 3, "refused": 2, "noop": 1}
+    idset = set(ids)
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for merge in merges:
+        src, dst = str(merge.get("from_id", "")), str(merge.get("to_id", ""))
+        if src == dst or not (src in idset or dst in idset):
+            continue
+        edge = edges.setdefault((src, dst), {"from": src, "to": dst, "kinds": {}, "reasons": []})
+        kind, result = str(merge.get("kind")), str(merge.get("result"))
+        if rank.get(result, 0) > rank.get(edge["kinds"].get(kind, ""), 0):
+            edge["kinds"][kind] = result
+        if merge.get("reason") and merge["reason"] not in edge["reasons"]:
+            edge["reasons"].append(merge["reason"])
+    for edge in edges.values():
+        edge["result"] = max(edge["kinds"].values(), key=lambda r: rank.get(r, 0))
+    return list(edges.values())
+
+
+def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
+    """The person's distinct ids as nodes (anonymous ``$device:`` ids left, the rest right) and
+    the merges between them as edges; refused merges point at a dashed "ghost" node for the id
+    outside the person."""
+    ids = [str(i) for i in person.get("distinct_ids") or []]
+    edges = person_edges(ids, merges)
+    ghosts = []
+    for edge in edges:
+        for end in (edge["from"], edge["to"]):
+            if end not in ids and end not in ghosts:
+                ghosts.append(end)
+    columns: dict[str, list[tuple[str, str]]] = {"left": [], "right": []}
+    for distinct_id in ids:
+        columns["left" if distinct_id.startswith(DEVICE) else "right"].append((distinct_id, "anon" if distinct_id.startswith(DEVICE) else "user"))
+    for ghost in ghosts:
+        columns["left" if ghost.startswith(DEVICE) else "right"].append((ghost, "ghost"))
+    pos: dict[str, tuple[float, float]] = {}
+    nodes = []
+    for column, x in (("left", LEFT_X), ("right", RIGHT_X)):
+        for row, (distinct_id, kind) in enumerate(columns[column]):
+            y = PAD + row * ROW
+            pos[distinct_id] = (x, y)
+            nodes.append(
+                f'<g class="node {kind}" data-id="{esc(distinct_id)}"><title>{esc(distinct_id)}</title>'
+                f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="5"/>'
+                f'<text x="{x + 8}" y="{y + 16}">{esc(short_id(distinct_id))}</text></g>')
+    degree: dict[str, int] = {}
+    for edge in edges:
+        for end in (edge["from"], edge["to"]):
+            degree[end] = degree.get(end, 0) + 1
+    lines = []
+    for edge in edges:
+        (x1, y1), (x2, y2) = pos[edge["from"]], pos[edge["to"]]
+        y1, y2 = y1 + NODE_H / 2, y2 + NODE_H / 2
+        if x1 != x2:  # across the columns
+            ends = (edge["from"], edge["to"])
+            if x1 > x2:
+                (x1, y1), (x2, y2), ends = (x2, y2), (x1, y1), ends[::-1]
+            x1 += NODE_W
+            path = f"M{x1} {y1} L{x2} {y2}"
+            # label the edge where it is alone: away from a node that several edges share
+            t = 0.5 if degree[ends[0]] == degree[ends[1]] else (0.3 if degree[ends[0]] < degree[ends[1]] else 0.7)
+            lx, ly = x1 + t * (x2 - x1), y1 + t * (y2 - y1) - 5
+        else:  # within a column: bulge to the right of the nodes
+            xr = x1 + NODE_W
+            bulge = xr + 26 + 10 * abs(y2 - y1) / ROW
+            path = f"M{xr} {y1} C{bulge} {y1} {bulge} {y2} {xr} {y2}"
+            lx, ly = bulge - 6, (y1 + y2) / 2 + 4
+        label = " / ".join(("✕ " if r == "refused" else "") + k for k, r in edge["kinds"].items())
+        title = f"{edge['from']} → {edge['to']}: {label} ({edge['result']}" + (
+            f": {', '.join(edge['reasons'])}" if edge["reasons"] else "") + ")"
+        lines.append(
+            f'<g class="edge {edge["result"]}" data-from="{esc(edge["from"])}" data-to="{esc(edge["to"])}" '
+            f'data-kinds="{esc(" ".join(edge["kinds"]))}" '
+            f'data-refused="{esc(" ".join(k for k, r in edge["kinds"].items() if r == "refused"))}"><title>{esc(title)}</title>'
+            f'<path d="{path}"/><text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle">{esc(label)}</text></g>')
+    rows = max(len(columns["left"]), len(columns["right"]), 1)
+    height = PAD * 2 + (rows - 1) * ROW + NODE_H
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+            f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="identity graph of {esc(person_label(person))}">'
+            + "".join(lines) + "".join(nodes) + "</svg>")
+
+
+# -- sections ------------------------------------------------------------------------------------
+def person_card(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
+    ids = person.get("distinct_ids") or []
+    identified = bool(person.get("identified"))
+    props = person.get("properties") or {}
+    shown = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in sorted(props.items()))
+    return (
+        f'<article class="person" data-person-id="{esc(person.get("person_id"))}" '
+        f'data-identified="{"true" if identified else "false"}" data-label="{esc(person_label(person))}">'
+        f'<header><h3>{esc(person_label(person))}</h3>'
+        f'<span class="badge {"identified" if identified else "anonymous"}">{"identified" if identified else "anonymous"}</span>'
+        f'<span class="muted">person #{esc(person.get("person_id"))} · {len(ids)} id{"s" if len(ids) != 1 else ""}</span></header>'
+        f'<div class="graph">{graph_svg(person, merges)}</div>'
+        + (f'<dl class="props">{shown}</dl>' if shown else "")
+        + "</article>")
+
+
+def persons_html(persons: list[dict[str, Any]], merges: list[dict[str, Any]], limit: int = 40) -> str:
+    """Identified persons first, then the newest."""
+    ordered = sorted(persons, key=lambda p: (not p.get("identified"), -int(p.get("person_id") or 0)))
+    if not ordered:
+        return '<p class="muted empty">No persons yet: open the app and click around.</p>'
+    return "".join(person_card(p, merges) for p in ordered[:limit])
+
+
+def funnel_html(steps: list[dict[str, Any]]) -> str:
+    first = max(int(steps[0]["count"]), 1) if steps else 1
+    out = []
+    for step in steps:
+        count = int(step.get("count") or 0)
+        share = 100 * count / first
+        out.append(
+            f'<li class="step" data-event="{esc(step.get("event"))}" data-count="{count}">'
+            f'<span class="name">{esc(STEP_LABELS.get(step.get("event"), step.get("event")))}</span>'
+            f'<span class="bar"><span style="width:{share:.0f}%"></span></span>'
+            f'<span class="count">{count}</span><span class="share">{share:.0f}%</span></li>')
+    return "".join(out)
+
+
+def events_rows(events: list[dict[str, Any]], persons: list[dict[str, Any]]) -> str:
+    labels = {p.get("person_id"): person_label(p) for p in persons}
+    out = []
+    for event in events:
+        person_id = event.get("person_id")
+        who = f"#{person_id} {labels.get(person_id, '')}".strip() if person_id is not None else "—"
+        out.append(
+            f'<tr data-event="{esc(event.get("event"))}" data-distinct-id="{esc(event.get("distinct_id"))}" '
+            f'data-person-id="{esc("" if person_id is None else person_id)}">'
+            f'<td>{clock(event.get("time"))}</td><td>{esc(event.get("event"))}</td>'
+            f'<td title="{esc(event.get("distinct_id"))}">{esc(short_id(str(event.get("distinct_id") or ""), 32))}</td>'
+            f"<td>{esc(who)}</td></tr>")
+    return "".join(out) or '<tr><td colspan="4" class="muted">No events yet.</td></tr>'
+
+
+def refused_rows(merges: list[dict[str, Any]]) -> str:
+    out = [
+        f'<tr class="refused" data-kind="{esc(m.get("kind"))}" data-from="{esc(m.get("from_id"))}" data-to="{esc(m.get("to_id"))}">'
+        f'<td>{clock(m.get("time"))}</td><td>{esc(m.get("kind"))}</td><td>{esc(short_id(str(m.get("from_id")), 32))}</td>'
+        f'<td>{esc(short_id(str(m.get("to_id")), 32))}</td><td title="{esc(m.get("detail") or "")}">{esc(m.get("reason"))}</td></tr>'
+        for m in reversed(merges) if m.get("result") == "refused"]
+    return "".join(out) or '<tr><td colspan="5" class="muted">None: every link so far was allowed.</td></tr>'

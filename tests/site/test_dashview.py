@@ -1,0 +1,92 @@
+"""site/dashview.py (the dashboard's markup) on plain CPython: no browser, milliseconds."""
+
+from __future__ import annotations
+
+import re
+import types
+from xml.etree import ElementTree
+
+from tests.conftest import ROOT
+
+# site/ is not a package (PyScript fetches dashview.py beside dashboard.py); load the file
+# without writing site/__pycache__, which ./build.sh would copy into build/www
+_path = ROOT / "site" / "dashview.py"
+dashview = types.ModuleType("dashview")
+exec(compile(_path.read_text(), str(_path), "exec"), dashview.__dict__)
+
+D1, D2 = "$device:11111111-aaaa-4bbb-8ccc-000000000001", "$device:22222222-aaaa-4bbb-8ccc-000000000002"
+ALICE = {"person_id": 7, "distinct_ids": [D1, "usr_alice", D2], "identified": True,
+         "properties": {"$name": "Alice", "plan": "Pro"}}
+MERGES = [
+    {"kind": "alias", "from_id": D1, "to_id": "usr_alice", "result": "merged", "reason": None, "time": 1},
+    {"kind": "link", "from_id": D1, "to_id": "usr_alice", "result": "noop", "reason": None, "time": 2},
+    {"kind": "identify", "from_id": D2, "to_id": "usr_alice", "result": "merged", "reason": None, "time": 3},
+    {"kind": "link", "from_id": D2, "to_id": "usr_mallory", "result": "refused",
+     "reason": "already_identified", "detail": "…", "time": 4},
+    {"kind": "identify", "from_id": "$device:other", "to_id": "usr_bob", "result": "merged", "time": 5},
+]
+
+
+def svg_tree(markup: str) -> ElementTree.Element:
+    return ElementTree.fromstring(markup)  # well-formed XML, or this raises
+
+
+def test_graph_nodes_edges_and_ghosts() -> None:
+    svg = svg_tree(dashview.graph_svg(ALICE, MERGES))
+    ns = "{http://www.w3.org/2000/svg}"
+    nodes = {g.get("data-id"): g.get("class") for g in svg.iter(ns + "g") if "node" in g.get("class", "")}
+    assert nodes == {D1: "node anon", D2: "node anon", "usr_alice": "node user", "usr_mallory": "node ghost"}
+    edges = {(g.get("data-from"), g.get("data-to")): (g.get("class"), g.get("data-kinds"), g.get("data-refused"))
+             for g in svg.iter(ns + "g") if "edge" in g.get("class", "")}
+    assert edges == {
+        (D1, "usr_alice"): ("edge merged", "alias link", ""),  # merged wins over the later no-op
+        (D2, "usr_alice"): ("edge merged", "identify", ""),
+        (D2, "usr_mallory"): ("edge refused", "link", "link"),
+    }  # bob's merge touches none of alice's ids
+
+
+def test_graph_is_deterministic_and_escaped() -> None:
+    evil = {"person_id": 1, "distinct_ids": ['<script>alert("x")</script>', D1], "identified": True}
+    merges = [{"kind": "identify", "from_id": D1, "to_id": evil["distinct_ids"][0], "result": "merged"}]
+    one = dashview.graph_svg(evil, merges)
+    assert one == dashview.graph_svg(evil, merges)
+    assert "<script>" not in one and "&lt;script&gt;" in one
+    svg_tree(one)
+
+
+def test_person_card_and_label() -> None:
+    card = dashview.person_card(ALICE, MERGES)
+    assert 'data-person-id="7"' in card and 'data-identified="true"' in card and 'data-label="usr_alice"' in card
+    assert "<dd>Pro</dd>" in card
+    anon = {"person_id": 3, "distinct_ids": [D1], "identified": False, "properties": {}}
+    assert dashview.person_label(anon) == "anonymous $device:11111111…"
+    assert "<dl" not in dashview.person_card(anon, [])
+
+
+def test_persons_identified_first_then_newest() -> None:
+    persons = [{"person_id": i, "distinct_ids": [f"$device:{i}"], "identified": i == 1} for i in (1, 2, 3)]
+    order = re.findall(r'data-person-id="(\d+)"', dashview.persons_html(persons, []))
+    assert order == ["1", "3", "2"]
+    assert "No persons yet" in dashview.persons_html([], [])
+
+
+def test_funnel_counts_and_shares() -> None:
+    html = dashview.funnel_html([{"event": "$mp_web_page_view", "count": 4}, {"event": "Signed Up", "count": 1},
+                                 {"event": "Logged In", "count": 0}])
+    assert re.findall(r'data-count="(\d+)"', html) == ["4", "1", "0"]
+    assert ">page view<" in html and "width:25%" in html and "width:0%" in html
+    assert "width:0%" in dashview.funnel_html([{"event": "x", "count": 0}])  # no division by zero
+
+
+def test_event_rows_resolve_persons() -> None:
+    rows = dashview.events_rows(
+        [{"event": "Signed Up", "distinct_id": "usr_alice", "person_id": 7, "time": 0},
+         {"event": "x", "distinct_id": "", "person_id": None, "time": "bad"}], [ALICE])
+    assert 'data-person-id="7"' in rows and "#7 usr_alice" in rows and "00:00:00" in rows
+    assert 'data-person-id=""' in rows and "—" in rows and ">?<" in rows
+
+
+def test_refused_rows() -> None:
+    rows = dashview.refused_rows(MERGES)
+    assert rows.count("<tr") == 1 and "already_identified" in rows and 'data-to="usr_mallory"' in rows
+    assert "None: every link" in dashview.refused_rows(MERGES[:3])
