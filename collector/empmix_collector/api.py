@@ -1,0 +1,193 @@
+"""The JSON query API under ``/api``, plus ``/healthz``.
+
+With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRET``
+(401 otherwise). ``?token=T`` picks the project; the default is the first ``--token``.
+
+==============================================  =============================================
+``GET /api/persons/{distinct_id}``              ``{person_id, distinct_ids, identified, properties, created_at}``
+``GET /api/persons/{distinct_id}/events``       ``{"events": [{event, distinct_id, time, insert_id, properties}]}``
+``GET /api/persons?limit=&offset=``             ``{"persons": [...]}`` newest first
+``GET /api/events?limit=``                      ``{"events": [... + person_id]}`` newest first
+``GET /api/merges?limit=``                      ``{"merges": [{kind, from_id, to_id, result, reason, time, ...}]}``
+``GET /api/funnel?steps=A,B&from=&to=&window_ms=&by=``   ``{"steps": [{event, count}], "by": ...}``
+``GET /api/retention?born=&returned=&from=&to=&unit=&by=``  ``{"cohorts": [{start, size, returned}]}``
+==============================================  =============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from empmix_collector import query
+from empmix_collector.ingest import secret_matches
+from empmix_collector.settings import Settings
+from empmix_collector.store import Store, StoreClosed
+
+__all__ = ["QueryAPI", "DEFAULT_WINDOW_MS"]
+
+DEFAULT_WINDOW_MS = 30 * query.DAY_MS
+"""Funnel conversion window when ``window_ms`` is not given."""
+_MAX_TIME = 2**53
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _reply(body: Any, status: int = 200) -> Response:
+    return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            as_float = float(raw)
+        except ValueError:
+            raise _BadRequest(400, f"{name}={raw[:40]!r} is not an integer") from None
+        if not as_float.is_integer():
+            raise _BadRequest(400, f"{name}={raw[:40]!r} is not an integer") from None
+        value = int(as_float)
+    if not lo <= value <= hi:
+        raise _BadRequest(400, f"{name}={value} is out of range [{lo}, {hi}]")
+    return value
+
+
+def _choice(request: Request, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = request.query_params.get(name) or default
+    if value not in allowed:
+        raise _BadRequest(400, f"{name}={value[:40]!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+class QueryAPI:
+    """Read endpoints bound to one settings object and one store."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+
+    async def healthz(self, request: Request) -> Response:
+        """``GET /healthz`` -> ``{"ok": true}`` (no auth; used by fixtures and probes)."""
+        return _reply({"ok": True})
+
+    def _project(self, request: Request) -> int:
+        if self.settings.secret is not None and not secret_matches(
+            request.headers.get("authorization"), self.settings.secret
+        ):
+            raise _BadRequest(401, "the query API needs Authorization: Bearer <secret>")
+        token = request.query_params.get("token") or self.settings.default_token
+        project = self.store.projects.get(token)
+        if project is None:
+            raise _BadRequest(404, f"unknown token {token[:64]!r}")
+        return project
+
+    async def _run(self, request: Request, handler: Callable[[Request, int], Awaitable[Response]]) -> Response:
+        try:
+            project = self._project(request)
+            return await handler(request, project)
+        except _BadRequest as exc:
+            headers = {"WWW-Authenticate": 'Bearer realm="empmix-collector"'} if exc.status == 401 else None
+            return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+        except StoreClosed:
+            return JSONResponse({"error": "the store is closed"}, status_code=503, headers={"Retry-After": "1"})
+
+    async def person(self, request: Request) -> Response:
+        """``GET /api/persons/{distinct_id}``."""
+
+        async def handler(request: Request, project: int) -> Response:
+            distinct_id = request.path_params["distinct_id"]
+            found = await self.store.read(query.get_person, project, distinct_id)
+            if found is None:
+                return _reply({"error": f"no person has distinct_id {distinct_id[:80]!r}"}, 404)
+            return _reply(found)
+
+        return await self._run(request, handler)
+
+    async def person_events(self, request: Request) -> Response:
+        """``GET /api/persons/{distinct_id}/events``: all events of the person, time order."""
+
+        async def handler(request: Request, project: int) -> Response:
+            distinct_id = request.path_params["distinct_id"]
+            limit = _int_param(request, "limit", 10_000, 1, 100_000)
+            events = await self.store.read(query.person_events, project, distinct_id, limit)
+            if events is None:
+                return _reply({"error": f"no person has distinct_id {distinct_id[:80]!r}"}, 404)
+            return _reply({"events": events})
+
+        return await self._run(request, handler)
+
+    async def persons(self, request: Request) -> Response:
+        """``GET /api/persons``: persons with their ids, newest first."""
+
+        async def handler(request: Request, project: int) -> Response:
+            limit = _int_param(request, "limit", 100, 1, 10_000)
+            offset = _int_param(request, "offset", 0, 0, _MAX_TIME)
+            return _reply({"persons": await self.store.read(query.list_persons, project, limit, offset)})
+
+        return await self._run(request, handler)
+
+    async def events(self, request: Request) -> Response:
+        """``GET /api/events``: the latest events, newest first."""
+
+        async def handler(request: Request, project: int) -> Response:
+            limit = _int_param(request, "limit", 100, 1, 10_000)
+            return _reply({"events": await self.store.read(query.latest_events, project, limit)})
+
+        return await self._run(request, handler)
+
+    async def merges(self, request: Request) -> Response:
+        """``GET /api/merges``: the merge log, oldest first."""
+
+        async def handler(request: Request, project: int) -> Response:
+            limit = _int_param(request, "limit", 10_000, 1, 100_000)
+            return _reply({"merges": await self.store.read(query.merge_log, project, limit)})
+
+        return await self._run(request, handler)
+
+    async def funnel(self, request: Request) -> Response:
+        """``GET /api/funnel?steps=A,B,C``: persons (or ``by=distinct_id``) reaching each step."""
+
+        async def handler(request: Request, project: int) -> Response:
+            raw = request.query_params.get("steps", "")
+            steps = [step.strip() for step in raw.split(",") if step.strip()]
+            if not steps:
+                raise _BadRequest(400, "steps=A,B,... is required")
+            if len(steps) > 20:
+                raise _BadRequest(400, "at most 20 steps")
+            lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
+            hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
+            window = _int_param(request, "window_ms", DEFAULT_WINDOW_MS, 0, _MAX_TIME)
+            by = _choice(request, "by", "person", ("person", "distinct_id"))
+            result = await self.store.read(query.funnel, project, steps, lo, hi, window, by)
+            return _reply({"steps": result, "by": by, "window_ms": window})
+
+        return await self._run(request, handler)
+
+    async def retention(self, request: Request) -> Response:
+        """``GET /api/retention?born=E&returned=E``: cohort table by person (or distinct_id)."""
+
+        async def handler(request: Request, project: int) -> Response:
+            born = request.query_params.get("born", "")
+            returned = request.query_params.get("returned", "")
+            if not born or not returned:
+                raise _BadRequest(400, "born=EVENT and returned=EVENT are required")
+            lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
+            hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
+            unit = _choice(request, "unit", "day", tuple(query.UNITS_MS))
+            by = _choice(request, "by", "person", ("person", "distinct_id"))
+            cohorts = await self.store.read(query.retention, project, born, returned, lo, hi, unit, by)
+            return _reply({"cohorts": cohorts, "unit": unit, "by": by})
+
+        return await self._run(request, handler)

@@ -1,0 +1,76 @@
+"""The ASGI application: routes, CORS, the store's lifetime and the optional static site.
+
+Example::
+
+    from empmix_collector.app import create_app
+    from empmix_collector.settings import Settings
+    app = create_app(Settings(db_path="events.db", tokens=("tok",)))
+    # uvicorn.run(app) -- or, in tests: with TestClient(app) as client: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+
+from empmix_collector.api import QueryAPI
+from empmix_collector.cors import CORSMiddleware
+from empmix_collector.ingest import Ingest
+from empmix_collector.settings import Settings
+from empmix_collector.site import SiteFiles
+from empmix_collector.store import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
+    """Build the collector app for ``settings``.
+
+    The store opens on lifespan startup and closes (after draining queued writes)
+    on shutdown. ``app.state.store`` and ``app.state.settings`` expose both.
+
+    Args:
+        settings: validated settings.
+        store: a store to use instead of one built from ``settings`` (tests).
+    """
+    if store is None:
+        store = Store(settings.db_path, settings.tokens, max_ids_per_person=settings.max_ids_per_person)
+    ingest = Ingest(settings, store)
+    api = QueryAPI(settings, store)
+    routes: list[BaseRoute] = [Route("/healthz", api.healthz, methods=["GET"])]
+    for path, endpoint in (("/track", ingest.track), ("/engage", ingest.engage), ("/import", ingest.import_)):
+        routes.append(Route(path, endpoint, methods=["POST"]))
+        routes.append(Route(path + "/", endpoint, methods=["POST"]))
+    routes += [
+        Route("/api/persons", api.persons, methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}/events", api.person_events, methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}", api.person, methods=["GET"]),
+        Route("/api/events", api.events, methods=["GET"]),
+        Route("/api/merges", api.merges, methods=["GET"]),
+        Route("/api/funnel", api.funnel, methods=["GET"]),
+        Route("/api/retention", api.retention, methods=["GET"]),
+    ]
+    if settings.site_dir is not None:
+        routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(store.open)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(store.close)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(CORSMiddleware, allow_origins=settings.allow_origins)],
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.settings = settings
+    return app

@@ -1,0 +1,226 @@
+"""Ingestion endpoints: ``/track``, ``/engage`` and ``/import``.
+
+Flow of one request: cap and read the body, decode it (``wire``), validate each
+record (``validate``), hand the good ones to the writer and wait for the commit
+(``store``), then answer as Mixpanel does:
+
+* ``/track`` and ``/engage``: ``1`` / ``0``, or with ``verbose=1``
+  ``{"status": 1|0, "error": ...}`` plus ``failed_records`` (``index``, ``reason``)
+  when records were rejected. 400 when the body is malformed *or no record is
+  valid* (so an SDK can tell a dropped batch), 413 when too large.
+* ``/import`` (secret as HTTP Basic user name): ``{"code": 200,
+  "num_records_imported": N, "status": "OK"}``; 400 with ``failed_records`` (the
+  valid records are still stored); 401 without the secret. With ``verbose=1``
+  (mixpanel-python always sends it) ``status`` is ``1``/``0`` and ``error`` is set,
+  because that client accepts nothing else.
+
+A client fault is never a 5xx: SDKs retry 5xx forever. 503 (with ``Retry-After``)
+means the writer is overloaded or the disk failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from empmix_collector import validate
+from empmix_collector.engage import ProfileRecord, validate_profile
+from empmix_collector.settings import Settings
+from empmix_collector.store import Store, StoreBusy, StoreClosed
+from empmix_collector.validate import Context, EventRecord, Rejection
+from empmix_collector.wire import (
+    MAX_BODY_BYTES,
+    MAX_IMPORT_BODY_BYTES,
+    WireError,
+    decode_body,
+    dumps_json,
+    failed_record,
+    is_true,
+    summarize,
+)
+from empmix_collector.writes import WriteBatch
+
+__all__ = ["Ingest", "secret_matches"]
+
+log = logging.getLogger("empmix_collector.ingest")
+
+_STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    503: "Service Unavailable",
+}
+
+
+def secret_matches(authorization: str | None, secret: str | None) -> bool:
+    """``Authorization`` carries the secret: HTTP Basic with the secret as user name
+    (any password, Mixpanel sends it empty) or ``Bearer SECRET``."""
+    if secret is None or not authorization:
+        return False
+    scheme, _, value = authorization.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        offered = value
+    elif scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return False
+        offered = decoded.partition(":")[0]
+    else:
+        return False
+    return hmac.compare_digest(offered.encode("utf-8", "replace"), secret.encode("utf-8"))
+
+
+async def _read_body(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise WireError(400, "Content-Length is not a number") from None
+        if length > cap:
+            raise WireError(413, f"body larger than {cap} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > cap:
+            raise WireError(413, f"body larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(dumps_json(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class Ingest:
+    """The three ingestion endpoints, bound to one settings object and one store."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.max_age_ms = int(settings.track_max_age_days * 86_400_000)
+
+    async def track(self, request: Request) -> Response:
+        """``POST /track``: events from untrusted clients (token in each record)."""
+        return await self._handle(request, "track")
+
+    async def engage(self, request: Request) -> Response:
+        """``POST /engage``: profile operations."""
+        return await self._handle(request, "engage")
+
+    async def import_(self, request: Request) -> Response:
+        """``POST /import``: server-side and historical events, ``$merge``; needs the secret."""
+        if not secret_matches(request.headers.get("authorization"), self.settings.secret):
+            why = (
+                "/import is disabled: the collector was started without --secret"
+                if self.settings.secret is None
+                else "/import needs the project secret as the HTTP Basic user name"
+            )
+            verbose = is_true(request.query_params.get("verbose"))
+            return self._import_reply(401, why, 0, [], verbose, {"WWW-Authenticate": 'Basic realm="empmix-collector"'})
+        return await self._handle(request, "import")
+
+    async def _handle(self, request: Request, endpoint: str) -> Response:
+        now_ms = int(time.time() * 1000)
+        cap = MAX_IMPORT_BODY_BYTES if endpoint == "import" else MAX_BODY_BYTES
+        query = request.query_params
+        try:
+            body = await _read_body(request, cap)
+            payload = decode_body(
+                body,
+                request.headers.get("content-type"),
+                request.headers.get("content-encoding"),
+                query=query,
+                max_bytes=cap,
+            )
+        except WireError as exc:
+            return self._error(endpoint, exc.status, exc.message, is_true(query.get("verbose")))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        verbose = payload.verbose
+        projects = self.store.projects
+        default_project = None
+        if endpoint == "import":
+            token = payload.params.get("token")
+            default_project = projects.get(token) if token else projects.get(self.settings.default_token)
+        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms)
+        check = validate_profile if endpoint == "engage" else validate.validate_event
+        failures: list[Rejection] = []
+        batch = WriteBatch(received_ms=now_ms)
+        texts = payload.texts
+        for index, raw in enumerate(payload.records):
+            outcome = check(raw, index, ctx, texts[index] if texts is not None else None)
+            if type(outcome) is Rejection:
+                failures.append(outcome)
+            elif type(outcome) is ProfileRecord:
+                batch.profiles.append(outcome)
+            else:
+                assert type(outcome) is EventRecord
+                batch.events.append(outcome)
+        stored = 0
+        if len(batch):
+            try:
+                result = await self.store.write(batch)
+            except (StoreBusy, StoreClosed, sqlite3.OperationalError) as exc:
+                log.warning("turning a batch away: %s", exc)
+                return self._error(endpoint, 503, f"collector busy: {exc}", verbose, {"Retry-After": "1"})
+            stored = len(batch) - len(result.failed)
+            if result.failed:
+                failures.extend(result.failed)
+                failures.sort(key=lambda rejection: rejection.index)
+        entries = [failed_record(f.index, f.reason, f.field, f.insert_id) for f in failures]
+        error = summarize(entries, len(payload.records))
+        if endpoint == "import":
+            status = 400 if failures else 200
+            return self._import_reply(status, error, stored, entries, verbose)
+        status = 200 if stored else 400
+        if not verbose:
+            return Response(b"1" if stored else b"0", status_code=status, media_type="text/plain")
+        reply: dict[str, Any] = {"status": 1 if stored else 0, "error": error}
+        if entries:
+            reply["failed_records"] = entries
+        return _json(status, reply)
+
+    def _error(
+        self, endpoint: str, status: int, message: str, verbose: bool, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        if endpoint == "import":
+            return self._import_reply(status, message, 0, [], verbose, headers)
+        if verbose:
+            return _json(status, {"status": 0, "error": message}, headers)
+        return Response(b"0", status_code=status, media_type="text/plain", headers=headers)
+
+    @staticmethod
+    def _import_reply(
+        status: int,
+        error: str | None,
+        imported: int,
+        failed: list[dict[str, Any]],
+        verbose: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        body: dict[str, Any] = {"code": status}
+        if status == 200:
+            body.update(num_records_imported=imported, status="OK")
+        else:
+            body.update(error=error, status=_STATUS_TEXT.get(status, "Error"), num_records_imported=imported)
+            if failed:
+                body["failed_records"] = failed
+        if verbose:  # mixpanel-python requires {"status": 1} and reads "error"
+            body["status"] = 1 if status == 200 else 0
+            body["error"] = error if status != 200 else None
+        return _json(status, body, headers)

@@ -1,0 +1,84 @@
+"""Collector settings, validated once and then frozen.
+
+Example::
+
+    from empmix_collector.settings import Settings
+    settings = Settings(db_path="events.db", tokens=("tok",), secret="s3cret")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["Settings", "DEFAULT_MAX_IDS_PER_PERSON", "DEFAULT_TRACK_MAX_AGE_DAYS"]
+
+DEFAULT_MAX_IDS_PER_PERSON = 500
+"""Cluster cap (Mixpanel Original ID merge uses 500): a merge that would make a
+person hold more distinct ids is refused with ``too_many_ids``."""
+
+DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
+"""``/track`` accepts events of the last 5 days only (Mixpanel); older data goes to ``/import``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the collector needs to run.
+
+    Args:
+        db_path: SQLite database file (created if missing). ``":memory:"`` is refused
+            because readers and the writer need separate connections to one file.
+        tokens: project tokens accepted in payloads; the first one is the default project
+            of the query API.
+        secret: the secret for ``/import`` (HTTP Basic user name) and the query API
+            (``Authorization: Bearer``). ``None`` leaves the query API open and disables
+            ``/import``.
+        allow_origins: CORS allow-list. Empty means any origin is echoed (dev mode).
+        site_dir: optional folder served as a static site on ``/``.
+        max_ids_per_person: cluster cap for identity merges.
+        track_max_age_days: how far in the past ``/track`` accepts events.
+    """
+
+    db_path: str
+    tokens: tuple[str, ...]
+    secret: str | None = None
+    allow_origins: tuple[str, ...] = ()
+    site_dir: str | None = None
+    max_ids_per_person: int = DEFAULT_MAX_IDS_PER_PERSON
+    track_max_age_days: float = DEFAULT_TRACK_MAX_AGE_DAYS
+
+    def __post_init__(self) -> None:
+        if not self.db_path or self.db_path == ":memory:" or self.db_path.startswith("file::memory:"):
+            raise ValueError(
+                f"Settings.db_path={self.db_path!r}: give a file path"
+                " (an in-memory database cannot be shared by the writer and readers)"
+            )
+        tokens = tuple(self.tokens)
+        if not tokens:
+            raise ValueError("Settings.tokens is empty: give at least one project token (--token TOKEN)")
+        for token in tokens:
+            if not isinstance(token, str) or not token.strip() or len(token) > 255:
+                raise ValueError(
+                    f"Settings.tokens: {token!r} is not a usable token (a non-empty string of at most 255 characters)"
+                )
+        if len(set(tokens)) != len(tokens):
+            raise ValueError(f"Settings.tokens={tokens!r} lists a token twice")
+        object.__setattr__(self, "tokens", tokens)
+        if self.secret is not None and not self.secret:
+            raise ValueError("Settings.secret is empty: omit it or give a non-empty secret")
+        origins = tuple(o.rstrip("/") for o in self.allow_origins)
+        for origin in origins:
+            if origin != "null" and "://" not in origin:
+                raise ValueError(f"Settings.allow_origins: {origin!r} is not an origin (expected scheme://host[:port])")
+        object.__setattr__(self, "allow_origins", origins)
+        if self.site_dir is not None and not os.path.isdir(self.site_dir):
+            raise ValueError(f"Settings.site_dir={self.site_dir!r} is not a directory")
+        if not isinstance(self.max_ids_per_person, int) or self.max_ids_per_person < 2:
+            raise ValueError(f"Settings.max_ids_per_person={self.max_ids_per_person!r}: must be an integer >= 2")
+        if not self.track_max_age_days > 0:
+            raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
+
+    @property
+    def default_token(self) -> str:
+        """The project the query API reads when no ``?token=`` is given."""
+        return self.tokens[0]
