@@ -190,9 +190,8 @@ class EmpMixClient:
         """
         core = self._c("reset")
         core.identity.clear()
-        for key in (core.props_key, core.people_key):
-            core.storage.remove(key)
-        core.memory_props = {}
+        core.forget_super_properties()
+        core.storage.remove(core.people_key)
         core.identity.save(Identity.mint())
 
     def get_distinct_id(self) -> str:
@@ -297,8 +296,8 @@ class EmpMixClient:
         core.sender.paused = True
         core.queue.clear()
         core.identity.clear()
-        for key in (core.props_key, core.people_key):
-            core.storage.remove(key)
+        core.forget_super_properties()
+        core.storage.remove(core.people_key)
         core.identity.persist = False
 
     def opt_in_tracking(self) -> None:
@@ -311,7 +310,7 @@ class EmpMixClient:
             core.identity.persist = True
             core.identity.save(ident)
             if core.memory_props:
-                core.storage.set_json(core.props_key, core.memory_props)
+                core.save_super_properties(core.memory_props)
             core.sender.paused = False
             self.track("$opt_in")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from random import getrandbits
 from typing import Any
 
@@ -12,6 +13,8 @@ from .queue import OutboundQueue
 from .storage import CookieJar, Storage, probe_cookie_domain
 from .tabs import TabCoordinator
 from .transport import Sender
+
+PROPS_RECHECK_S = 1.0
 
 
 class ConsoleHandler(logging.Handler):
@@ -50,6 +53,7 @@ class Core:
         self.memory_props: dict[str, Any] = {}  # super properties while nothing may be stored
         self._props_raw: str | None = None
         self._props: dict[str, Any] = {}
+        self._props_recheck_at = 0.0
         self.tab_id = f"{getrandbits(48):012x}"
         self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
         self.sender = Sender(browser, self.queue, config["api_host"], config["batch_size"],
@@ -64,18 +68,28 @@ class Core:
             self.browser.console("log", f"empmix: {message}")
 
     def super_properties(self) -> dict[str, Any]:
+        """The registered super properties. Another tab's register() is seen within
+        ``PROPS_RECHECK_S``; this tab's at once (one ``getItem`` a second, not one per event)."""
         if not self.identity.persist:
             return self.memory_props
+        now = time.monotonic()
+        if now < self._props_recheck_at:
+            return self._props
+        self._props_recheck_at = now + PROPS_RECHECK_S
         raw = self.storage.get(self.props_key)
         if raw != self._props_raw:  # parse only when a tab (this or another) changed them
             self._props_raw = raw
-            self._props = self.storage.get_json(self.props_key) or {} if raw is not None else {}
-            if not isinstance(self._props, dict):
-                self._props = {}
+            props = self.storage.get_json(self.props_key) if raw is not None else None
+            self._props = props if isinstance(props, dict) else {}
         return self._props
 
     def save_super_properties(self, props: dict[str, Any]) -> None:
         if self.identity.persist:
             self.storage.set_json(self.props_key, props)
+            self._props, self._props_raw = props, self.storage.get(self.props_key)
         else:
             self.memory_props = props
+
+    def forget_super_properties(self) -> None:
+        self.storage.remove(self.props_key)
+        self.memory_props, self._props, self._props_raw = {}, {}, None

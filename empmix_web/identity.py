@@ -2,19 +2,21 @@
 
 The identity lives in localStorage (``empmix_<token>_identity``) and is mirrored in the
 first-party cookie ``empmix_<token>``; where the two disagree the cookie wins (it is what a
-sibling subdomain or tab wrote last). It is re-read before every call, cheaply: the raw cookie
-string is compared with the last one parsed.
+sibling subdomain or tab wrote last). It is re-read before every call, cheaply (see ``load``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from .storage import CookieJar, Storage
 from .validation import DEVICE_PREFIX, dumps
+
+COOKIE_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class IdentityStore:
         self.cookie_name = f"empmix_{token}"
         self.persist = persist
         self._current: Identity | None = None
-        self._raw: str | None = None  # the raw stored text self._current was parsed from
+        self._raw: str | None = None  # the stored text self._current was parsed from
+        self._recheck_at = 0.0  # monotonic time of the next cookie read
 
     def _parse(self, raw: str | None) -> Identity | None:
         if raw is None:
@@ -84,28 +87,34 @@ class IdentityStore:
             return None
 
     def load(self) -> Identity:
-        """The current identity; minted and saved on first use."""
+        """The current identity; minted and saved on first use.
+
+        Fast path: the localStorage copy is unchanged since the last call (one ``getItem``).
+        Reading ``document.cookie`` costs far more (hundreds of µs from Pyodide), so the cookie is
+        re-read when localStorage shows a change (a sibling tab's identify or reset) and at least
+        every ``COOKIE_RECHECK_S`` (a sibling subdomain that shares only the cookie).
+        """
         if not self.persist:
             if self._current is None:
                 self._current = Identity.mint()
             return self._current
-        raw = self._cookies.get(self.cookie_name)
-        if raw is not None and raw == self._raw and self._current is not None:
-            return self._current  # fast path: nothing changed since the last call
-        from_cookie = self._parse(raw)
-        if from_cookie is not None:
-            if self._raw is None or raw != self._raw:
-                stored = self._storage.get(self.key)
-                if stored != raw:
-                    self._storage.set(self.key, raw)  # the cookie wins
-            self._current, self._raw = from_cookie, raw
-            return from_cookie
-        stored = self._storage.get(self.key)  # no (valid) cookie: cookies blocked or cleared
-        from_storage = self._parse(stored)
-        if from_storage is not None:
-            self._current, self._raw = from_storage, stored
+        stored = self._storage.get(self.key)
+        now = time.monotonic()
+        if self._current is not None and stored == self._raw and now < self._recheck_at:
+            return self._current
+        self._recheck_at = now + COOKIE_RECHECK_S
+        from_cookie = self._cookies.get(self.cookie_name)
+        identity = self._parse(from_cookie)
+        if identity is not None:  # the cookie wins
+            if stored != from_cookie:
+                self._storage.set(self.key, from_cookie or "")
+            self._current, self._raw = identity, from_cookie
+            return identity
+        identity = self._parse(stored)  # no (valid) cookie: cookies blocked or cleared
+        if identity is not None:
             self._cookies.set(self.cookie_name, stored or "")
-            return from_storage
+            self._current, self._raw = identity, stored
+            return identity
         return self.save(Identity.mint())
 
     def save(self, identity: Identity) -> Identity:
@@ -115,6 +124,7 @@ class IdentityStore:
             self._storage.set(self.key, raw)
             self._cookies.set(self.cookie_name, raw)
             self._raw = raw
+            self._recheck_at = time.monotonic() + COOKIE_RECHECK_S
         return identity
 
     def clear(self) -> None:

@@ -91,7 +91,7 @@ def check_properties(value: Any, name: str = "properties", deep: bool = True) ->
     """
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
         raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
     if deep:
         _check_json(dict(value), name)
