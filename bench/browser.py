@@ -1,0 +1,185 @@
+"""Headless Chromium (Debian's) on a benchmark page served by a real collector.
+
+The page (``bench/page/bench.html``) holds mixpanel-browser (the pinned ``mixpanel.min.js``)
+and Pyodide with the empmix-web wheel installed. The collector serves a throw-away site folder
+of symlinks (``pyodide/``, ``dist/``, ``vendor/`` from ``build/www`` and ``bench/`` from
+``bench/page``), so page, assets and ingestion share one origin, as in production.
+
+Example::
+
+    with BenchBrowser(tmp, tokens=["mp", "em"]) as bb:
+        page = bb.new_page()
+        bb.py(page, "1 + 1")            # -> 2
+        with bb.hold_ingestion(page):   # requests to /track and /engage hang until released
+            ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from bench.common import PAGE_DIR, WWW, CollectorProcess
+
+__all__ = ["BenchBrowser", "CHROMIUM_ARGS", "chromium_path"]
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PAGE_READY_MS = 180_000
+INGESTION = re.compile(r"/(track|engage|groups)/?(\?|$)")
+
+
+def chromium_path() -> str | None:
+    """``$CHROMIUM``, Debian's ``/usr/bin/chromium``, or None (Playwright's own browser)."""
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def make_site(folder: Path) -> Path:
+    """A site folder linking the built assets and the benchmark page."""
+    for needed in ("pyodide", "dist", "vendor"):
+        if not (WWW / needed).is_dir():
+            raise RuntimeError(f"{WWW / needed} is missing: run ./build.sh setup first")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, target in (("pyodide", WWW / "pyodide"), ("dist", WWW / "dist"), ("vendor", WWW / "vendor"),
+                         ("bench", PAGE_DIR)):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return folder
+
+
+class BenchBrowser:
+    """A collector serving the bench page, plus Chromium driven by Playwright (sync API).
+
+    Args:
+        workdir: scratch folder (database, site links).
+        tokens: project tokens the collector accepts.
+        browser: a Playwright browser to use (e.g. pytest-playwright's, since only one sync
+            Playwright can run per thread); by default one is launched and closed here.
+    """
+
+    def __init__(self, workdir: Path, tokens: Sequence[str], browser: Any = None) -> None:
+        self.workdir = workdir
+        self.site = make_site(workdir / "site")
+        self.collector = CollectorProcess(workdir / "browser.db", tokens, site=self.site)
+        self._pw: Any = None
+        self._own_browser = browser is None
+        self.browser: Any = browser
+        self.context: Any = None
+
+    def __enter__(self) -> Self:
+        from playwright.sync_api import sync_playwright
+
+        self.collector.start()
+        try:
+            if self._own_browser:
+                self._pw = sync_playwright().start()
+                launch: dict[str, Any] = {"args": CHROMIUM_ARGS, "headless": True}
+                exe = chromium_path()
+                if exe:
+                    launch["executable_path"] = exe
+                self.browser = self._pw.chromium.launch(**launch)
+            self.context = self.browser.new_context(base_url=self.collector.url)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        own = self._own_browser
+        closers = (lambda: self.context and self.context.close(),
+                   lambda: own and self.browser and self.browser.close(),
+                   lambda: self._pw and self._pw.stop())
+        for closer in closers:
+            with contextlib.suppress(Exception):
+                closer()
+        self.collector.stop()
+
+    @property
+    def url(self) -> str:
+        return self.collector.url
+
+    def new_page(self, context: Any = None) -> Any:
+        """A fresh page with mixpanel-browser loaded and Pyodide + the wheel installed
+        (``window.benchLoad`` has the load timings)."""
+        page = (context or self.context).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto("/bench/bench.html")
+        try:
+            page.wait_for_function("window.benchReady === true && window.harnessReady === true",
+                                   timeout=PAGE_READY_MS)
+        except Exception as exc:
+            raise RuntimeError(f"bench page did not load: {errors}") from exc
+        return page
+
+    def new_context(self) -> Any:
+        """A separate browser context (own localStorage and cache), same origin."""
+        return self.browser.new_context(base_url=self.collector.url)
+
+    @staticmethod
+    def py(page: Any, code: str) -> Any:
+        """Run Python in the page's Pyodide (top-level await allowed); a str result that holds
+        JSON is decoded."""
+        result = page.evaluate("code => pyodide.runPythonAsync(code)", code)
+        if isinstance(result, str):
+            with contextlib.suppress(ValueError):
+                return json.loads(result)
+        return result
+
+    @staticmethod
+    def main_thread_seconds(cdp: Any) -> float:
+        """Cumulative main-thread task time of the page (CDP ``Performance.getMetrics``)."""
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        return float(metrics.get("TaskDuration", 0.0))
+
+    @staticmethod
+    def cdp_session(page: Any) -> Any:
+        """A CDP session with the Performance domain enabled."""
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        return cdp
+
+    @contextlib.contextmanager
+    def hold_ingestion(self, page: Any) -> Iterator[list[Any]]:
+        """Requests to the ingestion endpoints hang (the queue really holds what was tracked);
+        on exit they fail (aborted) and routing is removed. Yields the list of held requests."""
+        held: list[Any] = []
+
+        def hold(route: Any) -> None:
+            held.append(route)
+
+        page.route(INGESTION, hold)
+        try:
+            yield held
+        finally:
+            for route in held:
+                with contextlib.suppress(Exception):
+                    route.abort()
+            with contextlib.suppress(Exception):
+                page.unroute_all(behavior="ignoreErrors")
+
+    @contextlib.contextmanager
+    def count_ingestion(self, page: Any) -> Iterator[list[str]]:
+        """Records the URL of every request sent to the ingestion endpoints."""
+        seen: list[str] = []
+
+        def on_request(request: Any) -> None:
+            if INGESTION.search(request.url):
+                seen.append(request.url)
+
+        page.on("request", on_request)
+        try:
+            yield seen
+        finally:
+            page.remove_listener("request", on_request)

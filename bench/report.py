@@ -1,0 +1,155 @@
+"""Turn benchmark results into ``summary.json`` and Markdown tables.
+
+Example::
+
+    summary = make_summary(results)
+    print(markdown(results, command="./build.sh bench"))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["make_summary", "markdown"]
+
+
+def _f(value: Any, digits: int = 0, suffix: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (int, float)):
+        return f"{value:,.{digits}f}{suffix}"
+    return str(value)
+
+
+def _mb(value: Any) -> str:
+    return "–" if value is None else f"{value / 1e6:,.1f} MB"
+
+
+def make_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers (``track_cost_ratio`` and ``collector_events_per_s`` always present,
+    ``None`` when their benchmark was not run)."""
+    track = results.get("track") or {}
+    load = results.get("collector_load") or {}
+    startup = results.get("startup") or {}
+    burst = results.get("burst") or {}
+    scaling = results.get("scaling") or {}
+    summary: dict[str, Any] = {
+        "track_cost_ratio": track.get("worst_ratio_empmix_to_mixpanel_return"),
+        "track_cost_ratio_definition": "worst over queue depths of median track() time, empmix-web / "
+                                       "mixpanel-browser (time until track() returns)",
+        "track_cost_ratio_persisted": track.get("worst_ratio_empmix_to_mixpanel_persisted"),
+        "collector_events_per_s": load.get("events_per_s_at_50"),
+    }
+    if startup:
+        summary["import_to_init_ms"] = startup["median"]["import_to_init_ms"]
+        summary["wheel_bytes"] = startup["sizes"]["wheel_bytes"]
+        summary["mixpanel_min_js_gzip_bytes"] = startup["sizes"]["mixpanel_min_js_gzip_bytes"]
+    if burst:
+        summary["burst_seconds_to_all_stored"] = {
+            sdk: burst[sdk]["seconds_to_all_stored"] for sdk in ("empmix", "mixpanel")}
+    if scaling:
+        last = scaling["steps"][-1]
+        summary["largest_size"] = last["stored_events"]
+        summary["person_events_ms_at_largest"] = last["person_events"]["median_ms"]
+        summary["funnel_ms_at_largest"] = last["funnel"]["median_ms"]
+    return summary
+
+
+def _track(track: dict[str, Any]) -> list[str]:
+    lines = [
+        f"#### 1. `track()` cost on the main thread (N = {track['n']:,} calls, 5 properties, batch size "
+        f"{track['batch_size']}; µs per call, median / p95)",
+        "",
+        "| pending before | empmix-web | mixpanel-browser: until `track()` returns | mixpanel-browser: until "
+        "persisted | floor (JS: serialise + localStorage) | empmix / mixpanel (returns) | empmix / mixpanel "
+        "(persisted) | empmix / floor |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for d in track["depths"]:
+        cell = lambda r: f"{_f(r['median_us'])} / {_f(r['p95_us'])}"  # noqa: E731
+        lines.append(
+            f"| {d['depth']:,} | {cell(d['empmix'])} | {cell(d['mixpanel_return'])} | {cell(d['mixpanel_persisted'])} "
+            f"| {cell(d['floor'])} | **{_f(d['ratio_empmix_to_mixpanel_return'], 2)}** "
+            f"| {_f(d['ratio_empmix_to_mixpanel_persisted'], 2)} | {_f(d['ratio_empmix_to_floor'], 1)} |"
+        )
+    profile = track.get("profile")
+    if profile:
+        lines += ["", "Where empmix-web's `track()` time goes (perf_counter sections inside Pyodide, mean µs per "
+                  f"call; this loop: mean {_f(profile['sections_total_us_per_call'], 0)}, median "
+                  f"{_f(profile.get('sections_median_us_per_call'), 0)}):", ""]
+        lines += ["| section | mean µs |", "|---|---:|"]
+        lines += [f"| {k} | {_f(v, 1)} |" for k, v in profile["sections_us_per_call"].items()]
+        lines += ["", "What caching in `empmix_web` would give (median µs per call, simulated in the page):", ""]
+        lines += ["| change (cumulative) | median µs |", "|---|---:|"]
+        lines += [f"| {k} | {_f(v, 0)} |" for k, v in profile["what_if_median_us"].items()]
+    return lines
+
+
+def _startup(startup: dict[str, Any]) -> list[str]:
+    m, s = startup["median"], startup["sizes"]
+    rows = [
+        ("`import empmix_web` → `init` done (fresh Pyodide)", f"{_f(m['import_to_init_ms'], 0)} ms "
+         f"(import {_f(m['import_ms'], 0)} + init {_f(m['init_ms'], 1)})"),
+        ("`mixpanel.init` → `loaded` (same page)", f"{_f(m['mixpanel_init_ms'], 1)} ms"),
+        ("Pyodide itself: `loadPyodide()`", f"{_f(m['pyodide_load_ms'], 0)} ms"),
+        ("installing the wheel: `loadPackage(wheel)`", f"{_f(m['wheel_install_ms'], 0)} ms"),
+        ("empmix-web wheel", f"{_f(s['wheel_bytes'])} bytes"),
+        ("mixpanel-browser `mixpanel.min.js`, gzip -9", f"{_f(s['mixpanel_min_js_gzip_bytes'])} bytes "
+         f"({_f(s['mixpanel_min_js_bytes'])} raw)"),
+    ]
+    if "pyodide_core_gzip_bytes" in s:
+        rows.append(("Pyodide runtime (asm.wasm, asm.mjs, stdlib zip, mjs), gzip -9",
+                     f"{_f(s['pyodide_core_gzip_bytes'])} bytes ({_f(s['pyodide_core_bytes'])} raw)"))
+    lines = [f"#### 2. Start-up (median of {startup['repeats']} fresh page(s))", "", "| | |", "|---|---:|"]
+    return lines + [f"| {a} | {b} |" for a, b in rows]
+
+
+def _burst(burst: dict[str, Any]) -> list[str]:
+    lines = [f"#### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
+             "", "| SDK | HTTP requests | time until the collector stored all | main-thread busy meanwhile "
+             "| the tracking loop itself |", "|---|---:|---:|---:|---:|"]
+    for sdk, label in (("empmix", "empmix-web"), ("mixpanel", "mixpanel-browser")):
+        r = burst[sdk]
+        done = (_f(r["seconds_to_all_stored"], 2, " s") if r["complete"]
+                else f"{r['stored']} stored after {r['seconds_waited']} s")
+        lines.append(f"| {label} | {r['requests']} | {done} | {_f(r['main_thread_busy_ms'], 0)} ms "
+                     f"| {_f(r['track_loop_ms'], 0)} ms |")
+    return lines
+
+
+def _load(load: dict[str, Any]) -> list[str]:
+    lines = ["#### 4. Collector under load (loopback, keep-alive, form-encoded `/track`)", "",
+             "| events / request | connections | seconds | stored events / s | requests / s | p50 | p99 "
+             "| collector peak RSS | collector CPU | load generator CPU |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in load["runs"]:
+        lines.append(
+            f"| {r['events_per_request']} | {r['connections']} | {_f(r['duration_s'], 1)} "
+            f"| **{_f(r['stored_events_per_s'])}** | {_f(r['requests_per_s'])} | {_f(r['p50_ms'], 1)} ms "
+            f"| {_f(r['p99_ms'], 1)} ms | {_mb(r['collector_peak_rss_bytes'])} | {_f(r['collector_cpu_s'], 1)} s "
+            f"| {_f(r['loadgen_cpu_s'], 1)} s |")
+    return lines
+
+
+def _scaling(scaling: dict[str, Any]) -> list[str]:
+    lines = ["#### 5. Scaling with stored data", "",
+             "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
+             "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for s in scaling["steps"]:
+        lines.append(
+            f"| {s['stored_events']:,} | {_f(s['bulk_load']['events_per_s'])} ev/s "
+            f"| {_f(s['ingest_50_per_request']['events_per_s'])} ev/s | {_f(s['person_events']['median_ms'], 1)} ms "
+            f"| {_f(s['funnel']['median_ms'], 1)} ms | {_mb(s['db_bytes'])} |")
+    return lines
+
+
+def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
+    """All tables of the benchmarks that ran, with the command that produced them."""
+    parts: list[str] = [f"Produced by `{command}`" + (f" on {machine}" if machine else "") + ".", ""]
+    for key, render in (("track", _track), ("startup", _startup), ("burst", _burst),
+                        ("collector_load", _load), ("scaling", _scaling)):
+        if results.get(key):
+            parts += render(results[key]) + [""]
+    return "\n".join(parts)

@@ -1,0 +1,227 @@
+"""empmix-web benchmarks: ``./build.sh bench [OPTIONS]`` (after ``./build.sh setup``).
+
+Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``bench/results/``
+(one file per benchmark plus ``summary.json``):
+
+1. ``track``: ``track()`` cost on the main thread, empmix-web vs mixpanel-browser vs a floor,
+   at several queue depths, with a profile of where empmix-web's time goes;
+2. ``startup``: ``import empmix_web`` to ``init`` done in a fresh Pyodide; download sizes;
+3. ``burst``: 1,000 events at once: requests and time until the collector stored them;
+4. ``load``: the collector under load at 1 and 50 events per request;
+5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events.
+
+Examples::
+
+    ./build.sh bench                          # everything, ~10 minutes on 2 cores
+    ./build.sh bench --only load,scaling      # the collector only
+    ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
+    ./build.sh bench --docs docs/performance.md   # refresh the tables between its markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile  # noqa: E402
+from bench.browser import BenchBrowser, chromium_path  # noqa: E402
+from bench.common import RESULTS  # noqa: E402
+
+__all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
+
+BENCHMARKS = ("track", "startup", "burst", "load", "scaling")
+BROWSER_BENCHMARKS = ("track", "startup", "burst")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(float(part)) for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options (every size has a full and a ``--quick`` default)."""
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one browser page (smoke test)")
+    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results (default bench/results)")
+    p.add_argument("--docs", type=Path, default=None, help="also write the tables as Markdown to this file")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: print (and --docs) the tables of the JSON results already in --out")
+    p.add_argument("--n", type=int, default=None, help="track() calls per loop (2000; quick 30)")
+    p.add_argument("--depths", type=_ints, default=None, help="queue depths (0,100,1000; quick 0,10)")
+    p.add_argument("--no-profile", action="store_true", help="skip the profile of empmix-web's track()")
+    p.add_argument("--startup-repeats", type=int, default=None, help="fresh pages for start-up (3; quick 1)")
+    p.add_argument("--burst-events", type=int, default=None, help="events in the burst (1000; quick 20)")
+    p.add_argument("--burst-timeout", type=float, default=None, help="seconds to wait for a burst (180; quick 30)")
+    p.add_argument("--duration", type=float, default=None, help="seconds per load run (20; quick 1)")
+    p.add_argument("--connections", type=int, default=16, help="load generator connections (16)")
+    p.add_argument("--batch-sizes", type=_ints, default=[1, 50], help="events per request in the load runs (1,50)")
+    p.add_argument("--sizes", type=_ints, default=None, help="scaling sizes (1e4,1e5,1e6; quick 300,1000)")
+    p.add_argument("--collector-python", default=None,
+                   help="interpreter for the collector in load/scaling (A/B runs, e.g. a venv with uvloop)")
+    return p
+
+
+def _defaults(args: argparse.Namespace) -> argparse.Namespace:
+    quick = args.quick
+    pick = lambda value, full, small: value if value is not None else (small if quick else full)  # noqa: E731
+    args.n = pick(args.n, 2000, 30)
+    args.depths = pick(args.depths, [0, 100, 1000], [0, 10])
+    args.startup_repeats = pick(args.startup_repeats, 3, 1)
+    args.burst_events = pick(args.burst_events, 1000, 20)
+    args.burst_timeout = pick(args.burst_timeout, 180.0, 30.0)
+    args.duration = pick(args.duration, 20.0, 1.0)
+    args.sizes = pick(args.sizes, [10_000, 100_000, 1_000_000], [300, 1000])
+    args.ingest_events = 300 if quick else 30_000
+    args.query_repeats = (3, 2) if quick else (20, 5)
+    return args
+
+
+def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work: Path, browser: Any) -> dict[str, Any]:
+    tokens = (track_cost.tokens_for(args.depths) + ["prof_sections", "prof_cprofile", "prof_whatif"]
+              + startup.TOKENS + burst.TOKENS)
+    results: dict[str, Any] = {}
+    with BenchBrowser(work / "browser", tokens, browser=browser) as bb:
+        shared = bb.new_page() if args.quick else None  # quick: one page (start-up first: it must be fresh)
+        if "startup" in selected:
+            _log("startup")
+            results["startup"] = startup.run(bb, args.startup_repeats, include_pyodide_size=not args.quick, page=shared)
+        if "track" in selected:
+            _log(f"track: N={args.n}, depths {args.depths}")
+            results["track"] = track_cost.run(bb, args.n, args.depths, page=shared)
+            if not args.no_profile:
+                _log("track: profile")
+                context = None if shared else bb.new_context()
+                page = shared or bb.new_page(context)
+                results["track"]["profile"] = track_profile.run(bb, page, args.n, rounds=1 if args.quick else 3)
+                if context is not None:
+                    context.close()
+        if "burst" in selected:
+            _log(f"burst: {args.burst_events} events")
+            results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared)
+    return results
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_docs(path: Path, tables: str) -> None:
+    """Put ``tables`` between the ``bench:begin``/``bench:end`` markers of ``path`` (the prose
+    around them is kept), or write the whole file if it has no markers."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = f"{head}{BEGIN}\n{tables.rstrip()}\n{END}{tail}"
+    else:
+        text = tables
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _command(argv: list[str]) -> str:
+    """The command line that reproduces the numbers (``--out``/``--docs`` do not change them)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--docs"):
+            skip = True
+        elif not arg.startswith(("--out=", "--docs=")):
+            shown.append(arg)
+    return " ".join(["./build.sh bench", *shown])
+
+
+def _render(args: argparse.Namespace) -> dict[str, Any]:
+    """Tables from saved results (``summary.json`` keeps the command's environment)."""
+    summary = json.loads((args.out / "summary.json").read_text())
+    results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
+               if path.stem in ("track", "startup", "burst", "collector_load", "scaling")}
+    env = summary.get("environment", {})
+    machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
+               f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")
+    text = report.markdown(results, env.get("command", "./build.sh bench"), machine)
+    print(text)
+    if args.docs is not None:
+        write_docs(args.docs, text)
+    return {"results": results, "summary": summary}
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def _environment() -> dict[str, Any]:
+    cpu = ""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu_model": cpu,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "chromium": chromium_path(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, Any]:
+    """Run the selected benchmarks; returns ``{"results": ..., "summary": ...}``. ``browser``: a
+    Playwright browser to use instead of launching Chromium (the smoke test passes pytest's)."""
+    args = _defaults(build_parser().parse_args(argv))
+    if args.render:
+        return _render(args)
+    aliases = {"collector_load": "load", "collector": "load"}
+    selected = [aliases.get(name.strip(), name.strip()) for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(selected) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    if args.collector_python:
+        os.environ["BENCH_COLLECTOR_PYTHON"] = args.collector_python
+    env = _environment()
+    env["collector_python"] = args.collector_python or sys.executable
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="empmix-bench-") as tmp:
+        work = Path(tmp)
+        if any(name in selected for name in BROWSER_BENCHMARKS):
+            results.update(_browser_benchmarks(selected, args, work, browser))
+        if "load" in selected:
+            _log(f"collector load: {args.duration} s at {args.batch_sizes} events/request")
+            results["collector_load"] = collector_load.run(work / "load", args.batch_sizes, args.duration,
+                                                           args.connections)
+        if "scaling" in selected:
+            _log(f"scaling: sizes {args.sizes}")
+            repeats, funnel_repeats = args.query_repeats
+            results["scaling"] = scaling.run(work / "scaling", args.sizes, args.ingest_events, repeats, funnel_repeats)
+    env["seconds"] = round(time.perf_counter() - started, 1)
+    env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    command = _command(list(sys.argv[1:] if argv is None else argv))
+    env["command"] = command
+    summary = {**report.make_summary(results), "quick": args.quick, "environment": env}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, value in results.items():
+        (args.out / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    machine = (f"{env['cpus']} cores ({env['cpu_model'] or 'unknown CPU'}), "
+               f"load average {env['load_average_at_start'][0]} at start")
+    text = report.markdown(results, command, machine)
+    print(text)
+    if args.docs is not None:
+        write_docs(args.docs, text)
+    _log(f"done in {env['seconds']} s; results in {args.out}")
+    return {"results": results, "summary": summary}
+
+
+if __name__ == "__main__":
+    main()

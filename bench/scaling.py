@@ -1,0 +1,160 @@
+"""Benchmark 5: how the collector's ingest rate and query times grow with stored data.
+
+One collector and database grow through the sizes (10^4, 10^5, 10^6 stored events by
+default). Between sizes the data is bulk-loaded over HTTP (``POST /track`` with 1,000-event
+JSON batches from several connections), which is itself a measurement. At each size:
+
+* query times over HTTP (keep-alive, median of several calls): ``/api/persons/{id}/events``
+  for a user with 20 events (constant result size, so growth is the lookup's) and
+  ``/api/funnel?steps=view,signup,purchase`` (reads every event of those names: linear);
+* then the ingest rate at 50 events per request (a fixed number of events, 16 connections).
+
+Data: user ``user{i // 20}`` gets events ``i .. i + 19``: a ``view``, for every third user a
+``signup`` and for every 21st a ``purchase``, ``page`` otherwise; times spread over the last
+4 days (``/track`` accepts 5).
+
+Example::
+
+    result = run(Path("/tmp/x"), sizes=(10_000, 100_000, 1_000_000))
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.collector_load import form_body_factory
+from bench.common import CollectorProcess, count_events
+from bench.loadgen import run_load
+
+__all__ = ["run", "TOKEN", "scaling_event"]
+
+TOKEN = "bench_scale"
+BULK_BATCH = 1000
+EVENTS_PER_USER = 20
+FUNNEL = "view,signup,purchase"
+SPAN_MS = 4 * 86_400_000
+
+
+def scaling_event(i: int, t0_ms: int, spacing_ms: float) -> dict[str, Any]:
+    """Event number ``i`` of the synthetic data set."""
+    user, k = divmod(i, EVENTS_PER_USER)
+    if k == 0:
+        name = "view"
+    elif k == 5 and user % 3 == 0:
+        name = "signup"
+    elif k == 12 and user % 21 == 0:
+        name = "purchase"
+    else:
+        name = "page"
+    return {"event": name, "properties": {
+        "token": TOKEN, "distinct_id": f"user{user}", "time": int(t0_ms + i * spacing_ms), "$insert_id": f"s{i}",
+        "mp_lib": "bench", "plan": "pro", "step": k, "price": 9.99, "beta": True, "source": "bench"}}
+
+
+def _bulk(url: str, first: int, last: int, t0_ms: int, spacing_ms: float, connections: int) -> dict[str, Any]:
+    """Send events ``first .. last - 1``; returns rate figures."""
+    count = last - first
+    if count <= 0:
+        return {"events": 0, "seconds": 0.0, "events_per_s": None}
+    batches = (count + BULK_BATCH - 1) // BULK_BATCH
+
+    def body(seq: int) -> bytes:
+        lo = first + seq * BULK_BATCH
+        hi = min(lo + BULK_BATCH, last)
+        events = [scaling_event(i, t0_ms, spacing_ms) for i in range(lo, hi)]
+        return json.dumps(events, separators=(",", ":")).encode()
+
+    result = run_load(url, "/track/?verbose=1", body, content_type="application/json",
+                      connections=connections, total_requests=batches)
+    bad = {k: v for k, v in result.statuses.items() if k != 200}
+    if bad or result.errors:
+        raise RuntimeError(f"bulk load failed: statuses {dict(result.statuses)}, errors {result.errors}")
+    return {"events": count, "seconds": round(result.elapsed_s, 2), "events_per_s": round(count / result.elapsed_s, 1)}
+
+
+def _timed_get(conn: http.client.HTTPConnection, path: str, repeats: int) -> dict[str, Any]:
+    """Median and max of ``repeats`` GETs (after one warm-up), with the result size."""
+    times = []
+    payload: Any = None
+    for attempt in range(repeats + 1):
+        t0 = time.perf_counter()
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        data = reply.read()
+        spent = time.perf_counter() - t0
+        if reply.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {reply.status} {data[:200]!r}")
+        if attempt:
+            times.append(spent)
+        payload = json.loads(data)
+    return {"median_ms": round(statistics.median(times) * 1000, 2), "max_ms": round(max(times) * 1000, 2),
+            "repeats": repeats, "result": payload}
+
+
+def _queries(url: str, user: str, repeats: int, funnel_repeats: int) -> dict[str, Any]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+    try:
+        person = _timed_get(conn, f"/api/persons/{user}/events", repeats)
+        funnel = _timed_get(conn, f"/api/funnel?steps={FUNNEL}", funnel_repeats)
+    finally:
+        conn.close()
+    return {
+        "person_events": {"user": user, "events": len(person.pop("result")["events"]), **person},
+        "funnel": {"steps": funnel.pop("result")["steps"], **funnel},
+    }
+
+
+def _db_bytes(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+def run(workdir: Path, sizes: Sequence[int] = (10_000, 100_000, 1_000_000), ingest_events: int = 30_000,
+        repeats: int = 20, funnel_repeats: int = 5, connections: int = 4) -> dict[str, Any]:
+    """Grow one database through ``sizes`` and measure at each."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "scaling.db"
+    for old in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        old.unlink(missing_ok=True)
+    now = int(time.time() * 1000)
+    t0_ms, spacing = now - SPAN_MS, SPAN_MS / max(sizes)
+    steps: list[dict[str, Any]] = []
+    loaded = 0  # synthetic events sent so far (event numbers 0 .. loaded - 1)
+    with CollectorProcess(db, [TOKEN]) as server:
+        for size in sizes:
+            have = count_events(db, TOKEN)
+            target = loaded + max(0, size - have)
+            bulk = _bulk(server.url, loaded, target, t0_ms, spacing, connections)
+            loaded = target
+            stored = count_events(db, TOKEN)
+            user = f"user{max(0, loaded // EVENTS_PER_USER - 2)}"  # a complete user of the latest load
+            queries = _queries(server.url, user, repeats, funnel_repeats)
+            make = form_body_factory(50, TOKEN, now)
+            per_req = 50
+            requests = max(1, ingest_events // per_req)
+            offset = len(steps) * 10_000_000  # unique request numbers per step
+
+            def unique(seq: int, base: int = offset, make: Callable[[int], bytes] = make) -> bytes:
+                return make(seq + base)
+
+            before = count_events(db, TOKEN)
+            load = run_load(server.url, "/track/?verbose=1", unique, content_type="application/x-www-form-urlencoded",
+                            connections=16, total_requests=requests)
+            added = count_events(db, TOKEN) - before
+            steps.append({
+                "stored_events": stored,
+                "bulk_load": bulk,
+                **queries,
+                "ingest_50_per_request": {"events": added, "seconds": round(load.elapsed_s, 2),
+                                          "events_per_s": round(added / load.elapsed_s, 1), **load.latency()},
+                "db_bytes": _db_bytes(db),
+                "collector_rss_bytes": server.rss_bytes(),
+            })
+    return {"sizes": list(sizes), "steps": steps, "funnel_steps": FUNNEL.split(",")}

@@ -1,0 +1,132 @@
+"""Benchmark 2: start-up cost and download size.
+
+* In a fresh page (new browser context: empty cache and storage) with Pyodide loaded and the
+  wheel installed but not imported: the time from ``import empmix_web`` to ``init`` done, timed
+  inside Pyodide, with a per-module breakdown of the import (a meta-path hook timing each
+  module's execution, like ``python -X importtime``). For comparison the same page times
+  ``mixpanel.init`` until its ``loaded`` callback, and reports how long Pyodide itself and the
+  wheel's installation took.
+* Sizes: the wheel in bytes; mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
+  (``gzip -9`` in Python); the Pyodide runtime files a page downloads first, for context.
+
+Example::
+
+    result = run(bb, repeats=3)
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from bench.browser import BenchBrowser
+from bench.common import MIXPANEL_MIN_JS, WWW
+
+__all__ = ["run", "sizes", "TOKENS"]
+
+TOKENS = ["startup_em", "startup_mp"]
+PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+
+_CODE = """
+import json, sys, time
+pc = time.perf_counter
+_times = {{}}
+_stack = []
+
+class _TimedLoader:
+    # times exec_module of every module imported below (like python -X importtime)
+    def __init__(self, loader, name):
+        self._loader, self._name = loader, name
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+    def exec_module(self, module):
+        t0 = pc()
+        _stack.append(0.0)
+        try:
+            self._loader.exec_module(module)
+        finally:
+            children = _stack.pop()
+            spent = pc() - t0
+            _times[self._name] = (spent, spent - children)
+            if _stack:
+                _stack[-1] += spent
+    def __getattr__(self, attr):
+        return getattr(self._loader, attr)
+
+class _TimingFinder:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        for finder in sys.meta_path:
+            if finder is _TimingFinder:
+                continue
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _TimedLoader(spec.loader, name)
+                return spec
+        return None
+
+sys.meta_path.insert(0, _TimingFinder)
+t0 = pc()
+import empmix_web
+t1 = pc()
+sys.meta_path.remove(_TimingFinder)
+client = empmix_web.EmpMixClient({token!r}, api_host={origin!r}, batch_size=50, flush_interval_ms=1000)
+t2 = time.perf_counter()
+client.opt_out_tracking()
+own = {{k: v for k, v in _times.items() if k.split(".")[0] == "empmix_web"}}
+slow = sorted(_times.items(), key=lambda kv: -kv[1][1])[:10]
+json.dumps({{"import_ms": (t1 - t0) * 1000, "init_ms": (t2 - t1) * 1000, "import_to_init_ms": (t2 - t0) * 1000,
+            "modules_imported": len(_times),
+            "empmix_web_own_ms": sum(v[1] for v in own.values()) * 1000,
+            "slowest_modules_self_ms": {{k: round(v[1] * 1000, 2) for k, v in slow}}}})
+"""
+
+
+def _gzip_size(path: Path) -> int:
+    return len(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+
+
+def sizes(include_pyodide: bool = True) -> dict[str, Any]:
+    """Byte sizes of what each SDK makes a page download."""
+    latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
+    wheel = WWW / latest["wheel"].lstrip("/")
+    out: dict[str, Any] = {
+        "wheel": wheel.name,
+        "wheel_bytes": wheel.stat().st_size,
+        "mixpanel_min_js_bytes": MIXPANEL_MIN_JS.stat().st_size,
+        "mixpanel_min_js_gzip_bytes": _gzip_size(MIXPANEL_MIN_JS),
+    }
+    if include_pyodide:
+        core = [WWW / "pyodide" / name for name in PYODIDE_CORE]
+        out["pyodide_core_bytes"] = sum(p.stat().st_size for p in core)
+        out["pyodide_core_gzip_bytes"] = sum(_gzip_size(p) for p in core)
+        out["pyodide_core_files"] = list(PYODIDE_CORE)
+    return out
+
+
+def _one(bb: BenchBrowser, index: int, page: Any = None) -> dict[str, Any]:
+    context = None if page is not None else bb.new_context()
+    try:
+        page = page if page is not None else bb.new_page(context)
+        load = page.evaluate("window.benchLoad")
+        timed = bb.py(page, _CODE.format(token=TOKENS[0], origin=bb.url))
+        mp_ms = page.evaluate("([n, t]) => mpInitTimed(n, t)", [f"startup{index}", TOKENS[1]])
+        return {**timed, "mixpanel_init_ms": mp_ms, "pyodide_load_ms": load["pyodide_ms"],
+                "wheel_install_ms": load["wheel_install_ms"]}
+    finally:
+        if context is not None:
+            context.close()
+
+
+def run(bb: BenchBrowser, repeats: int = 3, include_pyodide_size: bool = True, page: Any = None) -> dict[str, Any]:
+    """Median over ``repeats`` fresh pages, plus the sizes. With ``page`` (one that has not
+    imported empmix_web yet) a single sample is taken on it instead."""
+    samples = [_one(bb, 0, page)] if page is not None else [_one(bb, i) for i in range(repeats)]
+    repeats = len(samples)
+    keys = [k for k, v in samples[0].items() if isinstance(v, (int, float))]
+    median = {key: round(statistics.median(s[key] for s in samples), 2) for key in keys}
+    return {"repeats": repeats, "median": median, "samples": samples, "sizes": sizes(include_pyodide_size)}

@@ -1,0 +1,113 @@
+"""Smoke test: every benchmark of ``bench/`` runs at tiny size (``--quick``) and reports results
+of the right shape. Nothing here asserts a time: benchmarks are not tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bench import run as bench_run
+from bench.common import WWW
+
+pytestmark = pytest.mark.skipif(not (WWW / "pyodide").is_dir() or not (WWW / "dist").is_dir(),
+                                reason="build/www missing: run ./build.sh setup")
+
+N = 30
+DEPTHS = [0, 10]
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and value > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> dict[str, Any]:
+    """One ``--quick`` run, on pytest-playwright's browser (Debian's Chromium, see conftest)."""
+    out = tmp_path_factory.mktemp("bench-results")
+    docs = out / "performance.md"
+    outcome = bench_run.main(["--quick", "--out", str(out), "--docs", str(docs)], browser=browser)
+    return {"out": out, "docs": docs, **outcome}
+
+
+def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
+    summary = json.loads((quick["out"] / "summary.json").read_text())
+    assert _positive(summary["track_cost_ratio"])
+    assert _positive(summary["collector_events_per_s"])
+    for name in ("track", "startup", "burst", "collector_load", "scaling"):
+        assert (quick["out"] / f"{name}.json").is_file(), name
+    text = quick["docs"].read_text()
+    for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling"):
+        assert title in text
+    rendered = bench_run.main(["--render", "--out", str(quick["out"])])  # tables from the saved JSON
+    assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling"}
+
+
+def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> None:
+    track = quick["results"]["track"]
+    assert [d["depth"] for d in track["depths"]] == DEPTHS
+    for d in track["depths"]:
+        for kind in ("empmix", "mixpanel_return", "mixpanel_persisted", "floor"):
+            assert d[kind]["n"] == N and _positive(d[kind]["median_us"]), kind
+            assert d[kind]["p95_us"] >= d[kind]["median_us"]
+        # the queue really held the records: tracked, not sent
+        assert d["empmix"]["pending_before"] == d["depth"]
+        assert d["empmix"]["pending_after"] == d["depth"] + N
+        assert d["mixpanel_persisted"]["pending_after"] == d["depth"] + N
+        assert d["mixpanel_return"]["pending_before"] == d["depth"]
+        assert d["floor"]["pending_after"] == d["depth"] + N
+        assert _positive(d["ratio_empmix_to_mixpanel_return"]) and _positive(d["ratio_empmix_to_floor"])
+    profile = track["profile"]
+    assert _positive(profile["sections_total_us_per_call"])
+    assert "document.cookie read (FFI)" in profile["sections_us_per_call"]
+    assert len(profile["what_if_median_us"]) == 4
+    assert profile["cprofile_top"] and "function" in profile["cprofile_top"][0]
+
+
+def test_startup_and_sizes(quick: dict[str, Any]) -> None:
+    startup = quick["results"]["startup"]
+    median = startup["median"]
+    assert _positive(median["import_to_init_ms"]) and median["import_to_init_ms"] >= median["import_ms"]
+    assert _positive(median["mixpanel_init_ms"]) and _positive(median["pyodide_load_ms"])
+    assert median["modules_imported"] >= 5
+    sizes = startup["sizes"]
+    assert sizes["wheel"].endswith(".whl") and sizes["wheel_bytes"] > 1000
+    assert 10_000 < sizes["mixpanel_min_js_gzip_bytes"] < sizes["mixpanel_min_js_bytes"]
+
+
+def test_burst_delivers_everything_for_both_sdks(quick: dict[str, Any]) -> None:
+    burst = quick["results"]["burst"]
+    for sdk in ("empmix", "mixpanel"):
+        result = burst[sdk]
+        assert result["complete"] and result["stored"] == burst["events"], sdk
+        assert result["requests"] >= 1 and _positive(result["seconds_to_all_stored"])
+
+
+def test_collector_load_counts_stored_rows(quick: dict[str, Any]) -> None:
+    runs = quick["results"]["collector_load"]["runs"]
+    assert [r["events_per_request"] for r in runs] == [1, 50]
+    for r in runs:
+        assert r["requests"] > 0 and set(r["statuses"]) == {"200"}
+        assert r["events_stored"] == r["events_sent_ok"] > 0
+        assert _positive(r["stored_events_per_s"]) and r["p99_ms"] >= r["p50_ms"] > 0
+        assert _positive(r["collector_peak_rss_bytes"])
+
+
+def test_scaling_grows_the_database_and_queries_it(quick: dict[str, Any]) -> None:
+    scaling = quick["results"]["scaling"]
+    steps = scaling["steps"]
+    assert [s["stored_events"] for s in steps] == scaling["sizes"]
+    for s in steps:
+        assert s["person_events"]["events"] == 20
+        counts = [step["count"] for step in s["funnel"]["steps"]]
+        assert counts[0] > 0 and counts == sorted(counts, reverse=True)
+        assert s["ingest_50_per_request"]["events"] == 300
+        assert s["db_bytes"] > 0
+
+
+def test_docs_tables_are_replaced_between_the_markers(tmp_path: Any) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"intro\n{bench_run.BEGIN}\nold table\n{bench_run.END}\noutro\n")
+    bench_run.write_docs(doc, "new table\n")
+    assert doc.read_text() == f"intro\n{bench_run.BEGIN}\nnew table\n{bench_run.END}\noutro\n"
