@@ -68,6 +68,7 @@ class Browser:
             from pyscript import document, window  # type: ignore[import-not-found,no-redef]  # noqa: PLC0415
         self._window = window
         self._document = document
+        self._location = window.location  # one FFI hop less per track()
         self._storage: Any = None
 
     # -- localStorage -------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Browser:
 
     # -- page ---------------------------------------------------------------------------------
     def page_url(self) -> str:
-        return str(self._window.location.href)
+        return str(self._location.href)
 
     def page_host(self) -> str:
         return str(self._window.location.hostname)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,10 @@ class Identity:
     @classmethod
     def mint(cls) -> Identity:
         """A new anonymous identity: ``$device_id`` is a UUID4, ``distinct_id`` derives from it."""
-        device_id = str(uuid.uuid4())
+        bits = int.from_bytes(os.urandom(16), "big")
+        bits = (bits & ~(0xF000 << 64) | 0x4000 << 64) & ~(0xC000 << 48) | 0x8000 << 48  # v4, RFC 4122
+        h = f"{bits:032x}"
+        device_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         return cls(DEVICE_PREFIX + device_id, device_id)
 
     def to_json(self) -> dict[str, Any]:

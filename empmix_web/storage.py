@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import quote, unquote
 
 from ._bridge import StorageUnavailable
+from .percent import quote, unquote
 from .validation import dumps
 
 log = logging.getLogger("empmix_web")
@@ -132,7 +132,7 @@ class CookieJar:
         return None
 
     def set(self, name: str, value: str) -> None:
-        cookie = f"{name}={quote(value, safe='')}; Max-Age={COOKIE_MAX_AGE_S}; path=/; SameSite=Lax"
+        cookie = f"{name}={quote(value)}; Max-Age={COOKIE_MAX_AGE_S}; path=/; SameSite=Lax"
         if self._domain:
             cookie += f"; domain={self._domain}"
         if self._secure:

@@ -18,15 +18,14 @@ no CORS preflight); it stays queued until a normal send confirms it.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
 import time
 from typing import Any, Callable
-from urllib.parse import quote
 
 from ._bridge import NetworkError
+from .percent import quote
 from .queue import EVENT, OutboundQueue, Record
 
 log = logging.getLogger("empmix_web")
@@ -43,7 +42,7 @@ _NOT_IDEMPOTENT = ('"$add":', '"$append":')
 
 def encode_batch(bodies: list[str]) -> str:
     """The form body ``data=<url-encoded JSON array>``."""
-    return "data=" + quote("[" + ",".join(bodies) + "]", safe="")
+    return "data=" + quote("[" + ",".join(bodies) + "]")
 
 
 def parse_retry_after(value: str | None) -> int | None:
@@ -53,6 +52,8 @@ def parse_retry_after(value: str | None) -> int | None:
     value = value.strip()
     if value.isdigit():
         return min(int(value) * 1000, RETRY_AFTER_CAP_MS)
+    import email.utils  # noqa: PLC0415 - rare; kept off the page's start-up
+
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError):
@@ -256,7 +257,7 @@ class Sender:
         for record in self.queue:
             if record.kind != EVENT and any(op in record.body for op in _NOT_IDEMPOTENT):
                 continue
-            grown = len(quote(record.body, safe="")) + 3  # the record and a %2C separator
+            grown = len(quote(record.body)) + 3  # the record and a %2C separator
             if chunk and (record.kind != chunk[0].kind or len(chunk) >= self.batch_size
                           or size + grown > budget):
                 if not ship():

@@ -74,3 +74,17 @@ def test_wire_helpers():
 def test_parent_domains():
     assert parent_domains("a.b.example.com") == [".b.example.com", ".example.com"]
     assert parent_domains("localhost") == [] and parent_domains("127.0.0.1") == []
+
+
+def test_percent_encoding_matches_urllib():
+    import uuid
+    from urllib.parse import quote as stdlib_quote, unquote as stdlib_unquote
+
+    from empmix_web.identity import Identity
+    from empmix_web.percent import quote, unquote
+
+    for text in ['{"a b":"c&d=e+f"}', "ünïcødé ✓ 🎉", "%41 100%", "plain-._~*'()!", ""]:
+        assert quote(text) == stdlib_quote(text, safe="-_.!~*'()")
+        assert unquote(quote(text)) == text == stdlib_unquote(quote(text))
+    ids = {Identity.mint().device_id for _ in range(200)}
+    assert len(ids) == 200 and all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
