@@ -15,7 +15,7 @@ Examples::
     ./build.sh bench                          # everything, ~10 minutes on 2 cores
     ./build.sh bench --only load,scaling      # the collector only
     ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
-    ./build.sh bench --docs docs/performance.md   # refresh the tables between its markers
+    ./build.sh bench --docs README.md   # refresh the tables between its markers
 """
 
 from __future__ import annotations
