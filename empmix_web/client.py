@@ -142,7 +142,7 @@ class EmpMixClient:
         uid = check_user_id(user_id)
         profile = check_properties(profile, "profile")
         core = self._c("identify")
-        ident = core.identity.load()
+        ident = core.identity.load(fresh=True)
         if ident.user_id == uid:
             pass
         elif ident.identified:
@@ -166,7 +166,7 @@ class EmpMixClient:
         """Call once, at sign-up: tell the backend ``new_id`` is this anonymous visitor."""
         nid = check_user_id(new_id, "new_id")
         core = self._c("alias")
-        ident = core.identity.load()
+        ident = core.identity.load(fresh=True)
         if nid == ident.distinct_id or nid == ident.alias:
             return
         if ident.identified:
@@ -195,13 +195,13 @@ class EmpMixClient:
         core.identity.save(Identity.mint())
 
     def get_distinct_id(self) -> str:
-        return self._c("get_distinct_id").identity.load().distinct_id
+        return self._c("get_distinct_id").identity.load(fresh=True).distinct_id
 
     def get_device_id(self) -> str:
-        return self._c("get_device_id").identity.load().device_id
+        return self._c("get_device_id").identity.load(fresh=True).device_id
 
     def get_user_id(self) -> str | None:
-        return self._c("get_user_id").identity.load().user_id
+        return self._c("get_user_id").identity.load(fresh=True).user_id
 
     # -- super properties ---------------------------------------------------------------------
     def register(self, props: dict[str, Any]) -> None:

@@ -89,13 +89,14 @@ class IdentityStore:
         except ValueError:
             return None
 
-    def load(self) -> Identity:
+    def load(self, fresh: bool = False) -> Identity:
         """The current identity; minted and saved on first use.
 
-        Fast path: the localStorage copy is unchanged since the last call (one ``getItem``).
-        Reading ``document.cookie`` costs far more (hundreds of µs from Pyodide), so the cookie is
-        re-read when localStorage shows a change (a sibling tab's identify or reset) and at least
-        every ``COOKIE_RECHECK_S`` (a sibling subdomain that shares only the cookie).
+        ``fresh=True`` (identity calls and getters) always reads the cookie. Otherwise (the hot
+        path of ``track``) one ``getItem`` checks that localStorage is unchanged since the last
+        call: reading ``document.cookie`` from Pyodide costs 100-200 µs, so the cookie is then
+        re-read only when localStorage shows a change (a sibling tab's identify or reset) and at
+        least every ``COOKIE_RECHECK_S`` (a sibling subdomain that shares only the cookie).
         """
         if not self.persist:
             if self._current is None:
@@ -103,7 +104,7 @@ class IdentityStore:
             return self._current
         stored = self._storage.get(self.key)
         now = time.monotonic()
-        if self._current is not None and stored == self._raw and now < self._recheck_at:
+        if not fresh and self._current is not None and stored == self._raw and now < self._recheck_at:
             return self._current
         self._recheck_at = now + COOKIE_RECHECK_S
         from_cookie = self._cookies.get(self.cookie_name)

@@ -199,3 +199,17 @@ def test_two_tokens_do_not_share_state(py, wire, token):
     (b_event,) = wire.events(other)
     assert b_event["properties"]["distinct_id"].startswith("$device:") and "s" not in b_event["properties"]
     assert py("", "[a.get_distinct_id(), b.get_user_id()]") == ["only_a", None]
+
+
+def test_a_cookie_only_change_wins_at_once(py, wire, token):
+    """A sibling subdomain sharing only the cookie logs in: the cookie wins over localStorage."""
+    py(f"c = mk({token!r}); c.track('warm')")
+    py.run(f"""
+import json
+js.document.cookie = 'empmix_{token}=' + js.encodeURIComponent(json.dumps({{"distinct_id": "from_cookie",
+    "$device_id": "0b5e3b0e-3e5c-4f57-9a53-1d2b6a0c9e11", "$user_id": "from_cookie", "state": "identified"}})) + '; path=/'
+""")
+    assert py("", "[c.get_distinct_id(), c.get_user_id()]") == ["from_cookie", "from_cookie"]
+    py("c.track('after')\nawait c.flush(5000)")
+    assert wire.events(token)[-1]["properties"]["distinct_id"] == "from_cookie"
+    assert '"from_cookie"' in py("", f"js.localStorage.getItem('empmix_{token}_identity')")
