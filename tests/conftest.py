@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests import wire_server
+from tests.collector_process import CollectorProcess, launch_collector
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -98,74 +99,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = 
             time.sleep(0.05)
 
 
-class Collector:
-    """A real collector subprocess on a free loopback port (``python -m empmix_collector``)."""
-
-    def __init__(self, db: Path, tokens: list[str], site: Path | None = None, secret: str | None = None,
-                 port: int = 0) -> None:
-        import socket
-        import subprocess
-        import sys
-
-        if not port:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.token = tokens[0]
-        self.secret = secret
-        cmd = [sys.executable, "-m", "empmix_collector", "--host", "127.0.0.1", "--port", str(port), "--db", str(db)]
-        for t in tokens:
-            cmd += ["--token", t]
-        if site:
-            cmd += ["--site", str(site)]
-        if secret:
-            cmd += ["--secret", secret]
-        self.cmd = cmd
-        self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_until(self._healthy, 30, "the collector to start")
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"collector exited: {self.process.stderr.read().decode()[-2000:]}")
-        try:
-            return self.get("/healthz") is not None
-        except OSError:
-            return False
-
-    def get(self, path: str) -> Any:
-        """GET a query-API path; None on 404."""
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(self.url + path)
-        if self.secret:
-            request.add_header("Authorization", f"Bearer {self.secret}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise
-
-    def events_of(self, distinct_id: str) -> list[dict[str, Any]]:
-        from urllib.parse import quote
-
-        found = self.get(f"/api/persons/{quote(distinct_id, safe='')}/events")
-        return found["events"] if found else []
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except Exception:
-            self.process.kill()
-
-
 @pytest.fixture(scope="session")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
     """The real collector, shared by the browser tests that assert what it stored."""
-    server = Collector(tmp_path_factory.mktemp("collector") / "events.db", ["delivery_test", "e2e_test"])
+    server = launch_collector(tmp_path_factory.mktemp("collector") / "events.db", tokens=["delivery_test"])
     yield server
     server.stop()

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests.browser.conftest import PRELUDE, Py
-from tests.conftest import PAGE_READY_MS, open_sdk_page, run_py, wait_until
+from tests.browser.conftest import Py
+from tests.conftest import PAGE_READY_MS, open_sdk_page, wait_until
 
 TOKEN = "delivery_test"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
@@ -110,7 +110,7 @@ def test_reload_in_the_middle_of_a_flush(context, base_url, collector):
     track(py, run, range(200))
     did = py("", "c.get_distinct_id()")
     with py.page.expect_request("**/track/**"):
-        py.page.evaluate(f"pyodide.runPythonAsync('import asyncio; asyncio.ensure_future(c.flush())')")
+        py.page.evaluate("pyodide.runPythonAsync('import asyncio; asyncio.ensure_future(c.flush())')")
     py.page.reload()
     py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     again = Py(py.page)
@@ -248,7 +248,7 @@ def test_opt_out_by_default_then_opt_in(context, base_url, collector):
     assert py("", "[c.has_opted_out(), c.get_distinct_id()]") == [False, did]
     py.run("c.opt_out_tracking(); c.reset()")
     track(py, run, range(6, 9))
-    assert py("", f"[c.has_opted_out(), stored()]") == [True, {f"empmix_{TOKEN}_consent": "out"}]
+    assert py("", "[c.has_opted_out(), stored()]") == [True, {f"empmix_{TOKEN}_consent": "out"}]
     assert py("r = await c.flush(timeout_ms=1000)", "r") is True
     assert stored_numbers(collector, did, run) == [3, 4, 5]
 

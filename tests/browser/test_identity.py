@@ -163,7 +163,7 @@ def test_reset_clears_the_user_and_delivers_what_was_tracked(py, sdk_context, wi
     assert events["work"]["distinct_id"] == "usr_r" and events["work"]["team"] == "red"
     assert events["after logout"]["distinct_id"] == new_anon
     assert "team" not in events["after logout"] and "$user_id" not in events["after logout"]
-    leftovers = py("", f"stored('empmix_')")
+    leftovers = py("", "stored('empmix_')")
     for key, value in leftovers.items():
         assert "usr_r" not in value and old_device not in value, key
     for c in sdk_context.cookies():

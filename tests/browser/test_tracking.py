@@ -6,7 +6,6 @@ import re
 import time
 from urllib.parse import parse_qs
 
-from tests.browser.conftest import Py  # noqa: F401 - fixture types
 
 INSERT_ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 

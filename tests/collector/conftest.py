@@ -12,21 +12,18 @@ Out-of-process (real HTTP, real uvicorn): ``start_collector(*args)`` starts
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+
+from tests.collector_process import CollectorProcess
+from tests.collector_process import launch_collector as shared_launch
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx is what requirements pin
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -145,68 +142,9 @@ def client(make_client: Callable[..., Collector]) -> Collector:
 # -- a real server process --------------------------------------------------------------
 
 
-@dataclass
-class CollectorProcess:
-    """A running ``python -m empmix_collector`` (stdout/stderr drained to ``output``)."""
-
-    process: subprocess.Popen[str]
-    url: str
-    db: Path
-    output: list[str] = field(default_factory=list)
-
-    def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.returncode
-
-
 def launch_collector(db: Path, *args: str, token: str = TOKEN, secret: str | None = SECRET) -> CollectorProcess:
     """Start the collector on a free loopback port and wait until it says it listens."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "empmix_collector",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--db",
-        str(db),
-        "--token",
-        token,
-    ]
-    if secret is not None:
-        cmd += ["--secret", secret]
-    cmd += list(args)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    output: list[str] = []
-    ready = threading.Event()
-    found: list[str] = []
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if not ready.is_set() and "listening on " in line:
-                found.append(line.rsplit("listening on ", 1)[1].strip())
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not ready.wait(STARTUP_TIMEOUT_S) or not found:
-        process.kill()
-        raise RuntimeError("collector did not start:\n" + "".join(output))
-    return CollectorProcess(process, found[0], db, output)
+    return shared_launch(db, *args, tokens=[token], secret=secret)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.conftest import SECRET, TOKEN, CollectorProcess, launch_collector, wait_for
+from tests.collector.conftest import TOKEN, CollectorProcess, launch_collector, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MIXPANEL_DIST = ROOT / "node_modules" / "mixpanel-browser" / "dist" / "mixpanel.umd.js"
@@ -59,16 +59,6 @@ def browser_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coll
     proc.stop()
 
 
-def api(proc: CollectorProcess, path: str) -> Any:
-    request = urllib.request.Request(proc.url + path, headers={"Authorization": f"Bearer {SECRET}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
-
 
 def quoted(distinct_id: str) -> str:
     return urllib.request.quote(distinct_id, safe="")
@@ -99,10 +89,10 @@ def test_identify_people_reset_alias(browser: Any, browser_collector: CollectorP
         )
 
         def user_done() -> Any:
-            person = api(browser_collector, f"/api/persons/{quoted(user)}")
+            person = browser_collector.api(f"/api/persons/{quoted(user)}")
             if person is None or person["properties"].get("orders") != 2 or "plan" not in person["properties"]:
                 return None
-            events = api(browser_collector, f"/api/persons/{quoted(user)}/events")["events"]
+            events = browser_collector.api(f"/api/persons/{quoted(user)}/events")["events"]
             return (person, events) if {"view", "$identify", "buy"} <= {e["event"] for e in events} else None
 
         person, events = wait_for(user_done, timeout=30, what=f"{user} identified with profile")
@@ -116,10 +106,10 @@ def test_identify_people_reset_alias(browser: Any, browser_collector: CollectorP
         assert all(e["properties"]["mp_lib"] == "web" for e in events)
 
         def signup_done() -> Any:
-            person = api(browser_collector, f"/api/persons/{quoted(signup)}")
+            person = browser_collector.api(f"/api/persons/{quoted(signup)}")
             if person is None or person["properties"].get("name") != "new":
                 return None
-            events = api(browser_collector, f"/api/persons/{quoted(signup)}/events")["events"]
+            events = browser_collector.api(f"/api/persons/{quoted(signup)}/events")["events"]
             return (person, events) if "welcome" in {e["event"] for e in events} else None
 
         person2, events2 = wait_for(signup_done, timeout=30, what=f"{signup} aliased")
@@ -128,7 +118,7 @@ def test_identify_people_reset_alias(browser: Any, browser_collector: CollectorP
         assert {"view", "$create_alias", "welcome"} <= {e["event"] for e in events2}
         assert "after-logout" not in json.dumps(events)  # nothing of the new person on the old one
 
-        log = [m for m in api(browser_collector, "/api/merges")["merges"] if user in m["to_id"] or signup in m["to_id"]]
+        log = [m for m in browser_collector.api("/api/merges")["merges"] if user in m["to_id"] or signup in m["to_id"]]
         merged = {(m["kind"], m["from_id"], m["to_id"]) for m in log if m["result"] == "merged"}
         assert ("identify", device1, user) in merged and ("alias", device2, signup) in merged
         assert not [m for m in log if m["result"] == "refused"]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
-import urllib.request
-from typing import Any
 
 import mixpanel
 import pytest
@@ -14,16 +11,6 @@ from mixpanel import BufferedConsumer, Consumer, Mixpanel, MixpanelException
 
 from tests.collector.conftest import SECRET, TOKEN, CollectorProcess
 
-
-def api(proc: CollectorProcess, path: str) -> Any:
-    request = urllib.request.Request(proc.url + path, headers={"Authorization": f"Bearer {SECRET}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
 
 
 def consumer_kwargs(proc: CollectorProcess) -> dict[str, str]:
@@ -52,7 +39,7 @@ def test_track_alias_people_and_merge(mp: Mixpanel, collector: CollectorProcess)
     mp.people_remove("py-user", {"tags": "x"})
     mp.people_unset("py-user", ["plan"])
 
-    person = api(collector, "/api/persons/py-user")
+    person = collector.api("/api/persons/py-user")
     assert set(person["distinct_ids"]) == {"py-user", "$device:py-1"}
     assert person["identified"] is True
     assert person["properties"] == {
@@ -62,7 +49,7 @@ def test_track_alias_people_and_merge(mp: Mixpanel, collector: CollectorProcess)
         "pages": ["/a"],
         "tags": ["y"],
     }
-    events = api(collector, "/api/persons/%24device%3Apy-1/events")["events"]
+    events = collector.api("/api/persons/%24device%3Apy-1/events")["events"]
     assert [e["event"] for e in events] == ["view", "$create_alias", "signup"]
     assert all(isinstance(e["time"], int) for e in events)
     assert events[0]["properties"]["mp_lib"] == "python"
@@ -71,15 +58,15 @@ def test_track_alias_people_and_merge(mp: Mixpanel, collector: CollectorProcess)
     mp.track("$device:py-2", "view")
     mp.alias("py-other", "$device:py-2")
     mp.people_set("py-other", {"$email": "other@example.com", "company": "ACME"})
-    assert api(collector, "/api/persons/py-other")["person_id"] != person["person_id"]
+    assert collector.api("/api/persons/py-other")["person_id"] != person["person_id"]
     with pytest.raises(MixpanelException):
         mp.merge(None, "py-user", "py-other", api_secret="wrong-secret")
     mp.merge(None, "py-user", "py-other", api_secret=SECRET)
-    merged = api(collector, "/api/persons/py-user")
+    merged = collector.api("/api/persons/py-user")
     assert set(merged["distinct_ids"]) == {"py-user", "$device:py-1", "py-other", "$device:py-2"}
     assert merged["properties"]["company"] == "ACME"
 
-    log = api(collector, "/api/merges")["merges"]
+    log = collector.api("/api/merges")["merges"]
     assert [(m["kind"], m["from_id"], m["to_id"], m["result"]) for m in log] == [
         ("alias", "$device:py-1", "py-user", "merged"),
         ("alias", "$device:py-2", "py-other", "merged"),
@@ -95,7 +82,7 @@ def test_rejections_surface_as_client_errors(mp: Mixpanel, collector: CollectorP
     bad_token = Mixpanel("not-a-token", consumer=Consumer(**consumer_kwargs(collector)))
     with pytest.raises(MixpanelException, match="unknown token"):
         bad_token.track("py-user", "view")
-    assert api(collector, "/api/persons/py-user") is None
+    assert collector.api("/api/persons/py-user") is None
 
 
 def test_import_data_and_buffered_consumer(collector: CollectorProcess) -> None:
@@ -104,13 +91,13 @@ def test_import_data_and_buffered_consumer(collector: CollectorProcess) -> None:
     for i in range(120):
         mp.track("py-buffered", "tick", {"i": i})
     buffered.flush()
-    events = api(collector, "/api/persons/py-buffered/events")["events"]
+    events = collector.api("/api/persons/py-buffered/events")["events"]
     assert sorted(e["properties"]["i"] for e in events) == list(range(120))
 
     direct = Mixpanel(TOKEN, consumer=Consumer(**consumer_kwargs(collector)))
     ten_days_ago = int(time.time()) - 10 * 86_400
     direct.import_data(None, "py-buffered", "historical", ten_days_ago, {"src": "backfill"}, api_secret=SECRET)
-    events = api(collector, "/api/persons/py-buffered/events")["events"]
+    events = collector.api("/api/persons/py-buffered/events")["events"]
     assert events[0]["event"] == "historical" and events[0]["time"] == ten_days_ago * 1000
     with pytest.raises(MixpanelException):  # /track refuses what is older than 5 days
         direct.track("py-buffered", "too-old", {"time": ten_days_ago})

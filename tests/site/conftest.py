@@ -6,18 +6,14 @@ with one token per test flow (the pages take ``?token=``), so flows don't see ea
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import quote
 
 import pytest
+
+from tests.collector_process import CollectorProcess, launch_collector
 
 from tests.conftest import PAGE_READY_MS, ROOT, wait_until
 
@@ -26,29 +22,17 @@ ARTIFACTS = ROOT / "test-results" / "site"  # pytest-playwright empties test-res
 TOKENS = ["demo_token", "worker_token"]
 
 
-@dataclass
-class Site:
-    url: str
-    process: subprocess.Popen[str]
-    log: Path
+class Site(CollectorProcess):
+    """The collector serving build/www; query-API calls default to the demo token."""
 
-    def api(self, path: str, token: str = "demo_token") -> Any:
-        """GET a query-API path for ``token``; None on 404."""
-        sep = "&" if "?" in path else "?"
-        try:
-            with urllib.request.urlopen(f"{self.url}{path}{sep}token={token}", timeout=10) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise
+    def api(self, path: str, token: str | None = "demo_token") -> Any:
+        return super().api(path, token)
 
-    def person(self, distinct_id: str, token: str = "demo_token") -> dict[str, Any] | None:
-        return self.api(f"/api/persons/{quote(distinct_id, safe='')}", token)
+    def person(self, distinct_id: str, token: str | None = "demo_token") -> dict[str, Any] | None:
+        return super().person(distinct_id, token)
 
     def event_names(self, distinct_id: str, token: str) -> list[str]:
-        found = self.api(f"/api/persons/{quote(distinct_id, safe='')}/events", token)
-        return [e["event"] for e in found["events"]] if found else []
+        return [e["event"] for e in self.events_of(distinct_id, token)]
 
 
 @pytest.fixture(scope="session")
@@ -57,26 +41,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         pytest.skip("build/www is not laid out: run ./build.sh setup")
     shutil.copytree(ROOT / "site", WWW, dirs_exist_ok=True)  # what ./build.sh setup does
     tmp = tmp_path_factory.mktemp("site")
-    log = tmp / "collector.log"
-    cmd = [sys.executable, "-m", "empmix_collector", "--host", "127.0.0.1", "--port", "0",
-           "--db", str(tmp / "events.db"), "--site", str(WWW)]
-    for token in TOKENS:
-        cmd += ["--token", token]
-    with open(log, "w") as err:
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
-    assert process.stdout is not None
-    line = process.stdout.readline()  # "empmix-collector listening on http://127.0.0.1:PORT"
-    if "listening on " not in line:
-        process.kill()
-        raise RuntimeError(f"collector did not start: {line!r} {log.read_text()[-2000:]}")
-    server = Site(line.split("listening on ", 1)[1].strip(), process, log)
+    proc = launch_collector(tmp / "events.db", "--site", str(WWW), tokens=TOKENS, cwd=ROOT)
+    server = Site(proc.process, proc.url, proc.db, proc.output)
     wait_until(lambda: server.api("/healthz") is not None, 20, "the collector's /healthz")
     yield server
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    server.stop()
 
 
 @pytest.fixture(scope="session")
