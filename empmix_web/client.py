@@ -121,7 +121,7 @@ class EmpMixClient:
 
     def _enqueue(self, core: Core, kind: str, body: str) -> None:
         core.queue.push(kind, body)
-        core.sender.wake()
+        core.sender.queued()
 
     def track(self, event: str, properties: dict[str, Any] | None = None) -> None:
         """Record ``event`` now, with ``properties`` (they win over super properties)."""

@@ -116,6 +116,13 @@ class Sender:
         assert self._wake is not None
         self._wake.set()
 
+    def queued(self) -> None:
+        """A record was queued. The sender's timer already covers a batch that is filling up, so
+        it is woken only when the queue was empty or a batch is full: no wake-up (and no timer
+        churn on the event loop) per ``track()``."""
+        if self._task is None or self._task.done() or len(self.queue) == 1 or len(self.queue) >= self._limit:
+            self.wake()
+
     async def _run(self) -> None:
         while True:
             try:
