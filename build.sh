@@ -35,7 +35,7 @@ setup_npm() {
   local want; want=$(digest package-lock.json)
   if [[ -d node_modules && "$(cat "$STAMPS/npm" 2>/dev/null)" == "$want" ]]; then return; fi
   command -v npm >/dev/null || { log "npm is required (Node.js 18+)"; exit 1; }
-  log "npm ci (Pyodide, PyScript, mixpanel-browser; versions pinned in package-lock.json)"
+  log "npm ci (Pyodide, PyScript, MicroPython, mixpanel-browser; versions pinned in package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error
   mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/npm"
 }
@@ -44,9 +44,11 @@ setup_assets() {
   local want; want=$(digest package-lock.json tools/pyodide_assets.py)
   if [[ -d "$WWW/pyodide" && "$(cat "$STAMPS/assets" 2>/dev/null)" == "$want" ]]; then return; fi
   log "laying out Pyodide and PyScript under build/www"
-  rm -rf "$WWW/pyodide" "$WWW/pyscript" "$WWW/vendor"
+  rm -rf "$WWW/pyodide" "$WWW/pyscript" "$WWW/micropython" "$WWW/vendor"
   mkdir -p "$WWW/vendor"
   cp -r node_modules/pyodide "$WWW/pyodide"
+  # PyScript's MicroPython (type="mpy"): pages point "interpreter" at /micropython/micropython.mjs
+  cp -r node_modules/@micropython/micropython-webassembly-pyscript "$WWW/micropython"
   cp -r node_modules/@pyscript/core/dist "$WWW/pyscript"
   cp node_modules/mixpanel-browser/dist/mixpanel.min.js "$WWW/vendor/mixpanel.min.js"
   # npm's pyodide ships no wheels: micropip (for PyScript "packages") comes from PyPI

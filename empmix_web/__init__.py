@@ -1,8 +1,9 @@
-"""empmix-web: product-analytics identity for Python in the browser (Pyodide / PyScript).
+"""empmix-web: product-analytics identity for Python in the browser (PyScript: Pyodide or
+MicroPython).
 
     from empmix_web import EmpMix
 
-    EmpMix.init("YOUR_TOKEN", api_host="https://collector.example.com")
+    EmpMix.init("YOUR_TOKEN")          # sends to the page's own origin by default
     EmpMix.track("Page Viewed")
     EmpMix.alias("usr_abc123")          # once, at sign-up
     EmpMix.identify("usr_abc123")       # at every login

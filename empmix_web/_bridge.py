@@ -1,260 +1,241 @@
-"""The one place that talks to the browser.
+"""The one module that talks to JavaScript: ``JsBrowser``, the ``Browser`` of a real page.
 
-Everything else in empmix_web is plain Python and receives a :class:`Browser`. This module
-imports ``js``/``pyodide`` lazily, so the package imports on CPython too (unit tests pass a fake
-with the same methods). Every method either does what it says or raises; callers decide what a
-failure means (a storage fault falls back to memory, a network fault is retried).
+It runs unchanged on Pyodide (``type="py"``) and MicroPython (``type="mpy"``), in the page's
+main thread and in a PyScript worker. What differs between them stays here:
 
-In a PyScript worker, ``js`` is the worker's global scope, which has no ``localStorage``,
-``document.cookie`` or ``sendBeacon``: there the page's real ``window``/``document`` come from
-PyScript's synchronous proxies (``from pyscript import window, document``), which need a
-cross-origin-isolated page (COOP/COEP headers).
+- every synchronous JS call that can throw (localStorage over quota, a sandboxed frame,
+  ``document.cookie``) goes through a small JavaScript helper made once at ``init``, which
+  catches and returns a string: MicroPython cannot catch a synchronous JS exception;
+- values cross as strings (``"V"`` + value, ``"N"`` for null, ``"E"`` + error), so neither
+  interpreter's null/undefined sentinels leak out, and no 64-bit integer crosses (MicroPython's
+  FFI integers are 32-bit: time is computed in Python);
+- ``fetch`` and Web Locks are wrapped in promises that always resolve, and awaited;
+- random bytes come from ``crypto.getRandomValues`` on MicroPython (no ``os.urandom``).
+
+In a worker, storage, cookies, beacons and page-lifecycle events belong to the page: that helper
+is made in the page's realm through PyScript's synchronous ``window`` proxy (which needs a
+cross-origin-isolated page, COOP/COEP), so each call is one round trip to the main thread.
+Fetch and locks run in the worker itself.
 """
 
-from __future__ import annotations
+import time
 
-import sys
-from dataclasses import dataclass
-from typing import Any, Callable
+import js
+
+from .browser import HttpReply, NetworkError, StorageUnavailable
+from .compat import MICROPYTHON
+
+try:
+    from typing import Any, Callable
+except ImportError:
+    pass
+
+if MICROPYTHON:
+    try:
+        from pyscript.ffi import create_proxy
+    except ImportError:
+        from jsffi import create_proxy  # type: ignore[import-not-found,no-redef]
+else:
+    from pyodide.ffi import create_proxy  # type: ignore[import-not-found,no-redef]
+
+# Made in the page's realm: storage, cookies, beacons, location, lifecycle.
+_PAGE_HELPER = r"""
+const store = () => { try { return globalThis.localStorage || null } catch (e) { return null } };
+const fail = e => "E" + (e && e.name ? e.name + ": " + e.message : String(e));
+const NONE = "Eno localStorage";
+return {
+  get(k) { try { const s = store(); if (!s) return NONE; const v = s.getItem(k);
+                 return v === null ? "N" : "V" + v } catch (e) { return fail(e) } },
+  set(k, v) { try { const s = store(); if (!s) return NONE; s.setItem(k, v); return "" }
+              catch (e) { return fail(e) } },
+  remove(k) { try { const s = store(); if (!s) return NONE; s.removeItem(k); return "" }
+              catch (e) { return fail(e) } },
+  keys(p) { try { const s = store(); if (!s) return NONE; const out = [];
+                  for (let i = 0; i < s.length; i++) { const k = s.key(i);
+                    if (k !== null && k.startsWith(p)) out.push(k) }
+                  return "V" + JSON.stringify(out) } catch (e) { return fail(e) } },
+  cookies() { try { return String(document.cookie || "") } catch (e) { return "" } },
+  setCookie(c) { try { document.cookie = c } catch (e) {} },
+  beacon(url, body) { try { return !!navigator.sendBeacon(url,
+      new Blob([body], {type: "application/x-www-form-urlencoded"})) } catch (e) { return false } },
+  href() { return String(location.href) },
+  page() { let w = 0, h = 0; try { w = screen.width; h = screen.height } catch (e) {}
+           return [location.hostname, location.origin, location.protocol,
+                   document.referrer || "", w, h].join("\n") },
+  onHide(cb) {
+    addEventListener("pagehide", () => cb());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") cb() });
+  },
+};
+"""
+
+# Made in the realm Python runs in (the worker, in a worker): fetch and Web Locks.
+_LOCAL_HELPER = r"""
+return {
+  async post(url, body, ms) {
+    try {
+      const r = await fetch(url, {method: "POST", body, credentials: "omit",
+        headers: {"Content-Type": "application/x-www-form-urlencoded"},
+        signal: AbortSignal.timeout(ms)});
+      const text = await r.text();
+      return r.status + "\n" + (r.headers.get("Retry-After") || "") + "\n" + text;
+    } catch (e) { return "E" + e }
+  },
+  hasLocks() { try { return !!(navigator.locks && navigator.locks.request) } catch (e) { return false } },
+  holdLock(name) {
+    let release = null, done = false;
+    navigator.locks.request(name, () => done ? null : new Promise(r => { release = r }))
+      .catch(() => {});
+    return () => { done = true; if (release) release() };
+  },
+  tryLock(name) {
+    return new Promise(resolve => {
+      navigator.locks.request(name, {ifAvailable: true},
+        lock => lock ? new Promise(r => resolve(() => r())) : resolve(false))
+        .catch(() => resolve(false));
+    });
+  },
+};
+"""
 
 
-class StorageUnavailable(Exception):
-    """The browser refused a localStorage operation (disabled, sandboxed, over quota)."""
+def _page_scope() -> "tuple[bool, Any]":
+    """(in a worker?, the page's window)."""
+    try:
+        from pyscript import RUNNING_IN_WORKER, window  # type: ignore[import-not-found]
+    except ImportError:  # bare Pyodide (loadPyodide) on the main thread, without PyScript
+        return False, js
+    return bool(RUNNING_IN_WORKER), window
 
 
-class NetworkError(Exception):
-    """The request did not produce an HTTP response (offline, DNS, CORS, abort, timeout)."""
+def _make(realm: "Any", source: str) -> "Any":
+    return realm.Function.new(source)()
 
 
-@dataclass(frozen=True)
-class HttpReply:
-    """What the transport needs from an HTTP response."""
-
-    status: int
-    body: str
-    retry_after: str | None
-
-
-def _is_null(value: Any) -> bool:
-    """JS ``null`` arrives in Python as ``pyodide.ffi.jsnull``, not None (``undefined`` is None)."""
-    if value is None:
-        return True
-    from pyodide.ffi import jsnull  # noqa: PLC0415
-
-    return value is jsnull
-
-
-def in_browser() -> bool:
-    """True inside Pyodide (main thread or worker)."""
-    return sys.platform == "emscripten"
-
-
-class Browser:
-    """Real browser globals, reached through Pyodide's FFI."""
+class _Ticks:
+    """Monotonic seconds from MicroPython's wrapping millisecond ticks."""
 
     def __init__(self) -> None:
-        import js  # noqa: PLC0415 - only importable inside Pyodide
-        from pyodide.ffi import create_proxy, to_js  # noqa: PLC0415
+        self._last = time.ticks_ms()  # type: ignore[attr-defined]
+        self._total = 0
 
-        self._js = js
-        self._create_proxy = create_proxy
-        self._to_js = to_js
-        self._proxies: list[Any] = []  # keep listener proxies alive for the life of the page
-        # PyScript gives its workers a proxy of the page's document as js.document, but no
-        # js.window: that is how a worker is told apart from the page's main thread.
-        window, document = js, getattr(js, "document", None)
-        self.in_worker = not hasattr(js, "window")
-        if self.in_worker:
-            from pyscript import document, window  # type: ignore[import-not-found,no-redef]  # noqa: PLC0415
-        self._window = window
-        self._document = document
-        self._location = window.location  # one FFI hop less per track()
-        self._storage: Any = None
+    def __call__(self) -> float:
+        now = time.ticks_ms()  # type: ignore[attr-defined]
+        self._total += time.ticks_diff(now, self._last)  # type: ignore[attr-defined]
+        self._last = now
+        return self._total / 1000
+
+
+class JsBrowser:
+    """The real page, through the interpreter's FFI (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.in_worker, window = _page_scope()
+        if self.in_worker and window is None:
+            raise RuntimeError("empmix: this worker cannot reach the page (serve it with COOP/COEP "
+                               "headers so PyScript can proxy window and document)")
+        self._page = _make(window, _PAGE_HELPER)
+        self._local = _make(js, _LOCAL_HELPER)
+        host, self._origin, protocol, self._referrer, width, height = str(self._page.page()).split("\n")
+        self._host, self._https = host, protocol == "https:"
+        self._screen = (int(width or 0), int(height or 0))
+        self._proxies: "list[Any]" = []  # listeners live as long as the page
+        self.monotonic = _Ticks() if MICROPYTHON else time.monotonic
 
     # -- localStorage -------------------------------------------------------------------------
-    def _local(self) -> Any:
-        if self._storage is None:
-            try:
-                self._storage = self._window.localStorage
-            except Exception as exc:  # SecurityError in sandboxed frames, disabled storage
-                raise StorageUnavailable(str(exc)) from None
-            if _is_null(self._storage):
-                raise StorageUnavailable("window.localStorage is null")
-        return self._storage
+    def local_get(self, key: str) -> "str | None":
+        reply = str(self._page.get(key))
+        if reply == "N":
+            return None
+        if reply[:1] == "V":
+            return reply[1:]
+        raise StorageUnavailable(reply[1:])
 
-    def local_get(self, key: str) -> str | None:
-        try:
-            value = self._local().getItem(key)
-        except StorageUnavailable:
-            raise
-        except Exception as exc:
-            raise StorageUnavailable(str(exc)) from None
-        return value if isinstance(value, str) else None  # JS null arrives as pyodide's jsnull
+    def _check(self, reply: "Any") -> None:
+        if reply:
+            raise StorageUnavailable(str(reply)[1:])
 
     def local_set(self, key: str, value: str) -> None:
-        try:
-            self._local().setItem(key, value)
-        except StorageUnavailable:
-            raise
-        except Exception as exc:  # QuotaExceededError
-            raise StorageUnavailable(str(exc)) from None
+        self._check(self._page.set(key, value))
 
     def local_remove(self, key: str) -> None:
-        try:
-            self._local().removeItem(key)
-        except StorageUnavailable:
-            raise
-        except Exception as exc:
-            raise StorageUnavailable(str(exc)) from None
+        self._check(self._page.remove(key))
 
-    def local_keys(self, prefix: str) -> list[str]:
-        """All localStorage keys that start with ``prefix`` (one FFI crossing)."""
-        try:
-            keys = self._window.Object.keys(self._local()).to_py()  # the page's Object in a worker
-        except StorageUnavailable:
-            raise
-        except Exception as exc:
-            raise StorageUnavailable(str(exc)) from None
-        return [k for k in keys if k.startswith(prefix)]
+    def local_keys(self, prefix: str) -> "list[str]":
+        import json
+
+        reply = str(self._page.keys(prefix))
+        if reply[:1] != "V":
+            raise StorageUnavailable(reply[1:])
+        return json.loads(reply[1:])
 
     # -- cookies ------------------------------------------------------------------------------
     def get_cookies(self) -> str:
-        try:
-            return str(self._document.cookie or "")
-        except Exception:  # cookies blocked
-            return ""
+        return str(self._page.cookies())
 
     def set_cookie(self, cookie: str) -> None:
-        try:
-            self._document.cookie = cookie
-        except Exception:  # cookies blocked: localStorage alone keeps the identity
-            pass
+        self._page.setCookie(cookie)
 
-    # -- page ---------------------------------------------------------------------------------
+    # -- the page -----------------------------------------------------------------------------
     def page_url(self) -> str:
-        return str(self._location.href)
+        return str(self._page.href())
 
     def page_host(self) -> str:
-        return str(self._window.location.hostname)
+        return self._host
+
+    def page_origin(self) -> str:
+        return self._origin
 
     def is_https(self) -> bool:
-        return str(self._window.location.protocol) == "https:"
+        return self._https
 
     def referrer(self) -> str:
-        return str(self._document.referrer or "")
+        return self._referrer
 
-    def screen_size(self) -> tuple[int, int]:
-        screen = self._window.screen
-        return int(screen.width), int(screen.height)
+    def screen_size(self) -> "tuple[int, int]":
+        return self._screen
 
-    def user_agent(self) -> str:
-        return str(self._window.navigator.userAgent)
-
-    def on_page_hide(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` synchronously when the page is hidden or unloaded."""
-
-        def on_visibility(_event: Any) -> None:
-            if str(self._document.visibilityState) == "hidden":
-                callback()
-
-        def on_pagehide(_event: Any) -> None:
-            callback()
-
-        for target, name, handler in (
-            (self._document, "visibilitychange", on_visibility),
-            (self._window, "pagehide", on_pagehide),
-        ):
-            proxy = self._create_proxy(handler)
-            self._proxies.append(proxy)
-            target.addEventListener(name, proxy)
+    def on_page_hide(self, callback: "Callable[[], None]") -> None:
+        proxy = create_proxy(callback)
+        self._proxies.append(proxy)
+        self._page.onHide(proxy)
 
     def console(self, level: str, message: str) -> None:
-        getattr(self._js.console, level, self._js.console.log)(message)
+        log = getattr(js.console, level, None) or js.console.log
+        log(message)
+
+    # -- clocks and randomness ----------------------------------------------------------------
+    def now_ms(self) -> float:
+        return time.time() * 1000
+
+    def random_bytes(self, n: int) -> bytes:
+        if MICROPYTHON:
+            return bytes(js.crypto.getRandomValues(js.Uint8Array.new(n)))
+        import os
+
+        return os.urandom(n)
 
     # -- network ------------------------------------------------------------------------------
     async def post_form(self, url: str, body: str, timeout_ms: int) -> HttpReply:
-        """POST a form-encoded body with ``fetch`` (no credentials, so no CORS preflight)."""
-        from pyodide.http import pyfetch  # noqa: PLC0415
-
-        try:
-            signal = self._js.AbortSignal.timeout(timeout_ms)
-            response = await pyfetch(
-                url,
-                method="POST",
-                body=body,
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                credentials="omit",
-                signal=signal,
-            )
-            text = await response.text()
-        except Exception as exc:  # TypeError: Failed to fetch, AbortError, TimeoutError
-            raise NetworkError(str(exc)) from None
-        return HttpReply(response.status, text, response.headers.get("retry-after"))
+        """POST a form-encoded body (no credentials, a CORS-safelisted type: no preflight)."""
+        reply = str(await self._local.post(url, body, timeout_ms))
+        if reply[:1] == "E":
+            raise NetworkError(reply[1:])
+        status, retry_after, text = reply.split("\n", 2)
+        return HttpReply(int(status), text, retry_after or None)
 
     def send_beacon(self, url: str, body: str) -> bool:
-        """Queue ``body`` for delivery even if the page goes away (``sendBeacon``, else keepalive)."""
-        navigator = self._window.navigator
-        try:
-            if self.in_worker:  # a string crosses to the page's thread; it goes as text/plain
-                payload: Any = body
-            else:  # form-encoded: a CORS-safelisted type, so no preflight that unload would cut
-                payload = self._js.Blob.new(
-                    self._to_js([body]),
-                    self._to_js({"type": "application/x-www-form-urlencoded"},
-                                dict_converter=self._js.Object.fromEntries),
-                )
-            if navigator.sendBeacon(url, payload):
-                return True
-        except Exception:
-            pass
-        try:  # workers have no sendBeacon; fetch keepalive survives the page too
-            opts = self._to_js(
-                {"method": "POST", "body": body, "keepalive": True, "credentials": "omit",
-                 "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
-                dict_converter=self._js.Object.fromEntries,
-            )
-            self._js.fetch(url, opts)
-            return True
-        except Exception:
-            return False
+        """``sendBeacon`` from the page (form-encoded): survives the page going away."""
+        return bool(self._page.beacon(url, body))
 
-    # -- Web Locks (tabs) ---------------------------------------------------------------------
-    def _locks(self) -> Any:
-        try:  # navigator.locks: secure contexts only (https, or http on localhost/127.0.0.1)
-            return self._js.navigator.locks
-        except Exception:
-            return None
-
+    # -- Web Locks ----------------------------------------------------------------------------
     def has_locks(self) -> bool:
-        return self._locks() is not None
+        return bool(self._local.hasLocks())
 
-    def hold_lock(self, name: str) -> None:
-        """Hold the Web Lock ``name`` for the life of this page; the browser frees it when the
-        page goes away, which is how other tabs learn that this one is gone."""
-        from pyodide.ffi import create_once_callable  # noqa: PLC0415
+    def hold_lock(self, name: str) -> "Callable[[], None]":
+        return self._local.holdLock(name)
 
-        never = create_once_callable(
-            lambda _lock: self._js.Promise.new(create_once_callable(lambda _resolve, _reject: None)))
-        self._locks().request(name, never)
-
-    async def try_lock(self, name: str) -> Callable[[], None] | None:
-        """Take the Web Lock ``name`` if nobody holds it: a function releasing it, else None."""
-        import asyncio  # noqa: PLC0415
-
-        from pyodide.ffi import create_once_callable  # noqa: PLC0415
-
-        got: asyncio.Future[Callable[[], None] | None] = asyncio.get_event_loop().create_future()
-
-        def granted(lock: Any) -> Any:
-            if _is_null(lock):  # not granted: another tab holds it
-                got.set_result(None)
-                return None
-            resolvers: list[Any] = []
-            held = self._js.Promise.new(
-                create_once_callable(lambda resolve, _reject: resolvers.append(resolve)))
-            got.set_result(lambda: resolvers[0]())
-            return held
-
-        options = self._to_js({"ifAvailable": True}, dict_converter=self._js.Object.fromEntries)
-        self._locks().request(name, options, create_once_callable(granted))
-        return await got
+    async def try_lock(self, name: str) -> "Callable[[], None] | None":
+        release = await self._local.tryLock(name)  # false (not null: no sentinel) when not granted
+        return None if release is False or release is None else release

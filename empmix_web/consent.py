@@ -2,10 +2,10 @@
 
 Stored under ``empmix_<token>_consent`` (``"in"`` or ``"out"``); ``reset()`` keeps it. With
 ``opt_out_by_default=True`` and no stored choice, the visitor is opted out and nothing at all is
-written until ``opt_in_tracking()``.
+written until ``opt_in_tracking()``. The choice is re-read whenever the stored identity changes
+(an opt-out removes it, an opt-in writes it), so a choice made in one tab holds in every tab of
+the origin from that tab's next call.
 """
-
-from __future__ import annotations
 
 from .storage import Storage
 
@@ -13,9 +13,12 @@ from .storage import Storage
 class Consent:
     def __init__(self, storage: Storage, token: str, opt_out_by_default: bool) -> None:
         self._storage = storage
-        self.key = f"empmix_{token}_consent"
+        self.key = "empmix_" + token + "_consent"
         self._default_out = opt_out_by_default
         self._choice = storage.get(self.key)
+
+    def reload(self) -> None:
+        self._choice = self._storage.get(self.key)
 
     @property
     def opted_out(self) -> bool:

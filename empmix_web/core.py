@@ -1,42 +1,40 @@
-"""What an initialised client holds: storage, identity, consent, queue, sender, tabs."""
+"""The SDK's decisions, over a :class:`Browser`: identity transitions, held profile operations,
+consent, and what gets queued. ``client.EmpMixClient`` checks arguments and calls into here.
 
-from __future__ import annotations
+Every public call starts with :meth:`Core.sync`: one read of the stored identity tells whether a
+sibling tab logged in, logged out, opted out or in since this tab's last call; if so, consent and
+super properties are re-read before anything is built or written.
+"""
 
 import logging
-import time
-from random import getrandbits
-from typing import Any
 
+from . import people
+from .compat import dumps, loads_bounded
 from .consent import Consent
-from .identity import IdentityStore
+from .identity import Identity, IdentityStore
+from .properties import SuperProperties
 from .queue import OutboundQueue
+from .records import InsertIds, Record, RecordFactory
 from .storage import CookieJar, Storage, probe_cookie_domain
 from .tabs import TabCoordinator
 from .transport import Sender
 
-PROPS_RECHECK_S = 1.0
+try:
+    from typing import Any
 
+    from .browser import Browser
+except ImportError:
+    pass
 
-class ConsoleHandler(logging.Handler):
-    """SDK log lines go to the browser console at their level (warnings are not errors)."""
+log = logging.getLogger("empmix_web")
 
-    def __init__(self, browser: Any) -> None:
-        super().__init__()
-        self._browser = browser
-
-    def emit(self, record: logging.LogRecord) -> None:
-        level = "error" if record.levelno >= logging.ERROR else (
-            "warn" if record.levelno >= logging.WARNING else "log")
-        try:
-            self._browser.console(level, self.format(record))
-        except Exception:  # logging must never break the page
-            pass
+MAX_HELD_CHARS = 64 * 1024
 
 
 class Core:
-    """Everything an initialised client holds."""
+    """Everything an initialised client holds, and the rules that change it."""
 
-    def __init__(self, token: str, browser: Any, config: dict[str, Any]) -> None:
+    def __init__(self, token: str, browser: "Browser", config: "dict[str, Any]") -> None:
         self.token = token
         self.browser = browser
         self.config = config
@@ -44,52 +42,241 @@ class Core:
         domain = config["cookie_domain"]
         if domain is None and config["cross_subdomain_cookie"]:
             domain = probe_cookie_domain(browser)
-        secure = config["secure_cookie"] if config["secure_cookie"] is not None else browser.is_https()
-        self.cookies = CookieJar(browser, domain, secure)
+        secure = config["secure_cookie"]
+        self.cookies = CookieJar(browser, domain, browser.is_https() if secure is None else bool(secure))
         self.consent = Consent(self.storage, token, config["opt_out_by_default"])
-        self.identity = IdentityStore(self.storage, self.cookies, token, persist=not self.consent.opted_out)
-        self.props_key = f"empmix_{token}_props"
-        self.people_key = f"empmix_{token}_people"
-        self.memory_props: dict[str, Any] = {}  # super properties while nothing may be stored
-        self._props_raw: str | None = None
-        self._props: dict[str, Any] = {}
-        self._props_recheck_at = 0.0
-        self.tab_id = f"{getrandbits(48):012x}"
+        self.identity = IdentityStore(self.storage, self.cookies, token, browser.monotonic,
+                                      lambda: browser.random_bytes(16))
+        self.props = SuperProperties(self.storage, token, browser.monotonic)
+        self.people_key = "empmix_" + token + "_people"
+        self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
+        self.tab_id = browser.random_bytes(6).hex()
         self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
         self.sender = Sender(browser, self.queue, config["api_host"], config["batch_size"],
-                             config["flush_interval_ms"], self.debug)
-        self.sender.paused = self.consent.opted_out
-        self.referrer = browser.referrer()
-        self.screen = browser.screen_size()
-        self.tabs = TabCoordinator(browser, self.queue, self.sender, token)
+                             config["flush_interval_ms"], self.debug, _jitter(browser))
+        self.tabs = TabCoordinator(browser, self.storage, self.queue, self.sender, token,
+                                   lambda: not self.consent.opted_out)
+        width, height = browser.screen_size()
+        self._context = {"$referrer": browser.referrer(), "$screen_width": width, "$screen_height": height}
+        self._seen: "str | None" = None  # the stored identity text at the end of the last call
+        self._out = False  # this tab is in the opted-out state
+        self._memory_identity: "Identity | None" = None  # while opted out: never stored
+
+    def start(self) -> None:
+        """Load (or mint) the identity, claim this tab, resend what was left queued."""
+        self.sync(fresh=True)
+        self.tabs.start()
+        self.browser.on_page_hide(self.page_hidden)
+
+    def stop(self) -> None:
+        self.sender.stop()
+        self.tabs.stop()
 
     def debug(self, message: str) -> None:
         if self.config["debug"]:
-            self.browser.console("log", f"empmix: {message}")
+            self.browser.console("log", "empmix: " + message)
 
-    def super_properties(self) -> dict[str, Any]:
-        """The registered super properties. Another tab's register() is seen within
-        ``PROPS_RECHECK_S``; this tab's at once (one ``getItem`` a second, not one per event)."""
-        if not self.identity.persist:
-            return self.memory_props
-        now = time.monotonic()
-        if now < self._props_recheck_at:
-            return self._props
-        self._props_recheck_at = now + PROPS_RECHECK_S
-        raw = self.storage.get(self.props_key)
-        if raw != self._props_raw:  # parse only when a tab (this or another) changed them
-            self._props_raw = raw
-            props = self.storage.get_json(self.props_key) if raw is not None else None
-            self._props = props if isinstance(props, dict) else {}
-        return self._props
+    # -- the state every call starts from -----------------------------------------------------
+    def sync(self, fresh: bool = False) -> "Identity | None":
+        """The current identity, or None while opted out (then nothing may be written)."""
+        raw = self.identity.stored_raw()
+        if raw != self._seen:  # another tab (or this one) changed identity or consent
+            self.consent.reload()
+            self.props.invalidate()
+        if self.consent.opted_out:
+            if not self._out:
+                self._go_quiet()
+            self._seen = raw
+            return None
+        if self._out:
+            self._wake_up()
+        before = self.identity.current
+        ident = self.identity.load(raw, fresh)
+        if before is not None and before.user_id is not None and ident.user_id != before.user_id:
+            self.queue.unstore()  # a sibling logged out: nothing of that user stays stored
+        self._seen = self.identity.raw
+        return ident
 
-    def save_super_properties(self, props: dict[str, Any]) -> None:
-        if self.identity.persist:
-            self.storage.set_json(self.props_key, props)
-            self._props, self._props_raw = props, self.storage.get(self.props_key)
+    def _go_quiet(self) -> None:
+        """Opted out (here or in another tab): nothing more is sent or stored by this tab."""
+        self._out = True
+        self.sender.paused = True
+        self.queue.clear()
+        self.props.memory = {}
+
+    def _wake_up(self) -> None:
+        self._out = False
+        self.sender.paused = False
+        self.props.memory = None
+        self.props.invalidate()
+        if len(self.queue):
+            self.sender.wake()
+
+    def memory_identity(self) -> Identity:
+        if self._memory_identity is None:
+            self._memory_identity = Identity.mint(self.browser.random_bytes(16))
+        return self._memory_identity
+
+    def current(self, fresh: bool = True) -> Identity:
+        """For getters: the identity, also while opted out (then the in-memory one)."""
+        ident = self.sync(fresh)
+        return ident if ident is not None else self.memory_identity()
+
+    # -- building and queueing ----------------------------------------------------------------
+    def context(self) -> "dict[str, Any]":
+        context = dict(self._context)
+        context["$current_url"] = self.browser.page_url()
+        if not self.storage.persistent:
+            context["$persistence"] = "memory"
+        return context
+
+    def enqueue(self, record: Record) -> None:
+        self.queue.push(record)
+        self.sender.queued()
+
+    def track(self, name: str, props: "dict[str, Any]") -> None:
+        ident = self.sync()
+        if ident is not None:
+            self.enqueue(self.records.event(name, ident, self.context(), self.props.get(), props))
+
+    def _special(self, name: str, ident: Identity, props: "dict[str, Any]") -> None:
+        self.enqueue(self.records.event(name, ident, self.context(), self.props.get(), props))
+
+    # -- identity -----------------------------------------------------------------------------
+    def identify(self, uid: str) -> None:
+        ident = self.sync(fresh=True)
+        if ident is None:
+            self._memory_identity = self.memory_identity().as_user(uid)
+            return
+        if ident.user_id == uid:
+            return
+        if ident.identified:
+            log.warning("empmix: identify(%r) while identified as %r: switching users without "
+                        "linking them. Call reset() at logout.", uid, ident.user_id)
+            self.queue.unstore()
+            self._saved(ident.as_user(uid))
+            return
+        new = self._saved(ident.as_user(uid))
+        if ident.alias != uid:  # alias() already linked this pair
+            self._special("$identify", new, {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id,
+                                             "$device_id": ident.device_id, "$user_id": uid})
+        held = self._held()
+        self.storage.remove(self.people_key)
+        for op, value in held:
+            self.enqueue(self.records.profile(new, op, value))
+
+    def alias(self, nid: str) -> None:
+        ident = self.sync(fresh=True)
+        if ident is None:
+            return
+        if nid == ident.distinct_id or nid == ident.alias:
+            return
+        if ident.identified:
+            log.warning("empmix: alias(%r) refused: already identified as %r (alias is for sign-up, "
+                        "while anonymous).", nid, ident.user_id)
+            return
+        if ident.alias is not None:
+            log.warning("empmix: alias(%r) refused: this visitor was already aliased to %r; call "
+                        "identify(%r).", nid, ident.alias, ident.alias)
+            return
+        self._special("$create_alias", ident, {"distinct_id": ident.distinct_id, "alias": nid})
+        self._saved(ident.with_alias(nid))
+
+    def reset(self) -> None:
+        """Logout: nothing of the previous user stays in storage or cookies (their queued
+        records are kept in memory and sent at once, and by beacon if the page hides)."""
+        ident = self.sync(fresh=True)
+        self.queue.unstore()
+        self.identity.clear()
+        self.props.clear()
+        self.storage.remove(self.people_key)
+        fresh = Identity.mint(self.browser.random_bytes(16))
+        if ident is None:
+            self._memory_identity = fresh
         else:
-            self.memory_props = props
+            self._saved(fresh)
+        if len(self.queue):
+            self.sender.wake()
 
-    def forget_super_properties(self) -> None:
-        self.storage.remove(self.props_key)
-        self.memory_props, self._props, self._props_raw = {}, {}, None
+    def _saved(self, ident: Identity) -> Identity:
+        self.identity.save(ident)
+        self._seen = self.identity.raw
+        return ident
+
+    # -- profiles -----------------------------------------------------------------------------
+    def _held(self) -> "list[list[Any]]":
+        return people.parse_held(loads_bounded(self.storage.get(self.people_key), MAX_HELD_CHARS))
+
+    def profile(self, op: str, value: "Any") -> None:
+        ident = self.sync()
+        if ident is None:
+            return
+        if ident.identified:
+            self.enqueue(self.records.profile(ident, op, value))
+            return
+        if op == "$delete":
+            log.warning("empmix: delete_user() ignored: no identified user")
+            return
+        held = self._held()
+        if people.hold(held, op, value):
+            log.warning("empmix: too many profile operations held before identify(); dropping the oldest")
+        text = dumps(held)
+        while len(text) > MAX_HELD_CHARS and len(held) > 1:
+            held.pop(0)
+            text = dumps(held)
+        self.storage.set(self.people_key, text)
+
+    # -- super properties ---------------------------------------------------------------------
+    def super_properties(self) -> "dict[str, Any]":
+        self.sync()
+        return self.props.get()
+
+    def save_super_properties(self, props: "dict[str, Any]") -> None:
+        self.props.save(props)
+
+    # -- consent ------------------------------------------------------------------------------
+    def opt_out(self) -> None:
+        """Forget everything stored, then remember the choice (written last: the removals free
+        space even when the quota is full)."""
+        self.sync()
+        self._go_quiet()
+        self.identity.clear()
+        self.props.clear()
+        self.storage.remove(self.people_key)
+        self.consent.set(False)
+        self._memory_identity = None
+        self._seen = self.identity.stored_raw()
+
+    def opt_in(self) -> None:
+        self.sync()
+        was_out = self._out
+        memory_props = self.props.memory
+        self.consent.set(True)
+        if not was_out:
+            return
+        self._wake_up()
+        self._saved(self.memory_identity())
+        self._memory_identity = None
+        if memory_props:
+            self.props.save(memory_props)
+        self.track("$opt_in", {})
+
+    def opted_out(self) -> bool:
+        self.sync()
+        return self._out
+
+    # -- page lifecycle -----------------------------------------------------------------------
+    def page_hidden(self) -> None:
+        try:
+            sent = self.sender.beacon_all()
+            self.tabs.page_hidden()
+            self.debug("page hidden: " + str(sent) + " queued records sent by beacon")
+        except Exception as exc:  # an unload handler must never throw into the page
+            log.error("empmix: page-hide delivery failed: %r", exc)
+
+
+def _jitter(browser: "Browser") -> "Any":
+    def jitter() -> float:
+        return browser.random_bytes(1)[0] / 256
+
+    return jitter

@@ -2,47 +2,68 @@
 
 The identity lives in localStorage (``empmix_<token>_identity``) and is mirrored in the
 first-party cookie ``empmix_<token>``; where the two disagree the cookie wins (it is what a
-sibling subdomain or tab wrote last). It is re-read before every call, cheaply (see ``load``).
+sibling subdomain or tab wrote last). Stored values are data, never trusted: anything that is not
+a well-formed identity with legal ids reads as absent (logged once), and a fresh one is minted.
 """
 
-from __future__ import annotations
+import logging
 
-import json
-import time
-import os
-from dataclasses import dataclass
-from typing import Any
+from .compat import dumps, loads_bounded
+from .ids import DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason, user_id_problem, uuid4
+from .storage import MAX_COOKIE_CHARS, CookieJar, Storage
 
-from .storage import CookieJar, Storage
-from .validation import DEVICE_PREFIX, dumps
+try:
+    from typing import Any, Callable
+except ImportError:
+    pass
+
+log = logging.getLogger("empmix_web")
 
 COOKIE_RECHECK_S = 1.0
 
 
-@dataclass(frozen=True)
 class Identity:
-    """One browser's identity for one project token."""
+    """One browser's identity for one project token (immutable)."""
 
-    distinct_id: str
-    device_id: str
-    user_id: str | None = None
-    alias: str | None = None  # set by alias() while anonymous, until identify(alias)
+    __slots__ = ("distinct_id", "device_id", "user_id", "alias")
+
+    def __init__(self, distinct_id: str, device_id: str, user_id: "str | None" = None,
+                 alias: "str | None" = None) -> None:
+        self.distinct_id = distinct_id
+        self.device_id = device_id
+        self.user_id = user_id
+        self.alias = alias  # set by alias() while anonymous, until identify(alias)
 
     @property
     def identified(self) -> bool:
         return self.user_id is not None
 
-    @classmethod
-    def mint(cls) -> Identity:
-        """A new anonymous identity: ``$device_id`` is a UUID4, ``distinct_id`` derives from it."""
-        bits = int.from_bytes(os.urandom(16), "big")
-        bits = (bits & ~(0xF000 << 64) | 0x4000 << 64) & ~(0xC000 << 48) | 0x8000 << 48  # v4, RFC 4122
-        h = f"{bits:032x}"
-        device_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        return cls(DEVICE_PREFIX + device_id, device_id)
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Identity) and self.distinct_id == other.distinct_id
+                and self.device_id == other.device_id and self.user_id == other.user_id
+                and self.alias == other.alias)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def __repr__(self) -> str:
+        return "Identity(" + repr(self.distinct_id) + ", user_id=" + repr(self.user_id) + ")"
+
+    @staticmethod
+    def anonymous(device_id: str) -> "Identity":
+        """The anonymous identity of a device: ``distinct_id`` is ``$device:<device_id>``."""
+        return Identity(DEVICE_PREFIX + device_id, device_id)
+
+    @staticmethod
+    def mint(random16: bytes) -> "Identity":
+        """A new anonymous identity whose ``$device_id`` is a UUID4 made of ``random16``."""
+        return Identity.anonymous(uuid4(random16))
+
+    def as_user(self, user_id: str) -> "Identity":
+        return Identity(user_id, self.device_id, user_id)
+
+    def with_alias(self, alias: str) -> "Identity":
+        return Identity(self.distinct_id, self.device_id, self.user_id, alias)
+
+    def to_json(self) -> "dict[str, Any]":
+        data: "dict[str, Any]" = {
             "distinct_id": self.distinct_id,
             "$device_id": self.device_id,
             "$user_id": self.user_id,
@@ -52,87 +73,94 @@ class Identity:
             data["$alias"] = self.alias
         return data
 
-    @classmethod
-    def from_json(cls, data: Any) -> Identity | None:
-        """Parse stored state; anything malformed reads as absent."""
+    @staticmethod
+    def from_json(data: object) -> "Identity | None":
+        """Parse stored state; anything malformed or with an illegal id reads as absent."""
         if not isinstance(data, dict):
             return None
         distinct_id, device_id = data.get("distinct_id"), data.get("$device_id")
         user_id, alias = data.get("$user_id"), data.get("$alias")
-        if not (isinstance(distinct_id, str) and distinct_id and isinstance(device_id, str) and device_id):
+        if not isinstance(distinct_id, str) or illegal_id_reason(distinct_id) is not None:
             return None
-        if user_id is not None and not isinstance(user_id, str):
+        if not isinstance(device_id, str) or not device_id or len(device_id) > MAX_ID_LENGTH:
             return None
-        if alias is not None and not isinstance(alias, str):
+        for value in (user_id, alias):
+            if value is not None and (not isinstance(value, str) or user_id_problem(value) is not None):
+                return None
+        if user_id is None and distinct_id != DEVICE_PREFIX + device_id:
             return None
-        return cls(distinct_id, device_id, user_id, alias)
+        if user_id is not None and distinct_id != user_id:
+            return None
+        return Identity(distinct_id, device_id, user_id, alias)
+
+
+def parse_identity(raw: "str | None") -> "Identity | None":
+    return None if raw is None else Identity.from_json(loads_bounded(raw, MAX_COOKIE_CHARS))
 
 
 class IdentityStore:
     """Loads and saves one token's :class:`Identity` in localStorage and the cookie."""
 
-    def __init__(self, storage: Storage, cookies: CookieJar, token: str, persist: bool = True) -> None:
+    def __init__(self, storage: Storage, cookies: CookieJar, token: str,
+                 monotonic: "Callable[[], float]", random16: "Callable[[], bytes]") -> None:
         self._storage = storage
         self._cookies = cookies
-        self.key = f"empmix_{token}_identity"
-        self.cookie_name = f"empmix_{token}"
-        self.persist = persist
-        self._current: Identity | None = None
-        self._raw: str | None = None  # the stored text self._current was parsed from
+        self._monotonic = monotonic
+        self._random16 = random16
+        self.key = "empmix_" + token + "_identity"
+        self.cookie_name = "empmix_" + token
+        self.current: "Identity | None" = None
+        self.raw: "str | None" = None  # the stored text self.current was parsed from
         self._recheck_at = 0.0  # monotonic time of the next cookie read
+        self._warned = False
 
-    def _parse(self, raw: str | None) -> Identity | None:
-        if raw is None:
-            return None
-        try:
-            return Identity.from_json(json.loads(raw))
-        except ValueError:
-            return None
+    def stored_raw(self) -> "str | None":
+        """The identity text in localStorage: what every call compares to see a sibling's change."""
+        return self._storage.get(self.key)
 
-    def load(self, fresh: bool = False) -> Identity:
-        """The current identity; minted and saved on first use.
+    def load(self, stored: "str | None", fresh: bool = False) -> Identity:
+        """The current identity (minted and saved when none is stored).
 
-        ``fresh=True`` (identity calls and getters) always reads the cookie. Otherwise (the hot
-        path of ``track``) one ``getItem`` checks that localStorage is unchanged since the last
-        call: reading ``document.cookie`` from Pyodide costs 100-200 µs, so the cookie is then
-        re-read only when localStorage shows a change (a sibling tab's identify or reset) and at
-        least every ``COOKIE_RECHECK_S`` (a sibling subdomain that shares only the cookie).
+        ``stored`` is :meth:`stored_raw`, read by the caller. With ``fresh=False`` (the hot path
+        of ``track``) an unchanged localStorage copy is trusted, and the cookie (a sibling
+        subdomain may change only that; reading it costs 100-200 µs from Pyodide) is re-read at
+        least every ``COOKIE_RECHECK_S``.
         """
-        if not self.persist:
-            if self._current is None:
-                self._current = Identity.mint()
-            return self._current
-        stored = self._storage.get(self.key)
-        now = time.monotonic()
-        if not fresh and self._current is not None and stored == self._raw and now < self._recheck_at:
-            return self._current
+        now = self._monotonic()
+        if not fresh and self.current is not None and stored == self.raw and now < self._recheck_at:
+            return self.current
         self._recheck_at = now + COOKIE_RECHECK_S
         from_cookie = self._cookies.get(self.cookie_name)
-        identity = self._parse(from_cookie)
+        identity = parse_identity(from_cookie)
         if identity is not None:  # the cookie wins
-            if stored != from_cookie:
-                self._storage.set(self.key, from_cookie or "")
-            self._current, self._raw = identity, from_cookie
+            if stored != from_cookie and from_cookie is not None:
+                self._storage.set(self.key, from_cookie)
+            self.current, self.raw = identity, from_cookie
             return identity
-        identity = self._parse(stored)  # no (valid) cookie: cookies blocked or cleared
-        if identity is not None:
-            self._cookies.set(self.cookie_name, stored or "")
-            self._current, self._raw = identity, stored
+        self._discarded(from_cookie, "cookie " + self.cookie_name)
+        identity = parse_identity(stored)  # no (valid) cookie: cookies blocked or cleared
+        if identity is not None and stored is not None:
+            self._cookies.set(self.cookie_name, stored)
+            self.current, self.raw = identity, stored
             return identity
-        return self.save(Identity.mint())
+        self._discarded(stored, "localStorage " + self.key)
+        return self.save(Identity.mint(self._random16()))
+
+    def _discarded(self, raw: "str | None", where: str) -> None:
+        if raw is not None and raw != "" and not self._warned:
+            self._warned = True
+            log.warning("empmix: discarding a malformed identity in %s (%d characters)", where, len(raw))
 
     def save(self, identity: Identity) -> Identity:
-        self._current = identity
-        if self.persist:
-            raw = dumps(identity.to_json())
-            self._storage.set(self.key, raw)
-            self._cookies.set(self.cookie_name, raw)
-            self._raw = raw
-            self._recheck_at = time.monotonic() + COOKIE_RECHECK_S
+        raw = dumps(identity.to_json())
+        self._storage.set(self.key, raw)
+        self._cookies.set(self.cookie_name, raw)
+        self.current, self.raw = identity, self._storage.get(self.key)
+        self._recheck_at = self._monotonic() + COOKIE_RECHECK_S
         return identity
 
     def clear(self) -> None:
         """Forget the identity everywhere it is kept (host and parent-domain cookies)."""
-        self._current, self._raw = None, None
+        self.current, self.raw = None, None
         self._storage.remove(self.key)
         self._cookies.remove(self.cookie_name)

@@ -1,73 +1,80 @@
-"""Profile (People) operations, and the ones held while the visitor is anonymous.
+"""Profile (People) operations held while the visitor is anonymous.
 
 Profiles belong to users, so operations made before ``identify`` are held in storage
-(``empmix_<token>_people``), merged as they arrive, and sent under the user id right after
-``identify``: a later ``$set`` wins, ``$add`` sums, ``$unset`` cancels pending sets of that name,
-``$set`` cancels a pending ``$unset``/``$add`` of that name.
+(``empmix_<token>_people``) and sent under the user id right after ``identify``, in the order
+they were made. Two consecutive operations of the same kind are merged where that cannot change
+the outcome (``$set`` + ``$set``: the later value wins; ``$add`` + ``$add``: summed; ...);
+anything else stays a separate step, so ``set a=1``, ``unset a``, ``set_once a=2`` ends with
+``a == 2`` as it would have online.
 """
 
-from __future__ import annotations
+try:
+    from typing import Any
+except ImportError:
+    pass
 
-from typing import Any
-
-# Order in which held operations are released. Sets and unsets never share a name after merging,
-# and a $set of a name drops its pending $add, so this order reproduces the call order's result.
 OPERATIONS = ("$set", "$set_once", "$unset", "$add", "$union", "$append", "$remove", "$delete")
+MAX_HELD = 100  # held steps; older ones are dropped first (logged by the caller)
+_MERGEABLE = ("$set", "$set_once", "$unset", "$add", "$union")
 
 
-def empty_pending() -> dict[str, Any]:
-    return {"$set": {}, "$set_once": {}, "$unset": [], "$add": {}, "$union": {}, "$append": [], "$remove": []}
+def _valid_step(step: object) -> bool:
+    if not isinstance(step, list) or len(step) != 2 or step[0] not in OPERATIONS:
+        return False
+    op, value = step
+    if op == "$unset":
+        return isinstance(value, list) and all(isinstance(n, str) for n in value)
+    return isinstance(value, dict)
 
 
-def normalise_pending(data: Any) -> dict[str, Any]:
-    """Stored pending operations, or empty ones when the stored value is malformed."""
-    pending = empty_pending()
-    if not isinstance(data, dict):
-        return pending
-    for op, default in pending.items():
-        value = data.get(op)
-        if isinstance(value, type(default)):
-            pending[op] = value
-    return pending
+def parse_held(data: object) -> "list[list[Any]]":
+    """Stored held steps ``[[op, value], ...]``; a malformed store reads as empty."""
+    if not isinstance(data, list):
+        return []
+    return [step for step in data if _valid_step(step)]
 
 
-def hold(pending: dict[str, Any], op: str, value: Any) -> None:
-    """Merge one operation into ``pending`` (in place)."""
+def _merge(op: str, into: "Any", value: "Any") -> None:
     if op == "$set":
-        for name, item in value.items():
-            pending["$set"][name] = item
-            pending["$add"].pop(name, None)
-            pending["$union"].pop(name, None)
-            if name in pending["$unset"]:
-                pending["$unset"].remove(name)
+        for name in value:
+            into[name] = value[name]
     elif op == "$set_once":
-        for name, item in value.items():
-            pending["$set_once"].setdefault(name, item)
+        for name in value:
+            if name not in into:
+                into[name] = value[name]
     elif op == "$add":
-        for name, amount in value.items():
-            pending["$add"][name] = pending["$add"].get(name, 0) + amount
+        for name in value:
+            into[name] = into.get(name, 0) + value[name]
     elif op == "$unset":
         for name in value:
-            for table in ("$set", "$set_once", "$add", "$union"):
-                pending[table].pop(name, None)
-            if name not in pending["$unset"]:
-                pending["$unset"].append(name)
-    elif op == "$union":
-        for name, items in value.items():
-            merged = pending["$union"].setdefault(name, [])
-            merged.extend(i for i in items if i not in merged)
-    elif op in ("$append", "$remove"):
-        pending[op].append(value)  # order matters: each is sent on its own
-    else:
-        raise ValueError(f"cannot hold {op}")
+            if name not in into:
+                into.append(name)
+    else:  # $union
+        for name in value:
+            merged = into.setdefault(name, [])
+            for item in value[name]:
+                if item not in merged:
+                    merged.append(item)
 
 
-def release(pending: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The held operations as ``(op, value)`` pairs, in sending order."""
-    out: list[tuple[str, Any]] = []
-    for op in ("$set", "$set_once", "$unset", "$add", "$union"):
-        if pending.get(op):
-            out.append((op, pending[op]))
-    for op in ("$append", "$remove"):
-        out.extend((op, value) for value in pending.get(op, []))
-    return out
+def _copy(op: str, value: "Any") -> "Any":
+    if op == "$unset":
+        return list(value)
+    if op == "$union":
+        return {name: list(value[name]) for name in value}
+    return dict(value)
+
+
+def hold(held: "list[list[Any]]", op: str, value: "Any") -> int:
+    """Append one operation to ``held`` (in place). Returns how many old steps were dropped."""
+    if op not in OPERATIONS or op == "$delete":
+        raise ValueError("cannot hold " + op)
+    if held and held[-1][0] == op and op in _MERGEABLE:
+        _merge(op, held[-1][1], value)
+        return 0
+    held.append([op, _copy(op, value)])
+    dropped = 0
+    while len(held) > MAX_HELD:
+        held.pop(0)
+        dropped += 1
+    return dropped

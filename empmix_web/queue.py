@@ -1,112 +1,112 @@
 """The outbound queue: every record is in localStorage before ``track`` returns.
 
-Each record is its own key, ``empmix_<token>_q_<tab>_<seq><kind>``, so enqueueing writes one
-small value instead of rewriting the whole queue (mixpanel-js rewrites its whole queue per event).
-Each tab owns the records it wrote (``<tab>``) and is the only one sending them; the records of a
-tab that has gone away are adopted by a live tab (see ``client``). A record leaves storage only
-when the server has confirmed it or refused it for good.
+Each record is its own key, ``empmix_<token>_q_<tab>_<seq><kind letter>``, so enqueueing writes
+one small value instead of rewriting the whole queue. Each tab owns the records it wrote
+(``<tab>``) and is the only one sending them; a live tab adopts the records of a tab that has
+gone away (see ``tabs``). A record leaves storage only when the server has confirmed it or
+refused it for good, or when ``reset()`` takes the previous user's records out of storage.
+
+The queue is capped in records (``max_queue_size``) and in characters (``MAX_QUEUE_CHARS``),
+adopted records included, so the SDK never fills the origin's storage quota by itself: past
+either cap the oldest records are dropped (counted, logged once).
 """
 
-from __future__ import annotations
-
-import json
 import logging
-from collections import deque
-from dataclasses import dataclass, field
-from itertools import count
-from typing import Iterable
 
+from .compat import loads_bounded
+from .records import KINDS, Kind, Record
 from .storage import Storage
+
+try:
+    from typing import Iterator
+except ImportError:
+    pass
 
 log = logging.getLogger("empmix_web")
 
-EVENT = "e"  # -> /track
-PROFILE = "p"  # -> /engage
-_order = count()  # one ordering for all records of this page: what flush() waits on
-
-
-@dataclass(eq=False)
-class Record:
-    """One queued wire record (its JSON text) and where it is stored."""
-
-    key: str
-    kind: str
-    body: str
-    order: int = field(default_factory=lambda: next(_order))
-
-
-def _is_json_object(text: str) -> bool:
-    try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
-        return False
+MAX_QUEUE_CHARS = 1_000_000  # about 2 MB of localStorage, a fifth of Chromium's 10 MB quota
+MAX_RECORD_CHARS = 1_000_000
 
 
 def queue_prefix(token: str) -> str:
-    return f"empmix_{token}_q_"
+    return "empmix_" + token + "_q_"
 
 
-def parse_key(prefix: str, key: str) -> tuple[str, int, str] | None:
+def parse_key(prefix: str, key: str) -> "tuple[str, int, Kind] | None":
     """``(tab, seq, kind)`` of a queue key, or None if it is not one."""
     tab, sep, tail = key[len(prefix):].partition("_")
-    if not sep or len(tail) < 2 or tail[-1] not in (EVENT, PROFILE) or not tail[:-1].isdigit():
+    if not sep or not tab or len(tail) < 2 or tail[-1] not in KINDS or not tail[:-1].isdigit():
         return None
-    return tab, int(tail[:-1]), tail[-1]
+    return tab, int(tail[:-1]), KINDS[tail[-1]]
 
 
 class OutboundQueue:
     """This tab's records, oldest first, mirrored one key per record in storage."""
 
-    def __init__(self, storage: Storage, token: str, tab_id: str, max_size: int) -> None:
+    def __init__(self, storage: Storage, token: str, tab_id: str, max_size: int,
+                 max_chars: int = MAX_QUEUE_CHARS) -> None:
         self._storage = storage
         self.prefix = queue_prefix(token)
         self.tab_id = tab_id
         self.max_size = max_size
-        self._records: deque[Record] = deque()
+        self.max_chars = max_chars
+        self._records: "list[Record]" = []
+        self._chars = 0
         self._seq = 0
         self.dropped = 0  # records dropped because the queue was full
 
     def __len__(self) -> int:
         return len(self._records)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> "Iterator[Record]":
         return iter(self._records)
 
-    def push(self, kind: str, body: str) -> Record:
-        """Store and enqueue one record; past ``max_size`` the oldest is dropped (counted)."""
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def push(self, record: Record) -> Record:
+        """Store and enqueue one record; past a cap the oldest are dropped (counted)."""
         self._seq += 1
-        record = Record(f"{self.prefix}{self.tab_id}_{self._seq:010d}{kind}", kind, body)
-        self._storage.set(record.key, body)
+        record.key = self.prefix + self.tab_id + "_" + ("%010d" % self._seq) + record.kind.letter
+        self._storage.set(record.key, record.body)
         self._records.append(record)
-        while len(self._records) > self.max_size:
-            oldest = self._records.popleft()
-            self._storage.remove(oldest.key)
-            self.dropped += 1
-            if self.dropped == 1:
-                log.warning(
-                    "empmix: outbound queue full (max_queue_size=%d); dropping the oldest records",
-                    self.max_size,
-                )
+        self._chars += len(record.body)
+        self._enforce_caps()
         return record
 
-    def head(self, limit: int) -> list[Record]:
-        """The oldest records of one kind, at most ``limit``: the next batch to send."""
-        batch: list[Record] = []
+    def _enforce_caps(self) -> None:
+        while len(self._records) > 1 and (len(self._records) > self.max_size or self._chars > self.max_chars):
+            oldest = self._records.pop(0)
+            self._forget(oldest)
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("empmix: outbound queue full (%d records, %d characters at most); "
+                            "dropping the oldest records", self.max_size, self.max_chars)
+
+    def _forget(self, record: Record) -> None:
+        self._chars -= len(record.body)
+        if record.key is not None:
+            self._storage.remove(record.key)
+
+    def head(self, limit: int) -> "list[Record]":
+        """The oldest records for one endpoint, at most ``limit``: the next batch to send."""
+        batch: "list[Record]" = []
         for record in self._records:
-            if len(batch) >= limit or (batch and record.kind != batch[0].kind):
+            if len(batch) >= limit or (batch and record.kind.endpoint != batch[0].kind.endpoint):
                 break
             batch.append(record)
         return batch
 
-    def remove(self, records: Iterable[Record]) -> None:
+    def remove(self, records: "list[Record]") -> None:
         """Forget delivered (or refused) records, in memory and in storage."""
-        gone = set(map(id, records))
-        if not gone:
+        if not records:
             return
-        kept: deque[Record] = deque()
+        gone = [id(r) for r in records]
+        kept: "list[Record]" = []
         for record in self._records:
             if id(record) in gone:
-                self._storage.remove(record.key)
+                self._forget(record)
             else:
                 kept.append(record)
         self._records = kept
@@ -114,32 +114,58 @@ class OutboundQueue:
     def clear(self) -> None:
         self.remove(list(self._records))
 
+    def unstore(self) -> int:
+        """Keep every queued record in memory only (``reset()``: nothing of the previous user
+        stays in storage). They are still sent, and by beacon when the page hides."""
+        count = 0
+        for record in self._records:
+            if record.key is not None:
+                self._storage.remove(record.key)
+                record.key = None
+                count += 1
+        return count
+
     def pending_before(self, order: int) -> bool:
         """True while any record enqueued at or before ``order`` is still queued."""
-        return any(r.order <= order for r in self._records)
+        for record in self._records:
+            if record.order <= order:
+                return True
+        return False
 
-    def stored_tabs(self) -> set[str]:
-        """Tabs other than this one with records in storage."""
-        tabs = set()
+    def tabs_with_records(self) -> "list[str]":
+        """Tabs with records in storage (this one included)."""
+        tabs: "list[str]" = []
         for key in self._storage.keys(self.prefix):
             parsed = parse_key(self.prefix, key)
-            if parsed and parsed[0] != self.tab_id:
-                tabs.add(parsed[0])
+            if parsed and parsed[0] not in tabs:
+                tabs.append(parsed[0])
         return tabs
 
     def adopt(self, tab: str) -> int:
-        """Take over the stored records of ``tab`` (a closed tab); they go first. Returns how many."""
-        found: list[tuple[int, str, str]] = []
-        for key in self._storage.keys(f"{self.prefix}{tab}_"):
+        """Take over the stored records of ``tab`` (a closed tab); they go first, oldest first,
+        within the caps. Returns how many were adopted."""
+        found: "list[tuple[int, str, Kind]]" = []
+        for key in self._storage.keys(self.prefix + tab + "_"):
             parsed = parse_key(self.prefix, key)
             if parsed and parsed[0] == tab:
-                found.append((parsed[1], parsed[2], key))
-        adopted: list[Record] = []
-        for _seq, kind, key in sorted(found):
+                found.append((parsed[1], key, parsed[2]))
+        found.sort(key=lambda item: item[0])
+        adopted: "list[Record]" = []
+        for _seq, key, kind in found:
             body = self._storage.get(key)
-            if body is None or not _is_json_object(body):
-                self._storage.remove(key)  # corrupted or already taken
+            if body is None or not isinstance(loads_bounded(body, MAX_RECORD_CHARS), dict):
+                self._storage.remove(key)  # corrupted, hostile, or already taken
                 continue
-            adopted.append(Record(key, kind, body))
-        self._records.extendleft(reversed(adopted))
+            adopted.append(Record(kind, body, key))
+            self._chars += len(body)
+        self._records = adopted + self._records
+        self._enforce_caps()
         return len(adopted)
+
+    def owned_by(self, tab: str) -> bool:
+        """True while any queued record is stored under ``tab``'s keys."""
+        mark = self.prefix + tab + "_"
+        for record in self._records:
+            if record.key is not None and record.key.startswith(mark):
+                return True
+        return False

@@ -1,32 +1,38 @@
-"""Persistence: localStorage with a memory fallback, and the identity cookie.
+"""Persistence: localStorage with a per-key memory overlay, and the identity cookie.
 
-A storage fault never reaches the page. The first failing operation switches this store to
-memory for the life of the page (logged once); events are then marked ``$persistence: "memory"``.
-Corrupted JSON under an SDK key reads as "absent".
+A storage fault never reaches the page. A write the browser refuses (quota full, storage
+disabled) is kept in memory for the life of the page, and the key's older value is removed from
+localStorage, so nothing stale can outlive it there (a removal needs no quota); reads see the
+overlay first. Every removal goes to localStorage and the cookie jar whatever happened before:
+``reset()`` and opt-out leave nothing behind in any mode. After the first refused write, events
+carry ``$persistence: "memory"``.
 """
 
-from __future__ import annotations
-
-import json
 import logging
-from typing import Any
 
-from ._bridge import StorageUnavailable
+from .browser import StorageUnavailable
 from .percent import quote, unquote
-from .validation import dumps
+
+try:
+    from .browser import Browser
+except ImportError:
+    pass
 
 log = logging.getLogger("empmix_web")
 
 KEY_PREFIX = "empmix_"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
+MAX_COOKIE_CHARS = 4096  # browsers keep at most ~4 KB per cookie: anything longer is not ours
 
 
 class Storage:
-    """``empmix_*`` keys in localStorage; a dict when localStorage cannot be used."""
+    """``empmix_*`` keys in localStorage, with a memory overlay for refused writes."""
 
-    def __init__(self, browser: Any) -> None:
+    def __init__(self, browser: "Browser") -> None:
         self._browser = browser
-        self._memory: dict[str, str] | None = None
+        self._overlay: "dict[str, str]" = {}
+        self._readable = True  # False: localStorage cannot be used at all (sandbox, disabled)
+        self.persistent = True  # False after the first refused write
         try:  # write-read-remove probe: Safari private mode and sandboxes fail here
             browser.local_set("empmix_probe", "1")
             ok = browser.local_get("empmix_probe") == "1"
@@ -34,84 +40,69 @@ class Storage:
             if not ok:
                 raise StorageUnavailable("probe read back a different value")
         except StorageUnavailable as exc:
-            self._fall_back(exc)
+            self._readable = False
+            self._degrade(exc)
 
-    @property
-    def persistent(self) -> bool:
-        return self._memory is None
+    def _degrade(self, exc: Exception) -> None:
+        if self.persistent:
+            self.persistent = False
+            log.warning("empmix: localStorage refused a write (%s); keeping that state in memory "
+                        "for this page", exc)
 
-    def _fall_back(self, exc: Exception) -> None:
-        if self._memory is not None:
-            return
-        log.warning("empmix: localStorage unavailable (%s); keeping state in memory for this page", exc)
-        self._memory = {}
-        try:  # keep what is still readable so nothing already accepted is lost
-            for key in self._browser.local_keys(KEY_PREFIX):
-                value = self._browser.local_get(key)
-                if value is not None:
-                    self._memory[key] = value
-        except StorageUnavailable:
-            pass
-
-    def get(self, key: str) -> str | None:
-        if self._memory is not None:
-            return self._memory.get(key)
+    def get(self, key: str) -> "str | None":
+        if key in self._overlay:
+            return self._overlay[key]
+        if not self._readable:
+            return None
         try:
             return self._browser.local_get(key)
         except StorageUnavailable as exc:
-            self._fall_back(exc)
-            return self._memory.get(key) if self._memory is not None else None
+            self._readable = False
+            self._degrade(exc)
+            return None
 
-    def set(self, key: str, value: str) -> None:
-        if self._memory is None:
+    def set(self, key: str, value: str) -> bool:
+        """Store ``value``; False when it could only be kept in memory."""
+        if self._readable:
             try:
                 self._browser.local_set(key, value)
-                return
+                if key in self._overlay:
+                    del self._overlay[key]
+                return True
             except StorageUnavailable as exc:
-                self._fall_back(exc)
-        assert self._memory is not None
-        self._memory[key] = value
+                self._degrade(exc)
+        self._overlay[key] = value
+        self._remove_stored(key)
+        return False
 
     def remove(self, key: str) -> None:
-        if self._memory is not None:
-            self._memory.pop(key, None)
-            return
-        try:
+        self._overlay.pop(key, None)
+        self._remove_stored(key)
+
+    def _remove_stored(self, key: str) -> None:
+        try:  # tried even when reads failed: a removal needs no quota
             self._browser.local_remove(key)
-        except StorageUnavailable as exc:
-            self._fall_back(exc)
-            if self._memory is not None:
-                self._memory.pop(key, None)
+        except StorageUnavailable:
+            pass
 
-    def keys(self, prefix: str) -> list[str]:
-        if self._memory is None:
+    def keys(self, prefix: str) -> "list[str]":
+        found: "list[str]" = []
+        if self._readable:
             try:
-                return self._browser.local_keys(prefix)
+                found = self._browser.local_keys(prefix)
             except StorageUnavailable as exc:
-                self._fall_back(exc)
-        assert self._memory is not None
-        return [k for k in self._memory if k.startswith(prefix)]
-
-    def get_json(self, key: str) -> Any:
-        """The parsed value, or None when absent or corrupted (a corrupted value is removed)."""
-        raw = self.get(key)
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            log.warning("empmix: discarding corrupted value under %s", key)
-            self.remove(key)
-            return None
-
-    def set_json(self, key: str, value: Any) -> None:
-        self.set(key, dumps(value))
+                self._readable = False
+                self._degrade(exc)
+        for key in self._overlay:
+            if key.startswith(prefix) and key not in found:
+                found.append(key)
+        return found
 
 
-def parent_domains(host: str) -> list[str]:
+def parent_domains(host: str) -> "list[str]":
     """``a.b.example.com`` -> ``['.b.example.com', '.example.com']`` (never a bare TLD)."""
     parts = host.split(".")
-    if len(parts) < 2 or all(p.isdigit() for p in parts):  # localhost, IPv4
+    if len(parts) < 2 or all(p.isdigit() for p in parts) or ":" in host:  # localhost, IPs
         return []
     return ["." + ".".join(parts[i:]) for i in range(1, len(parts) - 1)]
 
@@ -119,42 +110,55 @@ def parent_domains(host: str) -> list[str]:
 class CookieJar:
     """First-party cookies through ``document.cookie``."""
 
-    def __init__(self, browser: Any, domain: str | None, secure: bool) -> None:
+    def __init__(self, browser: "Browser", domain: "str | None", secure: bool) -> None:
         self._browser = browser
-        self._domain = domain
+        self.domain = domain
         self._secure = secure
 
-    def get(self, name: str) -> str | None:
+    def get(self, name: str) -> "str | None":
+        """The value of the first cookie ``name`` (decoded), or None; over-long values are None."""
         for part in self._browser.get_cookies().split(";"):
             key, sep, value = part.strip().partition("=")
             if sep and key == name:
+                if len(value) > MAX_COOKIE_CHARS:
+                    return None
                 return unquote(value)
         return None
 
     def set(self, name: str, value: str) -> None:
-        cookie = f"{name}={quote(value)}; Max-Age={COOKIE_MAX_AGE_S}; path=/; SameSite=Lax"
-        if self._domain:
-            cookie += f"; domain={self._domain}"
+        """Write ``name`` on the configured domain, after expiring the copies that could shadow
+        it: a host-only copy when writing domain-wide, parent-domain copies otherwise."""
+        self._expire(name, keep=self.domain or "")
+        cookie = name + "=" + quote(value) + "; Max-Age=" + str(COOKIE_MAX_AGE_S) + "; path=/; SameSite=Lax"
+        if self.domain:
+            cookie += "; domain=" + self.domain
         if self._secure:
             cookie += "; Secure"
         self._browser.set_cookie(cookie)
 
     def remove(self, name: str) -> None:
         """Expire ``name`` on the host and on every parent domain it may have been set for."""
-        expire = f"{name}=; Max-Age=0; path=/; SameSite=Lax"
-        self._browser.set_cookie(expire)
+        self._expire(name, keep=None)
+
+    def _expire(self, name: str, keep: "str | None") -> None:
+        """Expire every copy of ``name`` but ``keep`` ("" = the host-only copy, None = none)."""
+        expire = name + "=; Max-Age=0; path=/; SameSite=Lax"
+        if keep != "":
+            self._browser.set_cookie(expire)
         domains = parent_domains(self._browser.page_host())
-        if self._domain and self._domain not in domains:
-            domains.append(self._domain)
+        if self.domain and self.domain not in domains:
+            domains.append(self.domain)
         for domain in domains:
-            self._browser.set_cookie(f"{expire}; domain={domain}")
+            if domain != keep:
+                self._browser.set_cookie(expire + "; domain=" + domain)
 
 
-def probe_cookie_domain(browser: Any) -> str | None:
+def probe_cookie_domain(browser: "Browser") -> "str | None":
     """The widest parent domain that accepts a cookie (public suffixes refuse it), or None."""
-    for domain in reversed(parent_domains(browser.page_host())):
-        browser.set_cookie(f"empmix_probe=1; path=/; domain={domain}")
+    domains = parent_domains(browser.page_host())
+    for domain in reversed(domains):
+        browser.set_cookie("empmix_probe=1; path=/; domain=" + domain)
         if "empmix_probe=1" in browser.get_cookies():
-            browser.set_cookie(f"empmix_probe=; Max-Age=0; path=/; domain={domain}")
+            browser.set_cookie("empmix_probe=; Max-Age=0; path=/; domain=" + domain)
             return domain
     return None

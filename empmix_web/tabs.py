@@ -2,23 +2,30 @@
 
 Every tab holds a Web Lock named after itself for its whole life. Records in storage under a
 tab id whose lock is free belong to a tab that is gone (closed, crashed, reloaded): a live tab
-takes that lock (``ifAvailable``, so exactly one tab wins) and sends them as its own. So no two
-tabs ever send the same batch at the same time.
+takes that lock (``ifAvailable``, so exactly one tab wins), sends them as its own, and releases
+the lock once they are all delivered. So no two tabs ever send the same batch at the same time.
 
-Without Web Locks (plain-http origins other than localhost), tabs write a heartbeat instead and a
-tab silent for ``STALE_MS`` is considered gone; two tabs may then adopt the same records at once,
-and the collector's ``$insert_id`` deduplication keeps the result exactly-once.
+Without Web Locks (plain-http origins other than localhost), each tab writes a heartbeat
+(``empmix_<token>_alive_<tab>``) every scan and removes it when the page hides; a tab silent for
+``STALE_MS`` is gone: its records are adopted and its heartbeat removed with them, so keys do not
+grow with page views. Two tabs may then adopt the same records at once, and the collector's
+``$insert_id`` deduplication keeps the result exactly-once. Nothing is written while opted out.
 """
-
-from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Any
 
+from .compat import spawn
 from .queue import OutboundQueue
-from .transport import Sender
+
+try:
+    from typing import Any, Callable
+
+    from .browser import Browser
+    from .storage import Storage
+    from .transport import Sender
+except ImportError:
+    pass
 
 log = logging.getLogger("empmix_web")
 
@@ -27,29 +34,34 @@ STALE_MS = 20_000
 
 
 class TabCoordinator:
-    def __init__(self, browser: Any, queue: OutboundQueue, sender: Sender, token: str) -> None:
+    def __init__(self, browser: "Browser", storage: "Storage", queue: OutboundQueue, sender: "Sender",
+                 token: str, active: "Callable[[], bool]") -> None:
         self._browser = browser
+        self._storage = storage
         self._queue = queue
         self._sender = sender
-        self._lock_prefix = f"empmix_{token}_tab_"
-        self._heartbeat_prefix = f"empmix_{token}_alive_"
-        self._held: dict[str, Any] = {}  # adopted tab -> release function
-        self._task: asyncio.Task[None] | None = None
-        self._use_locks = False
+        self._active = active  # False while opted out: no heartbeat, no adoption
+        self._lock_prefix = "empmix_" + token + "_tab_"
+        self.heartbeat_prefix = "empmix_" + token + "_alive_"
+        self._held: "dict[str, Any]" = {}  # adopted tab -> release function (None: heartbeats)
+        self._task: "Any" = None
+        self._release_own: "Any" = None
+        self.use_locks = False
 
     def start(self) -> None:
         try:
-            self._use_locks = bool(self._browser.has_locks())
-            if self._use_locks:
-                self._browser.hold_lock(self._lock_prefix + self._queue.tab_id)
-        except Exception as exc:  # noqa: BLE001 - a missing API must not break init
+            self.use_locks = self._browser.has_locks()
+            if self.use_locks:
+                self._release_own = self._browser.hold_lock(self._lock_prefix + self._queue.tab_id)
+        except Exception as exc:  # a missing API must not break init
             log.warning("empmix: Web Locks unavailable (%s); using heartbeats", exc)
-            self._use_locks = False
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = asyncio.get_event_loop()
-        self._task = loop.create_task(self._run())
+            self.use_locks = False
+        self._task = spawn(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
     async def _run(self) -> None:
         while True:
@@ -57,35 +69,63 @@ class TabCoordinator:
                 await self.scan()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
-                log.exception("empmix: tab scan failed")
+            except Exception as exc:
+                log.error("empmix: tab scan failed: %r", exc)
             await asyncio.sleep(SCAN_INTERVAL_S)
+
+    def page_hidden(self) -> None:
+        """The page may be going away: let other tabs adopt at once what is left."""
+        if not self.use_locks:
+            self._storage.remove(self.heartbeat_prefix + self._queue.tab_id)
+
+    def _release_finished(self) -> None:
+        for tab in list(self._held):
+            if not self._queue.owned_by(tab):
+                release = self._held.pop(tab)
+                if release is not None:
+                    release()
 
     async def scan(self) -> int:
         """Adopt the records of tabs that are gone. Returns how many records were adopted."""
-        storage = self._queue._storage  # noqa: SLF001 - same package
-        if not storage.persistent:
+        self._release_finished()
+        if not self._active():
             return 0
-        now = int(time.time() * 1000)
-        if not self._use_locks:
-            storage.set(self._heartbeat_prefix + self._queue.tab_id, str(now))
+        now = self._browser.now_ms()
+        if not self.use_locks:
+            self._storage.set(self.heartbeat_prefix + self._queue.tab_id, str(int(now)))
+            self._sweep_heartbeats(now)
         adopted = 0
-        for tab in self._queue.stored_tabs():
-            if tab in self._held:
+        for tab in self._queue.tabs_with_records():
+            if tab == self._queue.tab_id or tab in self._held:
                 continue
-            if self._use_locks:
+            if self.use_locks:
                 release = await self._browser.try_lock(self._lock_prefix + tab)
                 if release is None:
                     continue  # that tab is alive (or another tab is sending its records)
                 self._held[tab] = release
             else:
-                beat = storage.get(self._heartbeat_prefix + tab)
-                if beat is not None and beat.isdigit() and now - int(beat) < STALE_MS:
+                if self._alive(tab, now):
                     continue
-                storage.remove(self._heartbeat_prefix + tab)
+                self._storage.remove(self.heartbeat_prefix + tab)
                 self._held[tab] = None
             adopted += self._queue.adopt(tab)
         if adopted:
             log.info("empmix: resending %d records left by a closed tab", adopted)
             self._sender.wake()
+        self._release_finished()
         return adopted
+
+    def _alive(self, tab: str, now: float) -> bool:
+        beat = self._storage.get(self.heartbeat_prefix + tab)
+        return beat is not None and beat.isdigit() and now - int(beat) < STALE_MS
+
+    def _sweep_heartbeats(self, now: float) -> None:
+        """Remove the heartbeats of tabs that are gone (records or not)."""
+        for key in self._storage.keys(self.heartbeat_prefix):
+            tab = key[len(self.heartbeat_prefix):]
+            if tab != self._queue.tab_id and not self._alive(tab, now):
+                if not self._queue_has(tab):
+                    self._storage.remove(key)
+
+    def _queue_has(self, tab: str) -> bool:
+        return len(self._storage.keys(self._queue.prefix + tab + "_")) > 0

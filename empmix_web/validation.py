@@ -4,128 +4,123 @@ A programming error (wrong type, placeholder id, unserialisable property) raises
 ``ValueError`` naming the argument and the rule, before any state changes or anything is queued.
 """
 
-from __future__ import annotations
+from .compat import CHECK_BEFORE_DUMPS
+from .ids import MAX_ID_LENGTH, user_id_problem
 
-import json
-import math
-from typing import Any, Mapping
+try:
+    from typing import Any
+except ImportError:
+    pass
 
-MAX_ID_LENGTH = 255
-DEVICE_PREFIX = "$device:"
-
-# Values that are not real ids: what code writes when it has no id (PostHog's illegal list and
-# Mixpanel's /import deny list, see notes §2.6 rule 3). Compared case-insensitively after
-# stripping white space and one pair of quotes.
-_PLACEHOLDER_IDS = frozenset(
-    s.lower()
-    for s in (
-        "anonymous", "anon", "guest", "distinctid", "distinct_id", "id", "not_authenticated",
-        "email", "undefined", "null", "none", "nil", "<nil>", "nan", "n/a", "na", "unknown",
-        "true", "false", "0", "-1", "[]", "{}", "[object object]",
-        "00000000-0000-0000-0000-000000000000",
-    )
-)
+MAX_DEPTH = 16
+_INF = float("inf")
 
 
-def is_placeholder_id(value: str) -> bool:
-    """True for ids that stand for "no id" (``'undefined'``, ``'null'``, ``'0'``, ...)."""
-    text = value.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        text = text[1:-1].strip()
-    return not text or text.lower() in _PLACEHOLDER_IDS
+def _type_name(value: "Any") -> str:
+    return type(value).__name__
 
 
-def check_user_id(value: Any, name: str = "user_id") -> str:
-    """Return ``value`` as a valid user id or raise naming the rule it breaks."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"{name} must be a str (or an int), got {type(value).__name__}")
+def _is_bool(value: "Any") -> bool:
+    return value is True or value is False
+
+
+def check_user_id(value: "Any", name: str = "user_id") -> str:
+    """Return ``value`` as a valid user id or raise naming the rule it breaks (``ids``)."""
+    if _is_bool(value) or not isinstance(value, (str, int)):
+        raise TypeError(name + " must be a str (or an int), got " + _type_name(value))
     text = str(value)
-    if not text.strip():
-        raise ValueError(f"{name} must be a non-empty string")
     if len(text) > MAX_ID_LENGTH:
-        raise ValueError(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(text)}")
-    if text.startswith(DEVICE_PREFIX):
-        raise ValueError(f"{name} must not start with {DEVICE_PREFIX!r} (that is an anonymous id)")
-    if "\x00" in text:
-        raise ValueError(f"{name} must not contain NUL characters")
-    if is_placeholder_id(text):
-        raise ValueError(f"{name} {text!r} is a placeholder, not a real id (see the illegal-id list)")
+        raise ValueError(name + " must be at most " + str(MAX_ID_LENGTH) + " characters, got " + str(len(text)))
+    problem = user_id_problem(text)
+    if problem is not None:
+        raise ValueError(name + " " + repr(text[:80]) + " is not a real id: " + problem)
     return text
 
 
-def check_event_name(value: Any) -> str:
+def check_str(value: "Any", name: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"event must be a str, got {type(value).__name__}")
+        raise TypeError(name + " must be a str, got " + _type_name(value))
+    return value
+
+
+def check_event_name(value: "Any") -> str:
+    check_str(value, "event")
     if not value.strip():
         raise ValueError("event must be a non-empty string")
     return value
 
 
-def _check_json(value: Any, where: str, depth: int = 0) -> None:
-    if value is None or isinstance(value, (str, bool, int)):
+def _finite(value: float) -> bool:
+    return value == value and value != _INF and value != -_INF
+
+
+def check_json(value: "Any", where: str, depth: int = 0) -> None:
+    """Raise naming ``where`` unless ``value`` is a JSON value the wire can carry."""
+    if value is None or isinstance(value, str) or _is_bool(value) or isinstance(value, int):
         return
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{where} must be a finite number, got {value!r}")
+        if not _finite(value):
+            raise ValueError(where + " must be a finite number, got " + repr(value))
         return
-    if depth > 16:
-        raise ValueError(f"{where} is nested too deeply")
+    if depth > MAX_DEPTH:
+        raise ValueError(where + " is nested too deeply")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check_json(item, f"{where}[{i}]", depth + 1)
+            check_json(item, where + "[" + str(i) + "]", depth + 1)
         return
     if isinstance(value, dict):
-        for key, item in value.items():
+        for key in value:
             if not isinstance(key, str):
-                raise TypeError(f"{where} has a non-str key {key!r}")
-            _check_json(item, f"{where}[{key!r}]", depth + 1)
+                raise TypeError(where + " has a non-str key " + repr(key))
+            check_json(value[key], where + "[" + repr(key) + "]", depth + 1)
         return
-    raise TypeError(f"{where} is not JSON-serialisable ({type(value).__name__})")
+    raise TypeError(where + " is not JSON-serialisable (" + _type_name(value) + ")")
 
 
-def check_properties(value: Any, name: str = "properties", deep: bool = True) -> dict[str, Any]:
+def check_properties(value: "Any", name: str = "properties", deep: bool = True) -> "dict[str, Any]":
     """A dict of str keys to JSON values (None means empty). Returns a shallow copy.
 
-    ``deep=False`` checks only the container; the caller then serialises with :func:`encode`,
-    which walks the values only when serialisation fails (the hot path of ``track``).
+    ``deep=False`` (the hot path of ``track``) checks only the container on CPython, where the
+    caller's serialiser refuses bad values and :func:`check_json` then names the culprit.
     """
     if value is None:
         return {}
-    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC check is slow
-        raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
-    if deep:
-        _check_json(dict(value), name)
+    if not isinstance(value, dict):
+        raise TypeError(name + " must be a dict, got " + _type_name(value))
+    if deep or CHECK_BEFORE_DUMPS:
+        check_json(value, name)
     return dict(value)
 
 
-def check_number(value: Any, name: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+def check_number(value: "Any", name: str) -> "int | float":
+    if _is_bool(value) or not isinstance(value, (int, float)):
+        raise TypeError(name + " must be a number, got " + _type_name(value))
+    if isinstance(value, float) and not _finite(value):
+        raise ValueError(name + " must be finite, got " + repr(value))
     return value
 
 
-def check_names(value: Any, name: str) -> list[str]:
+def check_names(value: "Any", name: str) -> "list[str]":
     """A property name or a list of them."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise TypeError(f"{name} must be a str or a list of str")
+        raise TypeError(name + " must be a str or a list of str")
     return list(names)
 
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def check_int(value: "Any", name: str, minimum: int = 1) -> int:
+    if _is_bool(value) or not isinstance(value, int):
+        raise TypeError(name + " must be an int, got " + _type_name(value))
+    if value < minimum:
+        raise ValueError(name + " must be at least " + str(minimum))
+    return value
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON, the wire and storage encoding."""
-    return _encoder.encode(value)
-
-
-def encode(value: Any, user_part: Any, name: str) -> str:
-    """Serialise ``value``; if that fails, raise naming the offending entry of ``user_part``."""
-    try:
-        return _encoder.encode(value)
-    except (TypeError, ValueError):
-        _check_json(user_part, name)
-        raise
+def is_token(value: "Any") -> bool:
+    """1-128 characters of ``A-Z a-z 0-9 _ . -``."""
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        return False
+    for ch in value:
+        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in "_.-"):
+            return False
+    return True

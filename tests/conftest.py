@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests import wire_server
+from tests.harness import INTERPRETERS
 from tests.collector_process import CollectorProcess, launch_collector
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,32 +45,39 @@ def base_url(wire: wire_server.Wire) -> str:
     return wire.url  # type: ignore[attr-defined]
 
 
-def run_py(page: Any, code: str) -> Any:
-    """Run Python (top-level await allowed) in the page's Pyodide; returns its last expression,
-    which tests make a JSON string (decoded here)."""
-    result = page.evaluate("async code => await pyodide.runPythonAsync(code)", code)
-    return json.loads(result) if isinstance(result, str) else result
-
-
-def open_sdk_page(context: Any, base: str) -> Any:
+def open_sdk_page(context: Any, base: str, interp: str = "py") -> Any:
+    """A PyScript page under ``interp`` ("py" = Pyodide, "mpy" = MicroPython) with the wheel
+    loaded and the test harness ready (``tests/harness.py``)."""
     page = context.new_page()
-    page.goto(f"{base}/test/sdk.html")
-    page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}/test/sdk-{interp}.html")
+    try:
+        page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+    except Exception as exc:
+        raise AssertionError(f"the {interp} test page did not start: {errors}") from exc
+    page.interp = interp  # type: ignore[attr-defined]
     return page
 
 
+@pytest.fixture(scope="module", params=INTERPRETERS)
+def interp(request: pytest.FixtureRequest) -> str:
+    """Each SDK browser test runs under both of PyScript's interpreters."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def sdk_context(browser: Any, base_url: str) -> Iterator[Any]:
+def sdk_context(browser: Any, base_url: str, interp: str) -> Iterator[Any]:
     context = browser.new_context(base_url=base_url)
     yield context
     context.close()
 
 
 @pytest.fixture(scope="module")
-def sdk_page(sdk_context: Any, base_url: str) -> Any:
-    """One Pyodide page with the wheel loaded, shared by a module's tests (each test uses its
-    own token, so storage keys and cookies do not collide)."""
-    return open_sdk_page(sdk_context, base_url)
+def sdk_page(sdk_context: Any, base_url: str, interp: str) -> Any:
+    """One page with the wheel loaded, shared by a module's tests (each test uses its own
+    token, so storage keys and cookies do not collide)."""
+    return open_sdk_page(sdk_context, base_url, interp)
 
 
 @pytest.fixture

@@ -86,7 +86,25 @@ class Handler(SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
+        if self.command in ("POST", "OPTIONS"):  # a cross-origin page may post here too
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Expose-Headers", "Retry-After")
         super().end_headers()
+
+    def do_GET(self) -> None:
+        page = urlsplit(self.path).path
+        if page.startswith("/test/sdk-") and page.endswith(".html"):
+            self._send_page(render_sdk_page(page[len("/test/sdk-"):-len(".html")]))
+        else:
+            super().do_GET()
+
+    def _send_page(self, html: str) -> None:
+        data = html.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _record(self) -> None:
         url = urlsplit(self.path)
@@ -107,6 +125,20 @@ class Handler(SimpleHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+INTERPRETER_URLS = {"py": "/pyodide/pyodide.mjs", "mpy": "/micropython/micropython.mjs"}
+
+
+def wheel_url() -> str:
+    return json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
+
+
+def render_sdk_page(interp: str) -> str:
+    """``/test/sdk-py.html`` / ``/test/sdk-mpy.html``: the harness page under one interpreter."""
+    template = (PAGES / "sdk.template.html").read_text()
+    return (template.replace("{{TYPE}}", interp).replace("{{INTERPRETER}}", INTERPRETER_URLS[interp])
+            .replace("{{WHEEL}}", wheel_url()))
 
 
 class Server(ThreadingHTTPServer):

@@ -7,37 +7,22 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_py
-
-PRELUDE = """
-import json, js
-from empmix_web import EmpMixClient, EmpMix
-clients = {}
-
-def mk(token, **options):
-    options.setdefault("api_host", str(js.location.origin))
-    options.setdefault("flush_interval_ms", 50)
-    clients[token] = EmpMixClient(token, **options)
-    return clients[token]
-
-def stored(prefix="empmix_"):
-    keys = [k for k in js.Object.keys(js.localStorage).to_py() if k.startswith(prefix)]
-    return {k: js.localStorage.getItem(k) for k in keys}
-"""
-
+from tests.harness import run_in_page
 
 class Py:
-    """Runs Python in one page; ``py("expr")`` returns the JSON-decoded value of ``expr``."""
+    """Runs Python in one page (either interpreter); ``py(code, expr)`` runs ``code`` and returns
+    the JSON-decoded value of ``expr``. The page's harness defines ``mk``, ``clients``, ``stored``
+    and ``INTERPRETER``."""
 
     def __init__(self, page: Any) -> None:
         self.page = page
-        run_py(page, PRELUDE)
+        self.interp = getattr(page, "interp", "py")
 
     def run(self, code: str) -> Any:
-        return run_py(self.page, code + "\nNone")
+        return run_in_page(self.page, code)
 
     def __call__(self, code: str, expr: str = "None") -> Any:
-        return run_py(self.page, f"{code}\njson.dumps({expr})")
+        return run_in_page(self.page, code or "pass", expr)
 
     def raises(self, code: str) -> str:
         """Run ``code`` expecting a Python exception; returns 'TypeName: message'."""

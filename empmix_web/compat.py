@@ -1,0 +1,77 @@
+"""What differs between CPython (Pyodide) and MicroPython outside the JS bridge.
+
+The rest of the package is written in the subset both run (``tests/unit/test_subset.py``
+enforces it): no ``{**a}``, no dataclasses, ``typing`` only behind ``try``, ``json`` with
+``separators`` only, no ``re``, no 64-bit integers across the FFI.
+"""
+
+import json
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+MAX_DEPTH = 24  # nesting accepted in stored JSON: deeper values are hostile, not ours
+
+if MICROPYTHON:
+
+    def dumps(value):  # type: ignore[no-untyped-def]
+        """Compact JSON (MicroPython writes non-ASCII raw, like CPython with ensure_ascii=False)."""
+        return json.dumps(value, separators=(",", ":"))
+
+else:
+    _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    dumps = _encoder.encode
+
+# MicroPython's json.dumps accepts NaN and non-str keys, so values are always checked first there.
+CHECK_BEFORE_DUMPS = MICROPYTHON
+
+
+def nesting(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of JSON text (strings skipped); cheap for flat values."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # C-speed: cannot be deeper than this
+        return 0
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "[" or ch == "{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif ch == "]" or ch == "}":
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(text: object, max_length: int) -> object:
+    """Parse stored JSON text, or None when it is not text, too long, too deep or malformed.
+
+    Every value read from storage or cookies goes through here: a sibling subdomain can set
+    the cookie to anything, and CPython's recursive parser overflows the browser's stack on
+    thousands of ``[`` (a fatal error for the whole interpreter, not an exception).
+    """
+    if not isinstance(text, str) or len(text) > max_length or nesting(text) > MAX_DEPTH:
+        return None
+    try:
+        return json.loads(text)
+    except Exception:  # ValueError on both; anything else from hostile input is data too
+        return None
+
+
+def spawn(coro):  # type: ignore[no-untyped-def]
+    """Start ``coro`` as a task on the running loop (the browser's, in Pyodide and MicroPython),
+    also from synchronous code such as an event handler."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except (RuntimeError, AttributeError):  # AttributeError: MicroPython has no get_running_loop
+        loop = asyncio.get_event_loop()
+    return loop.create_task(coro)

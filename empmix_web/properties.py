@@ -1,0 +1,68 @@
+"""Super properties: added to every later event of this browser, until ``reset()``.
+
+Stored under ``empmix_<token>_props``. Reading localStorage on every ``track()`` would cost an FFI
+crossing, so the parsed value is cached and re-read when the stored identity changes (a sibling
+tab's ``reset()`` or login: never served stale across a logout) and at least once a second (a
+sibling tab's ``register()``). While opted out they live in memory only.
+"""
+
+import logging
+
+from .compat import dumps, loads_bounded
+from .storage import Storage
+
+try:
+    from typing import Any, Callable
+except ImportError:
+    pass
+
+log = logging.getLogger("empmix_web")
+
+RECHECK_S = 1.0
+MAX_PROPS_CHARS = 256 * 1024
+
+
+class SuperProperties:
+    def __init__(self, storage: Storage, token: str, monotonic: "Callable[[], float]") -> None:
+        self._storage = storage
+        self.key = "empmix_" + token + "_props"
+        self._monotonic = monotonic
+        self._raw: "str | None" = None
+        self._props: "dict[str, Any]" = {}
+        self._recheck_at = 0.0
+        self.memory: "dict[str, Any] | None" = None  # opted out: kept here, never stored
+
+    def invalidate(self) -> None:
+        self._recheck_at = 0.0
+
+    def get(self) -> "dict[str, Any]":
+        if self.memory is not None:
+            return self.memory
+        now = self._monotonic()
+        if now < self._recheck_at:
+            return self._props
+        self._recheck_at = now + RECHECK_S
+        raw = self._storage.get(self.key)
+        if raw != self._raw:  # parse only when a tab (this or another) changed them
+            self._raw = raw
+            props = loads_bounded(raw, MAX_PROPS_CHARS) if raw is not None else None
+            if raw is not None and not isinstance(props, dict):
+                log.warning("empmix: discarding malformed super properties in %s", self.key)
+                self._storage.remove(self.key)
+                self._raw, props = None, {}
+            self._props = props if isinstance(props, dict) else {}
+        return self._props
+
+    def save(self, props: "dict[str, Any]") -> None:
+        if self.memory is not None:
+            self.memory = props
+            return
+        self._storage.set(self.key, dumps(props))
+        self._props, self._raw = props, self._storage.get(self.key)
+        self._recheck_at = self._monotonic() + RECHECK_S
+
+    def clear(self) -> None:
+        self._storage.remove(self.key)
+        self._props, self._raw = {}, None
+        if self.memory is not None:
+            self.memory = {}

@@ -1,0 +1,113 @@
+"""Wire records: the one place that builds events and profile operations.
+
+A :class:`Record` says what it is (its :class:`Kind`: which endpoint, and whether a resend is
+applied once), so delivery never has to search its JSON. Every record this SDK builds carries a
+``$insert_id`` (events in ``properties``, profile operations at the top level), so the collector
+applies a resend (a lost reply, a redirect mid-request, a beacon and a later normal send) once.
+"""
+
+from .compat import dumps
+from .version import VERSION
+
+try:
+    from typing import Any, Callable
+except ImportError:
+    pass
+
+
+class Kind:
+    """What a record is: its key letter in storage, its endpoint, and whether it is idempotent."""
+
+    __slots__ = ("letter", "endpoint", "idempotent")
+
+    def __init__(self, letter: str, endpoint: str, idempotent: bool) -> None:
+        self.letter = letter
+        self.endpoint = endpoint
+        self.idempotent = idempotent
+
+    def __repr__(self) -> str:
+        return "Kind(" + self.letter + ")"
+
+
+EVENT = Kind("e", "track", True)
+PROFILE = Kind("u", "engage", True)
+# profile records queued by empmix-web 0.1.0 carry no $insert_id: a resend may apply twice
+LEGACY_PROFILE = Kind("p", "engage", False)
+KINDS = {EVENT.letter: EVENT, PROFILE.letter: PROFILE, LEGACY_PROFILE.letter: LEGACY_PROFILE}
+
+_orders = [0]
+
+
+def next_order() -> int:
+    """One ordering of all records of this page: what ``flush()`` waits on."""
+    _orders[0] += 1
+    return _orders[0]
+
+
+class Record:
+    """One queued wire record: its JSON text, what it is, and its storage key (None once it
+    is kept in memory only)."""
+
+    __slots__ = ("key", "kind", "body", "order")
+
+    def __init__(self, kind: Kind, body: str, key: "str | None" = None) -> None:
+        self.kind = kind
+        self.body = body
+        self.key = key
+        self.order = next_order()
+
+    def __repr__(self) -> str:
+        return "Record(" + repr(self.kind) + ", " + self.body[:60] + ")"
+
+
+class InsertIds:
+    """``$insert_id`` values: 80 random bits per page, then a counter (32 hex characters)."""
+
+    def __init__(self, random10: bytes) -> None:
+        self._prefix = random10.hex()
+        self._count = 0
+
+    def __call__(self) -> str:
+        self._count += 1
+        return self._prefix + ("%012x" % self._count)
+
+
+class RecordFactory:
+    """Builds records for one token, with a clock and an id source passed in."""
+
+    def __init__(self, token: str, now_ms: "Callable[[], float]", insert_id: "Callable[[], str]") -> None:
+        self.token = token
+        self._now_ms = now_ms
+        self._insert_id = insert_id
+
+    def event(self, name: str, identity: "Any", context: "dict[str, Any]",
+              super_props: "dict[str, Any]", props: "dict[str, Any]") -> Record:
+        """An event: SDK properties, then context, super properties, then ``props`` (which win)."""
+        properties: "dict[str, Any]" = {
+            "token": self.token,
+            "distinct_id": identity.distinct_id,
+            "$device_id": identity.device_id,
+            "time": int(self._now_ms()),
+            "$insert_id": self._insert_id(),
+            "mp_lib": "empmix-web",
+            "$lib_version": VERSION,
+        }
+        if identity.user_id is not None:
+            properties["$user_id"] = identity.user_id
+        properties.update(context)
+        properties.update(super_props)
+        properties.update(props)
+        return Record(EVENT, dumps({"event": name, "properties": properties}))
+
+    def profile(self, identity: "Any", op: str, value: "Any") -> Record:
+        """One profile operation for an identified user."""
+        record = {
+            "$token": self.token,
+            "$distinct_id": identity.distinct_id,
+            "$time": int(self._now_ms()),
+            "$insert_id": self._insert_id(),
+            "$device_id": identity.device_id,
+            "$user_id": identity.user_id,
+            op: value,
+        }
+        return Record(PROFILE, dumps(record))
