@@ -22,11 +22,13 @@ log() { printf '[build] %s\n' "$*" >&2; }
 digest() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 setup_venv() {
-  local want; want=$(digest requirements-test.txt collector/pyproject.toml)
+  local want; want=$(digest requirements-test.txt collector/pyproject.toml pyproject.toml)
   if [[ -x "$PY" && "$(cat "$STAMPS/venv" 2>/dev/null)" == "$want" ]]; then return; fi
   log "python venv (.venv) with pinned test tools and the collector"
   [[ -x "$PY" ]] || "$PYTHON" -m venv "$VENV"
   "$PY" -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  # the SDK first: the collector imports its id rules (empmix_web.ids), one source for both
+  "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation -e .
   "$PY" -m pip install -q --disable-pip-version-check -e collector
   mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/venv"
 }

@@ -36,22 +36,28 @@ class ConsoleHandler(logging.Handler):
 
     def __init__(self, browser: "Browser") -> None:
         super().__init__()
-        self._browser = browser
+        self.browser = browser
 
     def emit(self, record: "Any") -> None:
         level = "error" if record.levelno >= logging.ERROR else (
             "warn" if record.levelno >= logging.WARNING else "log")
         try:
-            self._browser.console(level, record.getMessage())
+            # MicroPython's LogRecord has the formatted text as .message, CPython's getMessage()
+            get = getattr(record, "getMessage", None)
+            self.browser.console(level, get() if get is not None else str(record.message))
         except Exception:  # logging must never break the page
             pass
 
 
 def _install_console_log(browser: "Browser") -> None:
-    if not log.handlers:
-        log.addHandler(ConsoleHandler(browser))
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    """SDK log lines go to the console of the page that initialised the latest client."""
+    for handler in log.handlers:
+        if isinstance(handler, ConsoleHandler):
+            handler.browser = browser
+            return
+    log.addHandler(ConsoleHandler(browser))
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 def _check_api_host(api_host: "Any", browser: "Browser") -> str:

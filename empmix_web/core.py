@@ -137,10 +137,14 @@ class Core:
     def track(self, name: str, props: "dict[str, Any]") -> None:
         ident = self.sync()
         if ident is not None:
-            self.enqueue(self.records.event(name, ident, self.context(), self.props.get(), props))
+            self._event(name, ident, props)
 
-    def _special(self, name: str, ident: Identity, props: "dict[str, Any]") -> None:
-        self.enqueue(self.records.event(name, ident, self.context(), self.props.get(), props))
+    def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> None:
+        persistent = self.storage.persistent
+        record = self.records.event(name, ident, self.context(), self.props.get(), props)
+        self.enqueue(record)
+        if persistent and not self.storage.persistent:  # this very write was refused: say so
+            self.queue.rewrite(record, self.records.event(name, ident, self.context(), self.props.get(), props).body)
 
     # -- identity -----------------------------------------------------------------------------
     def identify(self, uid: str) -> None:
@@ -158,7 +162,7 @@ class Core:
             return
         new = self._saved(ident.as_user(uid))
         if ident.alias != uid:  # alias() already linked this pair
-            self._special("$identify", new, {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id,
+            self._event("$identify", new, {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id,
                                              "$device_id": ident.device_id, "$user_id": uid})
         held = self._held()
         self.storage.remove(self.people_key)
@@ -179,7 +183,7 @@ class Core:
             log.warning("empmix: alias(%r) refused: this visitor was already aliased to %r; call "
                         "identify(%r).", nid, ident.alias, ident.alias)
             return
-        self._special("$create_alias", ident, {"distinct_id": ident.distinct_id, "alias": nid})
+        self._event("$create_alias", ident, {"distinct_id": ident.distinct_id, "alias": nid})
         self._saved(ident.with_alias(nid))
 
     def reset(self) -> None:

@@ -81,13 +81,20 @@ class OutboundQueue:
             self._forget(oldest)
             self.dropped += 1
             if self.dropped == 1:
-                log.warning("empmix: outbound queue full (%d records, %d characters at most); "
+                log.warning("empmix: outbound queue full (max_queue_size=%d, %d characters at most); "
                             "dropping the oldest records", self.max_size, self.max_chars)
 
     def _forget(self, record: Record) -> None:
         self._chars -= len(record.body)
         if record.key is not None:
             self._storage.remove(record.key)
+
+    def rewrite(self, record: Record, body: str) -> None:
+        """Replace a queued record's text (not yet sent)."""
+        self._chars += len(body) - len(record.body)
+        record.body = body
+        if record.key is not None:
+            self._storage.set(record.key, body)
 
     def head(self, limit: int) -> "list[Record]":
         """The oldest records for one endpoint, at most ``limit``: the next batch to send."""

@@ -163,7 +163,13 @@ class Sender:
         self._progress.set()
 
     async def flush(self, timeout_ms: "int | None" = None) -> bool:
-        """True once every record queued before the call is confirmed or refused for good."""
+        """True once every record queued before the call is confirmed or refused for good.
+
+        The waiting runs in a task of its own: MicroPython's ``wait_for`` cancels the task that
+        called it, which fails when the caller is PyScript's top level or an event handler."""
+        return await spawn(self._flush(timeout_ms))
+
+    async def _flush(self, timeout_ms: "int | None") -> bool:
         if not len(self.queue):
             return True
         watermark = max(r.order for r in self.queue)

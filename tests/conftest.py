@@ -18,7 +18,9 @@ from tests.collector_process import CollectorProcess, launch_collector
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 # real host names for cookie-domain and plain-http (no Web Locks) tests
+                 "--host-resolver-rules=MAP *.example.test 127.0.0.1"]
 PAGE_READY_MS = 60_000
 
 

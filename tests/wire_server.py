@@ -93,8 +93,9 @@ class Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         page = urlsplit(self.path).path
-        if page.startswith("/test/sdk-") and page.endswith(".html"):
-            self._send_page(render_sdk_page(page[len("/test/sdk-"):-len(".html")]))
+        name, _, interp = page[len("/test/"):-len(".html")].rpartition("-")
+        if page.startswith("/test/") and page.endswith(".html") and interp in INTERPRETER_URLS:
+            self._send_page(render_page(name, interp))
         else:
             super().do_GET()
 
@@ -134,9 +135,10 @@ def wheel_url() -> str:
     return json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
 
 
-def render_sdk_page(interp: str) -> str:
-    """``/test/sdk-py.html`` / ``/test/sdk-mpy.html``: the harness page under one interpreter."""
-    template = (PAGES / "sdk.template.html").read_text()
+def render_page(name: str, interp: str) -> str:
+    """``/test/<name>-py.html`` / ``/test/<name>-mpy.html``: ``tests/pages/<name>.template.html``
+    under one interpreter, with the current wheel."""
+    template = (PAGES / f"{name}.template.html").read_text()
     return (template.replace("{{TYPE}}", interp).replace("{{INTERPRETER}}", INTERPRETER_URLS[interp])
             .replace("{{WHEEL}}", wheel_url()))
 

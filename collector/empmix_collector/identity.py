@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# One rule for what is a real id, shared with the SDK (which refuses what this refuses to merge).
+from empmix_web.ids import DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason
+
 __all__ = [
     "KINDS",
     "MAX_ID_LENGTH",
@@ -34,82 +37,10 @@ __all__ = [
 ]
 
 KINDS = ("identify", "alias", "link", "merge")
-MAX_ID_LENGTH = 255
-DEVICE_PREFIX = "$device:"
-
 ILLEGAL_ID = "illegal_id"
 ALREADY_IDENTIFIED = "already_identified"
 ALIAS_EXISTS = "alias_exists"
 TOO_MANY_IDS = "too_many_ids"
-
-# PostHog's isDistinctIdIllegal + Mixpanel's /import list. Words compare case-insensitively,
-# the rest exactly (so "Null" or "nan" stay usable as real ids).
-_ILLEGAL_WORDS = frozenset(
-    {
-        "anonymous",
-        "guest",
-        "distinctid",
-        "distinct_id",
-        "id",
-        "not_authenticated",
-        "email",
-        "undefined",
-        "true",
-        "false",
-        "anon",
-        "nil",
-        "n/a",
-        "na",
-        "unknown",
-        "<nil>",
-    }
-)
-_ILLEGAL_EXACT = frozenset(
-    {
-        "[object Object]",
-        "NaN",
-        "None",
-        "none",
-        "null",
-        "0",
-        "-1",
-        "[]",
-        "{}",
-        "00000000-0000-0000-0000-000000000000",
-    }
-)
-
-
-def _is_listed(value: str) -> bool:
-    return value.lower() in _ILLEGAL_WORDS or value in _ILLEGAL_EXACT
-
-
-def illegal_id_reason(distinct_id: str) -> str | None:
-    """Why ``distinct_id`` may not take part in a merge, or ``None`` if it may.
-
-    Refused: empty or blank; a placeholder such as ``anonymous``, ``null``, ``0``,
-    ``[object Object]`` (also 'single-' or "double-quoted"); a NUL character; more
-    than :data:`MAX_ID_LENGTH` characters; a bare ``$device:`` prefix.
-    """
-    stripped = distinct_id.strip()
-    if not stripped:
-        return "empty id"
-    if len(distinct_id) > MAX_ID_LENGTH:
-        return f"id longer than {MAX_ID_LENGTH} characters"
-    if "\x00" in distinct_id:
-        return "id contains a NUL character"
-    candidates = [stripped]
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
-        candidates.append(stripped[1:-1].strip())
-    if stripped.startswith(DEVICE_PREFIX):
-        device = stripped[len(DEVICE_PREFIX) :].strip()
-        if not device:
-            return "empty device id"
-        candidates.append(device)
-    for candidate in candidates:
-        if _is_listed(candidate):
-            return f"placeholder id {candidate!r}"
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import run_in_page
+from tests.harness import run_in_page, wrap
 
 class Py:
     """Runs Python in one page (either interpreter); ``py(code, expr)`` runs ``code`` and returns
@@ -23,6 +23,14 @@ class Py:
 
     def __call__(self, code: str, expr: str = "None") -> Any:
         return run_in_page(self.page, code or "pass", expr)
+
+    def start(self, code: str) -> None:
+        """Start ``code`` without waiting for it; ``wait()`` waits until it is done."""
+        self.page.evaluate("code => { window.pending = window.runPy(code).then(() => true); }", wrap(code))
+
+    def wait(self, timeout_ms: int = 60_000) -> None:
+        self.page.wait_for_function("window.pending === undefined || window.pending", timeout=timeout_ms)
+        self.page.evaluate("window.pending")
 
     def raises(self, code: str) -> str:
         """Run ``code`` expecting a Python exception; returns 'TypeName: message'."""

@@ -25,22 +25,24 @@ def fault(route: Any, status: int, **headers: str) -> None:
 
 
 @pytest.fixture
-def context(browser, base_url):
+def context(browser, base_url, interp):
     ctx = browser.new_context(base_url=base_url)
+    ctx.interp = interp
     yield ctx
     ctx.close()
 
 
 def start(context: Any, base_url: str, collector: Any, **options: Any) -> tuple[Py, str]:
     """A fresh SDK page whose client ``c`` sends to the collector; returns (py, run id)."""
-    py = Py(open_sdk_page(context, base_url))
+    py = Py(open_sdk_page(context, base_url, context.interp))
     opts = {"api_host": collector.url, "flush_interval_ms": 100, **options}
     py.run(f"c = EmpMixClient({TOKEN!r}, **{opts!r})")
     return py, uuid.uuid4().hex[:8]
 
 
 def track(py: Py, run: str, numbers: range, **extra: Any) -> None:
-    py.run(f"for n in {list(numbers)!r}: c.track('d', {{'run': {run!r}, 'n': n, **{extra!r}}})")
+    props = {"run": run, **extra}
+    py.run(f"for n in {list(numbers)!r}:\n    p = dict({props!r})\n    p['n'] = n\n    c.track('d', p)")
 
 
 def stored_numbers(collector: Any, distinct_id: str, run: str) -> list[int]:
@@ -110,7 +112,7 @@ def test_reload_in_the_middle_of_a_flush(context, base_url, collector):
     track(py, run, range(200))
     did = py("", "c.get_distinct_id()")
     with py.page.expect_request("**/track/**"):
-        py.page.evaluate("pyodide.runPythonAsync('import asyncio; asyncio.ensure_future(c.flush())')")
+        py.start("await c.flush()")
     py.page.reload()
     py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     again = Py(py.page)
@@ -152,11 +154,9 @@ for n in range({lo}, {hi}):
         await asyncio.sleep(0.01)
 """
     for i, tab in enumerate(tabs):
-        tab.page.evaluate("c => { window.tracking = pyodide.runPythonAsync(c).then(() => true); }",
-                          code.format(lo=i * 500, hi=(i + 1) * 500, run=run))
+        tab.start(code.format(lo=i * 500, hi=(i + 1) * 500, run=run))
     for tab in tabs:
-        tab.page.wait_for_function("window.tracking", timeout=60_000)
-        tab.page.evaluate("window.tracking")
+        tab.wait()
     did = tabs[0]("", "c.get_distinct_id()")
     assert tabs[1]("", "c.get_distinct_id()") == did
     assert_exactly_once(collector, did, run, list(range(1000)))
@@ -177,7 +177,7 @@ Object.defineProperty(window, 'localStorage', {get() { throw new DOMException('d
 def test_broken_localstorage_falls_back_to_memory(context, base_url, collector, init_script):
     context.add_init_script(init_script)
     errors: list[str] = []
-    py = Py(open_sdk_page(context, base_url))
+    py = Py(open_sdk_page(context, base_url, context.interp))
     py.page.on("pageerror", lambda e: errors.append(str(e)))
     run = uuid.uuid4().hex[:8]
     py.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}, flush_interval_ms=100)")
@@ -227,7 +227,7 @@ def test_413_splits_a_large_batch_and_drops_a_lone_oversized_record(context, bas
 
 
 def test_opt_out_by_default_then_opt_in(context, base_url, collector):
-    py = Py(open_sdk_page(context, base_url))
+    py = Py(open_sdk_page(context, base_url, context.interp))
     run = uuid.uuid4().hex[:8]
     py.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}, flush_interval_ms=100, opt_out_by_default=True)")
     track(py, run, range(3))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import PAGE_READY_MS
+from tests.harness import INTERPRETERS
 
 
-def test_documentation_flows_in_pyscript(browser, base_url, wire, token):
+@pytest.mark.parametrize("interp", INTERPRETERS)
+def test_documentation_flows_in_pyscript(browser, base_url, wire, token, interp):
     context = browser.new_context(base_url=base_url)
     errors: list[str] = []
     try:
@@ -13,7 +17,7 @@ def test_documentation_flows_in_pyscript(browser, base_url, wire, token):
         page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto("/test/docs_flows.html")
+        page.goto(f"/test/docs_flows-{interp}.html")
         status = page.locator("#status")
         status.filter(has_text="ready").wait_for(timeout=PAGE_READY_MS)
         anon = page.evaluate(f"JSON.parse(decodeURIComponent(document.cookie.split('empmix_{token}=')[1].split(';')[0])).distinct_id")

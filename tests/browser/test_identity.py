@@ -92,8 +92,9 @@ def test_identify_links_the_anonymous_id_once(py, wire, token):
     assert len(profiles) == 1
     assert profiles[0]["$distinct_id"] == "usr_1" and profiles[0]["$set"] == {"name": "Ann", "email": "ann@example.com"}
     # the profile $set left after the $identify
-    track_at = next(i for i, r in enumerate(wire.requests) if r.path.startswith("/track") and r.records[-1]["event"] == "$identify")
-    engage_at = next(i for i, r in enumerate(wire.requests) if r.path.startswith("/engage") and r.records[0].get("$token") == token)
+    mine = wire.for_token(token)
+    track_at = next(i for i, r in enumerate(mine) if r.path.startswith("/track") and r.records[-1]["event"] == "$identify")
+    engage_at = next(i for i, r in enumerate(mine) if r.path.startswith("/engage"))
     assert track_at < engage_at
     assert py("", "[c.get_distinct_id(), c.get_user_id(), c.get_device_id()]") == ["usr_1", "usr_1", device]
 
@@ -116,7 +117,7 @@ def test_int_ids_become_strings(py, wire, token):
     assert wire.events(token)[0]["properties"]["distinct_id"] == "90125"
 
 
-BAD_IDS = ["''", "'   '", "'undefined'", "'null'", "'None'", "'NONE'", "'anonymous'", "'0'", "'-1'",
+BAD_IDS = ["''", "'   '", "'undefined'", "'null'", "'None'", "'none'", "'UNDEFINED'", "'anonymous'", "'0'", "'-1'",
            "'[object Object]'", "'\"undefined\"'", "'NaN'", "'guest'", "'00000000-0000-0000-0000-000000000000'",
            "'$device:abc'", "'x' * 256", "'a\\x00b'"]
 

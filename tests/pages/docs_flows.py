@@ -1,5 +1,5 @@
 # The documentation's three flows, verbatim in Python, wired to buttons.
-from datetime import datetime, timezone
+import time
 
 from pyscript import document, when, window
 
@@ -36,7 +36,7 @@ async def log_in(event):
     EmpMix.identify("db_user_89012", {"name": "Dana", "email": "dana@example.com"})
     # Update or set properties
     EmpMix.setUserProperties({
-        "last_login_date": datetime.now(timezone.utc).isoformat(),
+        "last_login_date": "%04d-%02d-%02dT%02d:%02d:%02dZ" % time.gmtime()[:6],
         "plan": "Pro",
     })
     # Increment numeric properties

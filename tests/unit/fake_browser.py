@@ -9,6 +9,7 @@ deduplicates nothing by itself: tests read ``origin.received`` (every record tha
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -151,7 +152,8 @@ class FakeBrowser:
         return self.origin.clock_ms
 
     def monotonic(self) -> float:
-        return self.origin.clock_ms / 1000
+        # real time: the sender's waits are real asyncio sleeps (tests shorten the back-off)
+        return time.monotonic()
 
     def random_bytes(self, n: int) -> bytes:
         import random

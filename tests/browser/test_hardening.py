@@ -1,0 +1,336 @@
+"""Issue 9: the SDK keeps its promises where real sites break SDKs. Real Chromium, the real
+collector (what it stored is the outcome), faults made with Playwright routing and page controls;
+every test runs under Pyodide and MicroPython."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import pytest
+
+from tests.browser.conftest import Py
+from tests.browser.test_delivery import CORS, FILL_QUOTA, TOKEN, fault, stored_numbers, track
+from tests.conftest import PAGE_READY_MS, open_sdk_page, wait_until
+
+
+@pytest.fixture
+def context(browser, base_url, interp):
+    ctx = browser.new_context(base_url=base_url)
+    ctx.interp = interp
+    yield ctx
+    ctx.close()
+
+
+def page(context: Any, collector: Any, url: str | None = None, **options: Any) -> Py:
+    py = Py(open_sdk_page(context, url or context.base_url, context.interp))
+    opts = {"api_host": collector.url, "flush_interval_ms": 100, **options}
+    py.run(f"c = EmpMixClient({TOKEN!r}, **{opts!r})")
+    return py
+
+
+def profile(collector: Any, distinct_id: str) -> dict[str, Any]:
+    person = collector.person(distinct_id)
+    return person["properties"] if person else {}
+
+
+def everything_stored(py: Py, context: Any) -> str:
+    """Every localStorage value and cookie value of the origin, as one text."""
+    values = list(py("", "stored('')").values())
+    return "\n".join(values + [unquote(c["value"]) for c in context.cookies()])
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+# -- 1, 2: exactly once for profile operations ------------------------------------------------
+def test_1_a_lost_engage_reply_is_applied_once(context, collector):
+    answered: list[int] = []
+
+    def lose_first_reply(route):
+        response = route.fetch()  # the collector commits it...
+        answered.append(response.status)
+        if len(answered) == 1:
+            route.abort("connectionreset")  # ...and the reply never reaches the page
+        else:
+            route.fulfill(response=response)
+
+    context.route("**/engage/**", lose_first_reply)
+    py = page(context, collector)
+    user = uid("lost")
+    py.run(f"c.identify({user!r}); c.increment('logins_count', 1)")
+    assert py("r = await c.flush(timeout_ms=30000)", "r") is True
+    assert len(answered) >= 2  # it was sent again
+    assert profile(collector, user).get("logins_count") == 1
+
+
+def test_2_a_login_redirect_mid_request_is_applied_once(context, collector):
+    held: list[Any] = []
+
+    def commit_then_hang(route):
+        if not held:
+            route.fetch()  # committed by the collector; the page navigates before the reply
+            held.append(route)
+        else:
+            route.continue_()
+
+    context.route("**/engage/**", commit_then_hang)
+    py = page(context, collector, flush_interval_ms=10)
+    user = uid("redirect")
+    py.run(f"c.identify({user!r}); c.increment('logins_count', 1)")
+    wait_until(lambda: held, 15, "the /engage request to be in flight", page=py.page)
+    py.page.goto(py.page.url)  # the usual redirect after a login form
+    py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+    again = Py(py.page)
+    again.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}, flush_interval_ms=100)")
+    wait_until(lambda: again("await c._core.tabs.scan()", f"stored('empmix_{TOKEN}_q_')") == {}
+               and profile(collector, user).get("logins_count"), 30, "the resend", page=again.page)
+    assert profile(collector, user)["logins_count"] == 1
+    for route in held:
+        try:
+            route.abort()
+        except Exception:
+            pass
+
+
+# -- 3: held operations keep their order ----------------------------------------------------
+def test_3_held_profile_operations_replay_in_call_order(context, collector):
+    py = page(context, collector)
+    user = uid("held")
+    py.run("c.set_user_properties({'a': 1}); c.unset(['a']); c.set_user_properties_once({'a': 2})"
+           f"\nc.increment('n', 1); c.set_user_properties({{'n': 10}}); c.increment('n', 5)"
+           f"\nc.identify({user!r})")
+    assert py("r = await c.flush(timeout_ms=20000)", "r") is True
+    props = profile(collector, user)
+    assert props["a"] == 2 and props["n"] == 15
+
+
+# -- 4: reset leaves nothing, even when storage is full ---------------------------------------
+def test_4_reset_with_full_storage_leaves_nothing_of_the_user(context, collector):
+    py = page(context, collector)
+    user, secret = uid("shared"), uid("secretprop")
+    device = py(f"c.identify({user!r}); c.register({{'sp': {secret!r}}}); c.track('as user')",
+                "c.get_device_id()")
+    py.page.evaluate(FILL_QUOTA)
+    py.run("c.track('storage now full'); c.reset()")
+    left = everything_stored(py, context)
+    for value in (user, device, secret):
+        assert value not in left
+    assert py("r = await c.flush(timeout_ms=20000)", "r") is True  # the user's events still arrive
+    assert {"as user", "storage now full"} <= {e["event"] for e in collector.events_of(user)}
+    # the next load, quota still full, starts as someone new with nothing of the old user
+    py.page.reload()
+    py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+    nxt = Py(py.page)
+    nxt.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}, flush_interval_ms=100)"
+            "\nc.track('next visitor')")
+    assert nxt("r = await c.flush(timeout_ms=20000)", "[r, c.get_user_id()]") == [True, None]
+    did = nxt("", "c.get_distinct_id()")
+    (event,) = [e for e in collector.events_of(did) if e["event"] == "next visitor"]
+    assert "sp" not in event["properties"] and event["properties"]["$device_id"] != device
+    assert user not in everything_stored(nxt, context)
+
+
+# -- 5, 6: consent and logout hold in every tab ------------------------------------------------
+def test_5_opt_out_in_one_tab_holds_in_every_tab(context, collector):
+    a = page(context, collector)
+    b = page(context, collector)
+    run = uid("optout")
+    a.run("c.opt_out_tracking()")
+    assert b("", "c.has_opted_out()") is True
+    track(b, run, range(3))
+    b.run("c.register({'x': 1}); c.identify('u_' + " + repr(run) + ")")
+    assert b("await c.flush(timeout_ms=1000)", f"stored('empmix_{TOKEN}_')") == {f"empmix_{TOKEN}_consent": "out"}
+    assert [c for c in context.cookies() if c["name"].startswith("empmix_")] == []
+    assert collector.events_of("u_" + run) == []
+    a.run("c.opt_in_tracking()")  # and back in, from tab A: tab B resumes at its next call
+    assert b("", "c.has_opted_out()") is False
+    track(b, run, range(3, 5))
+    assert b("r = await c.flush(timeout_ms=20000)", "r") is True
+    assert stored_numbers(collector, b("", "c.get_distinct_id()"), run) == [3, 4]
+
+
+def test_6_a_sibling_tabs_logout_takes_the_super_properties_with_it(context, collector):
+    a = page(context, collector)
+    user, secret = uid("sib"), uid("plan")
+    a.run(f"c.identify({user!r}); c.register({{'plan': {secret!r}}}); c.track('warm')")
+    b = page(context, collector)
+    b.run("c.reset()")
+    a.run("c.track('right after the sibling logout')")
+    assert a("r = await c.flush(timeout_ms=20000)", "r") is True
+    did = a("", "c.get_distinct_id()")
+    assert did.startswith("$device:")
+    (event,) = [e for e in collector.events_of(did) if e["event"] == "right after the sibling logout"]
+    assert "plan" not in event["properties"] and event["properties"].get("$user_id") is None
+    assert event["properties"]["distinct_id"] == did
+
+
+# -- 7: hostile stored state is data ------------------------------------------------------------
+DEEP = "[" * 3000
+
+
+@pytest.mark.parametrize("where", ["cookie", "identity", "props", "people", "queue"])
+def test_7_deeply_nested_stored_values_do_not_crash_the_page(context, collector, where):
+    key = {"identity": "identity", "props": "props", "people": "people", "queue": "q_deadtab_0000000001e"}
+    script = (f"document.cookie = 'empmix_{TOKEN}=' + encodeURIComponent({DEEP!r}) + '; path=/';"
+              if where == "cookie" else f"localStorage.setItem('empmix_{TOKEN}_{key[where]}', {DEEP!r});")
+    context.add_init_script(script)
+    py = page(context, collector)
+    run = uid("hostile")
+    did = py("c.set_user_properties({'a': 1})", "c.get_distinct_id()")
+    assert did.startswith("$device:")
+    track(py, run, range(3))
+    assert py("r = await c.flush(timeout_ms=20000)", "[r, 6 * 7]") == [True, 42]  # Python still runs
+    assert stored_numbers(collector, did, run) == [0, 1, 2]
+    assert DEEP not in everything_stored(py, context)
+
+
+def test_7_an_over_long_cookie_and_foreign_ids_are_discarded(context, collector):
+    bad = json.dumps({"distinct_id": "undefined", "$device_id": "x", "$user_id": "undefined", "state": "identified"})
+    context.add_init_script(f"document.cookie = 'empmix_{TOKEN}=' + encodeURIComponent({bad!r}) + '; path=/';"
+                            f"localStorage.setItem('empmix_{TOKEN}_identity', {('{' + '\"a\":1,' * 3000 + '\"b\":2}')!r});")
+    py = page(context, collector)
+    did = py("", "c.get_distinct_id()")
+    assert did.startswith("$device:") and "undefined" not in everything_stored(py, context)
+
+
+# -- 8: without Web Locks, bookkeeping does not grow with page views ---------------------------
+def test_8_heartbeats_do_not_pile_up_without_web_locks(browser, wire, collector, interp):
+    plain_http = wire.url.replace("127.0.0.1", "a.example.test")  # not a secure context: no locks
+    context = browser.new_context(base_url=plain_http)
+    context.interp = interp
+    try:
+        py = page(context, collector, url=plain_http)
+        assert py("", "c._core.tabs.use_locks") is False
+        for _ in range(10):
+            py.page.reload()
+            py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+            py = Py(py.page)
+            py.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}); c.track('view')")
+        py.run("await c._core.tabs.scan()")
+        alive = [k for k in py("", f"stored('empmix_{TOKEN}_alive_')")]
+        assert len(alive) <= 2, alive
+        py.run("c.opt_out_tracking()")
+        py.page.reload()
+        py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+        py = Py(py.page)
+        py.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r})\nawait c._core.tabs.scan()")
+        assert py("", f"stored('empmix_{TOKEN}_')") == {f"empmix_{TOKEN}_consent": "out"}
+    finally:
+        context.close()
+
+
+# -- 9: one set of id rules ---------------------------------------------------------------------
+def test_9_ids_the_collector_links_are_accepted_by_the_sdk(context, collector):
+    py = page(context, collector)
+    for user in ("Nan", "nan", "Null", "NULL", "NONE"):
+        device = py(f"c.reset(); c.identify({user!r})", "c.get_device_id()")
+        assert py("r = await c.flush(timeout_ms=20000)", "r") is True
+        person = collector.person(user)
+        assert person is not None and "$device:" + device in person["distinct_ids"], user
+    for bad in ("null", "None", "undefined", "UNDEFINED", "[object Object]"):
+        assert py.raises(f"c.identify({bad!r})").startswith("ValueError"), bad
+
+
+# -- replies the SDK must read right --------------------------------------------------------------
+@pytest.mark.parametrize("status,details,stored", [
+    (400, True, [0, 2, 3]),   # only the named record is dropped, the rest sent again
+    (400, False, []),         # the whole batch is dropped
+    (403, False, []),         # other 4xx: dropped
+    (408, False, [0, 1, 2, 3]),  # a timeout: retried
+])
+def test_replies_decide_what_is_dropped_and_what_is_retried(context, collector, status, details, stored):
+    calls: list[int] = []
+
+    def handler(route):
+        calls.append(1)
+        if len(calls) > 1:
+            route.continue_()
+        elif details:
+            body = json.dumps({"status": 0, "num_records_imported": 0,
+                               "failed_records": [{"index": 1, "message": "bad"}]})
+            route.fulfill(status=status, headers=CORS, body=body)
+        else:
+            fault(route, status)
+
+    context.route("**/track/**", handler)
+    py = page(context, collector, flush_interval_ms=60000)
+    run = uid("reply")
+    track(py, run, range(4))
+    assert py("r = await c.flush(timeout_ms=30000)", "[r, len(c._core.queue)]") == [True, 0]
+    did = py("", "c.get_distinct_id()")
+    if stored:
+        wait_until(lambda: stored_numbers(collector, did, run), 15, "the stored events", page=py.page)
+    assert stored_numbers(collector, did, run) == stored
+
+
+def test_page_hide_beacons_stay_within_64_kib_and_the_rest_follows(context, collector):
+    beacons: list[int] = []
+    context.on("request", lambda r: beacons.append(len(r.post_data or "")) if r.resource_type == "ping" else None)
+    context.route("**/track/**", lambda route: fault(route, 503) if route.request.resource_type != "ping"
+                  else route.continue_())
+    py = page(context, collector, flush_interval_ms=600000)
+    run = uid("beacon")
+    track(py, run, range(120), pad="b" * 900)  # ~130 KB queued: more than one page's budget
+    did = py("", "c.get_distinct_id()")
+    py.page.close()
+    wait_until(lambda: beacons, 10, "the beacons")
+    assert sum(beacons) <= 64 * 1024
+    assert 0 < len(stored_numbers(collector, did, run)) < 120
+    context.unroute("**/track/**")
+    nxt = page(context, collector)
+    wait_until(lambda: len(stored_numbers(collector, did, run)) == 120, 60, "the rest", page=nxt.page)
+
+
+def test_storage_failing_partway_loses_nothing(context, collector):
+    py = page(context, collector, flush_interval_ms=60000)
+    run = uid("partway")
+    track(py, run, range(5))
+    py.page.evaluate(FILL_QUOTA)
+    track(py, run, range(5, 10))
+    assert py("r = await c.flush(timeout_ms=20000)", "r") is True
+    did = py("", "c.get_distinct_id()")
+    assert stored_numbers(collector, did, run) == list(range(10))
+    memory = [e["properties"].get("$persistence") for e in collector.events_of(did)
+              if e["properties"].get("run") == run and e["properties"]["n"] >= 5]
+    assert memory == ["memory"] * 5
+
+
+def test_a_second_init_is_refused_and_one_sender_runs(context, collector, wire):
+    warnings: list[str] = []
+    py = page(context, collector)
+    py.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    run = uid("twice")
+    py.run(f"c.init({TOKEN!r}, api_host={wire.url!r})")
+    wait_until(lambda: [w for w in warnings if "init(" in w and "refused" in w], 5, "the warning", page=py.page)
+    track(py, run, range(3))
+    assert py("r = await c.flush(timeout_ms=20000)", "r") is True
+    assert stored_numbers(collector, py("", "c.get_distinct_id()"), run) == [0, 1, 2]
+    assert not [r for r in wire.requests if any(rec.get("properties", {}).get("run") == run for rec in r.records)]
+
+
+def test_cookie_domain_options_on_real_host_names(browser, wire, collector, interp):
+    host = wire.url.replace("127.0.0.1", "shop.example.test")
+    context = browser.new_context(base_url=host)
+    context.interp = interp
+    try:
+        py = page(context, collector, url=host)  # host-only first
+        host_only = [c for c in context.cookies() if c["name"] == f"empmix_{TOKEN}"]
+        assert [c["domain"] for c in host_only] == ["shop.example.test"]
+        did = py("", "c.get_distinct_id()")
+        py.page.reload()
+        py.page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
+        py = Py(py.page)
+        py.run(f"c = EmpMixClient({TOKEN!r}, api_host={collector.url!r}, cross_subdomain_cookie=True)"
+               "\nc.identify('domain_user')")
+        jar = [c for c in context.cookies() if c["name"] == f"empmix_{TOKEN}"]
+        assert [c["domain"] for c in jar] == [".example.test"]  # the host-only copy cannot shadow it
+        assert json.loads(unquote(jar[0]["value"]))["$device_id"] == did.split(":", 1)[1]
+        py.run("c.reset()")
+        jar = [c for c in context.cookies() if c["name"] == f"empmix_{TOKEN}"]
+        assert len(jar) == 1 and "domain_user" not in unquote(jar[0]["value"])
+    finally:
+        context.close()

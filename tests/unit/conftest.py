@@ -1,0 +1,34 @@
+"""Fixtures for the CPython unit tests of the SDK core (no browser: ``fake_browser``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from empmix_web import wire
+from empmix_web.client import EmpMixClient
+from tests.unit.fake_browser import FakeBrowser, Origin
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "BACKOFF_BASE_MS", 5)
+
+
+@pytest.fixture
+def origin() -> Origin:
+    return Origin()
+
+
+def run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run an async test body on a fresh event loop (the SDK's tasks need a running loop)."""
+    return asyncio.run(make())
+
+
+def tab(origin: Origin, token: str = "tok", locks: bool = True, **options: Any) -> tuple[EmpMixClient, FakeBrowser]:
+    browser = FakeBrowser(origin, locks=locks)
+    options.setdefault("flush_interval_ms", 10)
+    return EmpMixClient(token, browser=browser, **options), browser
