@@ -9,7 +9,7 @@ import zlib
 from urllib.parse import quote
 
 import pytest
-from empmix_collector import wire
+from empmix_collector.domain import wire
 
 from tests.collector.conftest import TOKEN, Collector, event, form
 
