@@ -59,6 +59,15 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def _text_safe(params: Sequence[Any]) -> Sequence[Any]:
+    """PostgreSQL text cannot hold NUL: store U+FFFD in its place (ids and names only;
+    JSON text escapes it). The identity rules still see the NUL and refuse such ids."""
+    for value in params:
+        if type(value) is str and "\x00" in value:
+            return [v.replace("\x00", "\ufffd") if type(v) is str else v for v in params]
+    return params
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -74,13 +83,13 @@ class PgSql:
         self.conn = conn
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self.conn.execute(_pg(sql), params).fetchall()
+        return self.conn.execute(_pg(sql), _text_safe(params)).fetchall()
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        return self.conn.execute(_pg(sql), params).fetchone()
+        return self.conn.execute(_pg(sql), _text_safe(params)).fetchone()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self.conn.execute(_pg(sql), params)
+        self.conn.execute(_pg(sql), _text_safe(params))
 
     def new_ids(self, what: str, count: int) -> list[int]:
         sequence = "persons_id_seq" if what == "person" else "person_distinct_ids_seq"
