@@ -47,7 +47,7 @@ def free_port() -> int:
 class PgCluster:
     """One cluster: :meth:`start`, :meth:`stop` (for outage tests), :meth:`remove`."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
         self.root = Path(tempfile.mkdtemp(prefix="empmix-pg-"))
         self.data = self.root / "data"
@@ -58,11 +58,12 @@ class PgCluster:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync",
                   "--encoding=UTF8", "--locale=C.UTF-8")
         conf = self.data / "postgresql.conf"
+        # tests: no durability (they kill collectors, not the server); benchmarks: the defaults
+        durability = "" if durable else "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         with conf.open("a") as out:
             out.write(
                 f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
-                "shared_buffers = 128MB\n"
+                f"{durability}max_connections = 200\nshared_buffers = 128MB\n"
             )
         self.start()
         with psycopg.connect(self.admin_url("postgres"), autocommit=True) as conn:
@@ -93,6 +94,22 @@ class PgCluster:
     def stop(self) -> None:
         """Stop the server at once (``-m fast``: clients are disconnected)."""
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", "fast", "stop", check=False)
+
+    def server_pids(self) -> list[int]:
+        """The postmaster and its children (backends, WAL writer, ...), for CPU accounting."""
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []
+        pids = [postmaster]
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                pids.append(int(Path(stat).parent.name))
+        return pids
 
     def remove(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", "immediate", "stop", check=False)
