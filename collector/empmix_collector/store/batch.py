@@ -1,6 +1,6 @@
 """Applying validated batches inside the writer's open transaction (both stores).
 
-Events are inserted with multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (the dedup
+Events are inserted with ``WriteSql.insert_many`` (``ON CONFLICT DO NOTHING``: the dedup
 index gives exactly-once, also between several collectors on one database); every
 distinct id gets a person lazily; identity links are decided by
 ``domain.identity.decide`` and applied here; ``/engage`` operations go through
@@ -21,9 +21,6 @@ ever hold facts that no later transaction can undo, and are dropped on rollback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from itertools import chain
-
 from empmix_collector.domain import identity, profiles
 from empmix_collector.domain.identity import Decision, PersonView
 from empmix_collector.domain.records import EventRecord, ProfileRecord, Rejection, WriteBatch, WriteResult
@@ -32,19 +29,14 @@ from empmix_collector.store.sql import WriteSql
 
 __all__ = ["BatchWriter"]
 
-_INSERT_EVENTS_HEAD = (
-    "INSERT INTO events(project_id, event, distinct_id, time_ms, dedup_time_ms, received_ms,"
-    " insert_id, insert_id_generated, properties) VALUES "
-)
-_EVENT_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_EVENTS_TAIL = " ON CONFLICT DO NOTHING"
-_EVENTS_RETURNING = " ON CONFLICT DO NOTHING RETURNING project_id, dedup_time_ms, insert_id, event, distinct_id"
-_INSERT_PERSONS_HEAD = "INSERT INTO persons(id, project_id, is_identified, created_at, properties) VALUES "
-_PERSON_ROW = "(?, ?, 0, ?, '{}')"
-_INSERT_IDS_HEAD = "INSERT INTO person_distinct_ids(project_id, distinct_id, person_id, created_at, seq) VALUES "
-_ID_ROW = "(?, ?, ?, ?, ?)"
-_IDS_RETURNING = " ON CONFLICT DO NOTHING RETURNING project_id, distinct_id, person_id"
-_ROWS_PER_STATEMENT = 100
+_EVENT_COLUMNS = (
+    "project_id", "event", "distinct_id", "time_ms", "dedup_time_ms", "received_ms",
+    "insert_id", "insert_id_generated", "properties",
+)  # fmt: skip
+_EVENT_KEY = "project_id, dedup_time_ms, insert_id, event, distinct_id"
+_PERSON_COLUMNS = ("id", "project_id", "created_at")  # is_identified 0 and properties '{}' by default
+_ID_COLUMNS = ("project_id", "distinct_id", "person_id", "created_at", "seq")
+_INSERT_IDS = "INSERT INTO person_distinct_ids(project_id, distinct_id, person_id, created_at, seq) VALUES (?, ?, ?, ?, ?)"
 _INSERT_MERGE = (
     "INSERT INTO merges(project_id, insert_id, kind, from_id, to_id, result, reason,"
     " detail, time_ms, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -58,24 +50,6 @@ _MAX_KNOWN = 200_000  # cache entries (about 150 bytes each) before the cache is
 _CHUNK = 500
 
 EventKey = tuple[int, int, str, str, str]  # the dedup key: project, time as sent, $insert_id, event, distinct_id
-
-
-def _insert_rows(
-    sql: WriteSql, head: str, row: str, rows: Sequence[tuple[object, ...]], tail: str = ""
-) -> list[tuple[object, ...]]:
-    """Multi-row ``INSERT``: one statement per 100 rows instead of one step per row
-    (``executemany`` re-takes the GIL for every row, which starved the writer while the
-    event loop was busy). Returns the ``RETURNING`` rows when ``tail`` asks for them."""
-    returned: list[tuple[object, ...]] = []
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        part = rows[start : start + _ROWS_PER_STATEMENT]
-        text = head + ",".join([row] * len(part)) + tail
-        params = list(chain.from_iterable(part))
-        if "RETURNING" in tail:
-            returned.extend(sql.all(text, params))
-        else:
-            sql.run(text, params)
-    return returned
 
 
 def _key(e: EventRecord) -> EventKey:
@@ -149,9 +123,9 @@ class BatchWriter:
         if not rows:
             return set()
         if not with_ops:
-            _insert_rows(self.sql, _INSERT_EVENTS_HEAD, _EVENT_ROW, rows, _EVENTS_TAIL)
+            self.sql.insert_many("events", _EVENT_COLUMNS, rows)
             return set()
-        inserted = _insert_rows(self.sql, _INSERT_EVENTS_HEAD, _EVENT_ROW, rows, _EVENTS_RETURNING)
+        inserted = self.sql.insert_many("events", _EVENT_COLUMNS, rows, returning=_EVENT_KEY)
         return {(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in inserted}  # type: ignore[call-overload]
 
     def _identity_and_profiles(self, batch: WriteBatch, result: WriteResult, fresh: set[EventKey]) -> None:
@@ -192,11 +166,10 @@ class BatchWriter:
         existing: set[tuple[int, str]] = set()
         for project_id, ids in by_project.items():
             for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                marks = ",".join("?" * len(chunk))
+                among, values = self.sql.in_list(ids[start : start + _CHUNK])
                 rows = self.sql.all(
-                    f"SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN ({marks})",
-                    (project_id, *chunk),
+                    f"SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id {among}",
+                    (project_id, *values),
                 )
                 existing.update((project_id, row[0]) for row in rows)
         new = sorted(key for key in missing if key not in existing)  # one order: no deadlock between writers
@@ -209,9 +182,12 @@ class BatchWriter:
             ]
             # another writer may have added some meanwhile (it held the shared lock too):
             # only the mappings this insert made get a person
-            made = _insert_rows(self.sql, _INSERT_IDS_HEAD, _ID_ROW, mappings, _IDS_RETURNING)
+            made = self.sql.insert_many(
+                "person_distinct_ids", _ID_COLUMNS, mappings, returning="project_id, distinct_id, person_id"
+            )
             persons = [(row[2], row[0], now_ms) for row in made]
-            _insert_rows(self.sql, _INSERT_PERSONS_HEAD, _PERSON_ROW, persons)
+            if persons:
+                self.sql.insert_many("persons", _PERSON_COLUMNS, persons)
         self._known.update(missing)
 
     def _person(self, project_id: int, distinct_id: str) -> PersonView | None:
@@ -222,7 +198,7 @@ class BatchWriter:
 
     def _add_id(self, project_id: int, distinct_id: str, person_id: int, now_ms: int) -> None:
         seq = self.sql.new_ids("seq", 1)[0]
-        self.sql.run(_INSERT_IDS_HEAD + _ID_ROW, (project_id, distinct_id, person_id, now_ms, seq))
+        self.sql.run(_INSERT_IDS, (project_id, distinct_id, person_id, now_ms, seq))
         self._known.add((project_id, distinct_id))
 
     def _new_person(self, project_id: int, now_ms: int, identified: bool) -> int:

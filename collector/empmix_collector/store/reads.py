@@ -101,10 +101,9 @@ def list_persons(sql: Sql, project_id: int, limit: int, offset: int) -> list[dic
     )
     ids: dict[int, list[str]] = defaultdict(list)
     for start in range(0, len(rows), _CHUNK):
-        chunk = [row[0] for row in rows[start : start + _CHUNK]]
-        marks = ",".join("?" * len(chunk))
+        among, values = sql.in_list([row[0] for row in rows[start : start + _CHUNK]])
         for person_id, distinct_id in sql.all(
-            f"SELECT person_id, distinct_id FROM person_distinct_ids WHERE person_id IN ({marks}) ORDER BY seq", chunk
+            f"SELECT person_id, distinct_id FROM person_distinct_ids WHERE person_id {among} ORDER BY seq", values
         ):
             ids[person_id].append(distinct_id)
     return [_person_json(row, ids.get(row[0], [])) for row in rows]
@@ -153,21 +152,21 @@ def _keyed_events(
 ) -> list[Row]:
     """(key, time, id, event) for the named events in [lo, hi], key = person or distinct_id
     (``ordered``: sorted by key, time, id -- the database sorts faster than Python)."""
-    marks = ",".join("?" * len(names))
+    among, values = sql.in_list(names)
     if by == "person":
         sql_text = (
             f"SELECT {sql.person_key}, e.time_ms, e.id, e.event FROM events e"
             " LEFT JOIN person_distinct_ids m ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
-            f" WHERE e.project_id = ? AND e.event IN ({marks}) AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
+            f" WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
         )
     else:
         sql_text = (
             "SELECT e.distinct_id, e.time_ms, e.id, e.event FROM events e"
-            f" WHERE e.project_id = ? AND e.event IN ({marks}) AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
+            f" WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
         )
     if ordered:
         sql_text += " ORDER BY 1, 2, 3"
-    return sql.all(sql_text, (project_id, *names, lo, hi))
+    return sql.all(sql_text, (project_id, *values, lo, hi))
 
 
 def funnel(

@@ -43,9 +43,21 @@ class Sql(Protocol):
         """Execute ``sql`` for its effect."""
         ...
 
+    def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column <this>`` tests membership in ``values``: (SQL fragment, its parameters)."""
+        ...
+
 
 class WriteSql(Sql, Protocol):
     """The writer's connection, inside an open transaction."""
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = ""
+    ) -> list[Row]:
+        """``INSERT ... ON CONFLICT DO NOTHING`` of many rows in few statements (SQLite:
+        multi-row ``VALUES``; PostgreSQL: ``unnest`` of one array per column). Returns the
+        ``RETURNING`` rows of what was inserted when ``returning`` names columns."""
+        ...
 
     def new_ids(self, what: str, count: int) -> list[int]:
         """``count`` unused ids for ``what`` (``"person"`` or ``"seq"``), ascending."""

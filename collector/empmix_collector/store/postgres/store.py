@@ -59,6 +59,14 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+_COLUMN_TYPES = {
+    "id": "bigint", "project_id": "bigint", "person_id": "bigint", "seq": "bigint", "created_at": "bigint",
+    "time_ms": "bigint", "dedup_time_ms": "bigint", "received_ms": "bigint", "insert_id_generated": "boolean",
+    "event": "text", "distinct_id": "text", "insert_id": "text", "properties": "text",
+}  # fmt: skip
+"""Array types for ``insert_many`` (the columns the batch writer inserts in bulk)."""
+
+
 def _text_safe(params: Sequence[Any]) -> Sequence[Any]:
     """PostgreSQL text cannot hold NUL: store U+FFFD in its place (ids and names only;
     JSON text escapes it). The identity rules still see the NUL and refuse such ids."""
@@ -90,6 +98,23 @@ class PgSql:
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(_pg(sql), _text_safe(params))
+
+    def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return "= ANY(?)", [list(values)]
+
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = "") -> list[Row]:
+        """One ``INSERT ... SELECT FROM unnest(array, ...)`` for all rows: a short statement
+        (psycopg parses and the server plans it once) with one array per column."""
+        arrays: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+        for n, name in enumerate(columns):
+            if _COLUMN_TYPES[name] == "text" and "\x00" in "".join(arrays[n]):
+                arrays[n] = [value.replace("\x00", "\ufffd") for value in arrays[n]]
+        casts = ", ".join(f"%b::{_COLUMN_TYPES[name]}[]" for name in columns)  # %b: binary arrays, dumped in C
+        sql = f"INSERT INTO {table}({', '.join(columns)}) SELECT * FROM unnest({casts}) ON CONFLICT DO NOTHING"
+        if returning:
+            return self.conn.execute(sql + f" RETURNING {returning}", arrays).fetchall()
+        self.conn.execute(sql, arrays)
+        return []
 
     def new_ids(self, what: str, count: int) -> list[int]:
         sequence = "persons_id_seq" if what == "person" else "person_distinct_ids_seq"

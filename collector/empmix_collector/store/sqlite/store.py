@@ -24,6 +24,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
@@ -43,6 +44,7 @@ CHECKPOINT_INTERVAL_S = 0.5
 """How often the checkpointer thread runs a PASSIVE checkpoint (copies the WAL into the db)."""
 WRITER_AUTOCHECKPOINT_PAGES = 20_000
 """The writer checkpoints itself only if the WAL grows past this (80 MB): a backstop."""
+_ROWS_PER_STATEMENT = 100
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -88,6 +90,27 @@ class SqliteSql:
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.conn.execute(sql, params)
+
+    def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return "IN (" + ",".join("?" * len(values)) + ")", list(values)
+
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = "") -> list[Row]:
+        """Multi-row ``INSERT``: one statement per 100 rows instead of one step per row.
+
+        ``executemany`` releases and re-takes the GIL for every row; while the event loop
+        thread is busy each re-take can wait a whole switch interval, which starved the
+        writer (7k events/s instead of 45k+ in a micro-benchmark with a busy main thread).
+        """
+        head = f"INSERT INTO {table}({', '.join(columns)}) VALUES "
+        row = "(" + ", ".join("?" * len(columns)) + ")"
+        tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {returning}" if returning else "")
+        inserted: list[Row] = []
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            part = rows[start : start + _ROWS_PER_STATEMENT]
+            cursor = self.conn.execute(head + ",".join([row] * len(part)) + tail, list(chain.from_iterable(part)))
+            if returning:
+                inserted.extend(cursor.fetchall())
+        return inserted
 
     def new_ids(self, what: str, count: int) -> list[int]:
         if what not in self._next:
