@@ -4,11 +4,12 @@ Example::
 
     empmix-collector --port 8000 --db var/events.db --token dev-token --secret s3cret \\
         --site build/www
+    empmix-collector --db postgresql://empmix:pw@127.0.0.1:5432/empmix --token T --workers 2
 
-Binds the socket itself (``--port 0`` picks a free port), starts uvicorn on it,
-and once the app is ready prints ``empmix-collector listening on http://HOST:PORT``
-(flushed), which test fixtures wait for. SIGINT/SIGTERM stop it cleanly: queued
-writes are committed before the process exits.
+Parses and validates the options (exit status 2 with the reason), reaches
+PostgreSQL before serving (exit status 2 and one line if it cannot), binds the
+socket itself (``--port 0`` picks a free port) and hands over to ``server``,
+which prints ``empmix-collector listening on http://HOST:PORT`` once ready.
 """
 
 from __future__ import annotations
