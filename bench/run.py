@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one browser page (smoke test)")
-    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all; --quick: all but postgres)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results (default bench/results)")
     p.add_argument("--docs", type=Path, default=None, help="also write the tables as Markdown to this file")
     p.add_argument("--render", action="store_true",
@@ -206,6 +207,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
     if args.render:
         return _render(args)
     aliases = {"collector_load": "load", "collector": "load"}
+    if args.only is None:  # the quick smoke run keeps to what needs no database server
+        args.only = ",".join(name for name in BENCHMARKS if not (args.quick and name == "postgres"))
     selected = [aliases.get(name.strip(), name.strip()) for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(selected) - set(BENCHMARKS))
     if unknown:
