@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # empmix-web build driver. Every subcommand is idempotent and works on a fresh machine.
 #
-#   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium
+#   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium,
+#                               PostgreSQL server binaries (for the collector's tests)
 #   ./build.sh test [ARGS]      setup, then the whole pytest suite (ARGS go to pytest)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
@@ -92,6 +93,17 @@ find_chromium() {
   unset CHROMIUM   # tests fall back to Playwright's own browser
 }
 
+find_postgres() {
+  # the collector's PostgreSQL tests start their own throwaway cluster from these binaries
+  if compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then return; fi
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    log "installing Debian's postgresql (apt-get; the tests run their own cluster, not the service)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    return
+  fi
+  log "no PostgreSQL server binaries (apt-get install postgresql): the PostgreSQL tests will fail"
+}
+
 setup() {
   setup_venv
   setup_npm
@@ -99,6 +111,7 @@ setup() {
   layout_site
   build_wheel
   find_chromium
+  find_postgres
 }
 
 cmd=${1:-help}; shift || true
@@ -120,6 +133,6 @@ case "$cmd" in
     setup
     exec "$PY" bench/run.py "$@" ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     [[ $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2 ;;
 esac

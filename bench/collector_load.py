@@ -6,9 +6,16 @@ For each batch size (events per request) a fresh collector and database take ``d
 afterwards, divided by the run's wall time), request latency p50/p99, the collector's peak RSS
 (``VmHWM``) and CPU time, and the load generator's own CPU time (both share 2 cores).
 
+On PostgreSQL (``run_postgres``) the same load goes to ``--workers 2`` collector processes on
+one database, next to a ceiling measured in the same run: the same rows written by one client
+with no HTTP in front (``COPY`` into a staging table, then ``INSERT ... ON CONFLICT DO NOTHING``
+into ``events``, one transaction per 1,000 rows). The collector's and the server's CPU seconds
+are both reported, so what one more core would buy can be read off.
+
 Example::
 
     result = run(Path("/tmp/x"), batch_sizes=(1, 50), duration_s=20, connections=16)
+    pg = run_postgres(cluster, duration_s=20, connections=16)
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import CollectorProcess, count_events
+from bench.common import CollectorProcess, count_events, cpu_seconds
 from bench.loadgen import run_load
 
-__all__ = ["run", "event_batch_template", "form_body_factory", "process_cpu_seconds", "TOKEN"]
+__all__ = ["run", "run_postgres", "pg_ceiling", "event_batch_template", "form_body_factory", "process_cpu_seconds",
+           "TOKEN"]
+
+CEILING_ROWS_PER_TRANSACTION = 1000
 
 TOKEN = "bench_load"
 REQ_MARK = "RQRQRQRQRQRQ"  # 12 characters, replaced by the request number
@@ -75,25 +85,31 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _one(workdir: Path, per_request: int, duration_s: float, connections: int) -> dict[str, Any]:
-    db = workdir / f"load_{per_request}.db"
-    with CollectorProcess(db, [TOKEN]) as server:
+def _one(workdir: Path | None, per_request: int, duration_s: float, connections: int,
+         db: str | None = None, extra: Sequence[str] = (), server_pids: Callable[[], list[int]] | None = None
+         ) -> dict[str, Any]:
+    target: Path | str = db if db is not None else workdir / f"load_{per_request}.db"  # type: ignore[operator]
+    with CollectorProcess(target, [TOKEN], extra=extra) as server:
         make = form_body_factory(per_request, TOKEN, int(time.time() * 1000))
         # warm-up: imports, the first persons, page cache (not counted: rows are counted per run)
         run_load(server.url, "/track/?verbose=1", make, content_type="application/x-www-form-urlencoded",
                  connections=2, total_requests=20)
-        before = count_events(db, TOKEN)
-        cpu0 = process_cpu_seconds(server.pid)
+        before = count_events(target, TOKEN)
+        pids = server.pids()
+        cpu0 = cpu_seconds(pids)
+        db_cpu0 = cpu_seconds(server_pids()) if server_pids else None
 
         def unique(seq: int) -> bytes:  # warm-up used request numbers 0..19
             return make(seq + 1_000_000)
 
         result = run_load(server.url, "/track/?verbose=1", unique, content_type="application/x-www-form-urlencoded",
                           connections=connections, duration_s=duration_s)
-        cpu1 = process_cpu_seconds(server.pid)
-        stored = count_events(db, TOKEN) - before
+        cpu1 = cpu_seconds(pids)
+        db_cpu1 = cpu_seconds(server_pids()) if server_pids else None
+        stored = count_events(target, TOKEN) - before
         peak = server.peak_rss_bytes()
     return {
+        "collector_processes": len(pids) - 1 if len(pids) > 1 else 1,
         "events_per_request": per_request,
         "connections": connections,
         "duration_s": round(result.elapsed_s, 3),
@@ -107,7 +123,8 @@ def _one(workdir: Path, per_request: int, duration_s: float, connections: int) -
         "requests_per_s": round(result.requests / result.elapsed_s, 1) if result.elapsed_s else 0.0,
         **result.latency(),
         "collector_peak_rss_bytes": peak,
-        "collector_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
+        "collector_cpu_s": round(cpu1 - cpu0, 2),
+        "database_cpu_s": None if db_cpu0 is None or db_cpu1 is None else round(db_cpu1 - db_cpu0, 2),
         "loadgen_cpu_s": round(result.client_cpu_s, 2),
     }
 
@@ -119,3 +136,61 @@ def run(workdir: Path, batch_sizes: Sequence[int] = (1, 50), duration_s: float =
     runs = [_one(workdir, size, duration_s, connections) for size in batch_sizes]
     at_50 = next((r["stored_events_per_s"] for r in runs if r["events_per_request"] == 50), None)
     return {"runs": runs, "events_per_s_at_50": at_50, "goal_events_per_s_at_50": 30_000}
+
+
+def pg_ceiling(url: str, duration_s: float, per_request: int = 50) -> dict[str, Any]:
+    """Rows/s PostgreSQL takes the load's rows at from one client, with no HTTP in front:
+    ``COPY`` into a temporary staging table, then ``INSERT ... ON CONFLICT DO NOTHING``
+    into ``events`` (the collector's table and dedup index), one transaction per
+    :data:`CEILING_ROWS_PER_TRANSACTION` rows."""
+    import psycopg
+
+    template = event_batch_template(per_request, TOKEN, int(time.time() * 1000))
+    rows_done = 0
+    with psycopg.connect(url) as conn:
+        project = conn.execute("SELECT id FROM projects WHERE token = %s", (TOKEN,)).fetchone()
+        project_id = int(project[0]) if project else 1
+        columns = "project_id, event, distinct_id, time_ms, dedup_time_ms, received_ms, insert_id, " \
+                  "insert_id_generated, properties"
+        conn.execute(f"CREATE TEMPORARY TABLE staging AS SELECT {columns} FROM events WITH NO DATA")
+        conn.commit()
+        started = time.perf_counter()
+        seq = 0
+        while time.perf_counter() - started < duration_s:
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY staging ({columns}) FROM STDIN") as copy:
+                    for _ in range(CEILING_ROWS_PER_TRANSACTION // per_request):
+                        seq += 1
+                        for i, record in enumerate(template):
+                            props = dict(record["properties"])
+                            props["$insert_id"] = f"c{seq:011d}-{i:04d}"
+                            props["distinct_id"] = f"$device:{seq % USERS:06d}-{i:04d}"
+                            copy.write_row((project_id, record["event"], props["distinct_id"], props["time"],
+                                            props["time"], props["time"], props["$insert_id"], False,
+                                            json.dumps(props, separators=(",", ":"))))
+                cur.execute(f"INSERT INTO events ({columns}) SELECT {columns} FROM staging ON CONFLICT DO NOTHING")
+                rows_done += cur.rowcount
+                cur.execute("TRUNCATE staging")
+            conn.commit()
+        elapsed = time.perf_counter() - started
+    return {"rows": rows_done, "seconds": round(elapsed, 3), "rows_per_s": round(rows_done / elapsed, 1),
+            "rows_per_transaction": CEILING_ROWS_PER_TRANSACTION}
+
+
+def run_postgres(cluster: Any, duration_s: float = 20.0, connections: int = 16, workers: int = 2,
+                 per_request: int = 50) -> dict[str, Any]:
+    """The 50-per-request load on ``workers`` collector processes sharing one PostgreSQL
+    database, and the ceiling of the same rows with no HTTP (same run, same cluster)."""
+    url = cluster.fresh_url()
+    load = _one(None, per_request, duration_s, connections, db=url, extra=("--workers", str(workers)),
+                server_pids=cluster.server_pids)
+    from empmix_collector.store.postgres import PostgresStore
+
+    ceiling_url = cluster.fresh_url()
+    schema = PostgresStore(ceiling_url, [TOKEN])  # the collector's own tables and indexes
+    schema.open()
+    schema.close()
+    ceiling = pg_ceiling(ceiling_url, duration_s, per_request)
+    ratio = load["stored_events_per_s"] / ceiling["rows_per_s"] if ceiling["rows_per_s"] else None
+    return {"load": load, "ceiling": ceiling, "ratio_to_ceiling": None if ratio is None else round(ratio, 3),
+            "goal_ratio_to_ceiling": 0.6, "workers": workers}

@@ -73,14 +73,16 @@ class CollectorProcess:
     """``python -m empmix_collector`` on a free loopback port, stopped on exit.
 
     Args:
-        db: SQLite file (created if missing).
+        db: SQLite file (created if missing) or a ``postgresql://`` URL.
         tokens: accepted project tokens.
         site: optional folder served as the static site.
         python: interpreter to run it with (default: this one). Another one (e.g. a venv with
             uvloop and httptools, for an A/B comparison) imports the collector from ``collector/``.
+        extra: more command-line options (``--workers 2``).
     """
 
-    def __init__(self, db: Path, tokens: Sequence[str], site: Path | None = None, python: str | None = None) -> None:
+    def __init__(self, db: Path | str, tokens: Sequence[str], site: Path | None = None, python: str | None = None,
+                 extra: Sequence[str] = ()) -> None:
         self.db = db
         self.python = python or os.environ.get("BENCH_COLLECTOR_PYTHON") or sys.executable
         cmd = [self.python, "-m", "empmix_collector", "--host", "127.0.0.1", "--port", "0", "--db", str(db)]
@@ -88,7 +90,7 @@ class CollectorProcess:
             cmd += ["--token", token]
         if site is not None:
             cmd += ["--site", str(site)]
-        self.cmd = cmd
+        self.cmd = cmd + list(extra)
         self.url = ""
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
@@ -122,6 +124,10 @@ class CollectorProcess:
         assert self.process is not None
         return self.process.pid
 
+    def pids(self) -> list[int]:
+        """This process and its direct children (the workers of ``--workers N``)."""
+        return [self.pid, *child_pids(self.pid)]
+
     def peak_rss_bytes(self) -> int | None:
         """Peak resident memory so far (``VmHWM``)."""
         kb = read_status_kb(self.pid, "VmHWM")
@@ -150,9 +156,40 @@ class CollectorProcess:
         self.stop()
 
 
-def count_events(db: Path, token: str | None = None) -> int:
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """utime + stime of these processes together, from ``/proc/PID/stat`` (gone ones count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def count_events(db: Path | str, token: str | None = None) -> int:
     """Rows in the collector's ``events`` table (of one project when ``token`` is given),
     read through a read-only connection (safe while the collector runs: WAL)."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        sql = "SELECT COUNT(*) FROM events e JOIN projects p ON p.id = e.project_id WHERE p.token = %s"
+        with psycopg.connect(str(db), autocommit=True) as pg:
+            row = pg.execute(sql if token else "SELECT COUNT(*) FROM events", (token,) if token else ()).fetchone()
+        return int(row[0]) if row else 0
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         if token is None:

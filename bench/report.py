@@ -53,6 +53,15 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
         summary["largest_size"] = last["stored_events"]
         summary["person_events_ms_at_largest"] = last["person_events"]["median_ms"]
         summary["funnel_ms_at_largest"] = last["funnel"]["median_ms"]
+    at_50 = next((r for r in load.get("runs", []) if r["events_per_request"] == 50), None)
+    summary["collector_p99_ms"] = at_50["p99_ms"] if at_50 else None
+    load_pg = results.get("collector_load_pg") or {}
+    summary["collector_pg_events_per_s"] = load_pg["load"]["stored_events_per_s"] if load_pg else None
+    summary["pg_ceiling_rows_per_s"] = load_pg["ceiling"]["rows_per_s"] if load_pg else None
+    scaling_pg = results.get("scaling_pg") or {}
+    summary["funnel_ms_at_largest_pg"] = scaling_pg["steps"][-1]["funnel"]["median_ms"] if scaling_pg else None
+    if scaling_pg:
+        summary["person_events_ms_at_largest_pg"] = scaling_pg["steps"][-1]["person_events"]["median_ms"]
     return summary
 
 
@@ -132,8 +141,22 @@ def _load(load: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _postgres(pg: dict[str, Any]) -> list[str]:
+    r, c = pg["load"], pg["ceiling"]
+    return ["#### 6. PostgreSQL: 2 collector processes on one database (50 events / request, same run)", "",
+            "| | stored rows / s | p50 | p99 | collector CPU | PostgreSQL CPU | load generator CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            f"| collector, `--workers {pg['workers']}`, {r['connections']} connections, {_f(r['duration_s'], 1)} s "
+            f"| **{_f(r['stored_events_per_s'])}** | {_f(r['p50_ms'], 1)} ms | {_f(r['p99_ms'], 1)} ms "
+            f"| {_f(r['collector_cpu_s'], 1)} s | {_f(r['database_cpu_s'], 1)} s | {_f(r['loadgen_cpu_s'], 1)} s |",
+            f"| ceiling: one client, `COPY` + `INSERT … ON CONFLICT DO NOTHING`, {c['rows_per_transaction']:,} rows "
+            f"/ transaction | {_f(c['rows_per_s'])} | | | | | |",
+            "", f"Collector / ceiling: **{_f(pg['ratio_to_ceiling'], 2)}** (goal ≥ {pg['goal_ratio_to_ceiling']})."]
+
+
 def _scaling(scaling: dict[str, Any]) -> list[str]:
-    lines = ["#### 5. Scaling with stored data", "",
+    store = scaling.get("store", "sqlite")
+    lines = [f"#### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})", "",
              "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
              "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",
              "|---:|---:|---:|---:|---:|---:|"]
@@ -141,7 +164,7 @@ def _scaling(scaling: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {s['stored_events']:,} | {_f(s['bulk_load']['events_per_s'])} ev/s "
             f"| {_f(s['ingest_50_per_request']['events_per_s'])} ev/s | {_f(s['person_events']['median_ms'], 1)} ms "
-            f"| {_f(s['funnel']['median_ms'], 1)} ms | {_mb(s['db_bytes'])} |")
+            f"| {_f(s['funnel']['median_ms'], 1)} ms | {_mb(s['db_bytes']) if s['db_bytes'] else '?'} |")
     return lines
 
 
@@ -149,7 +172,8 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
     """All tables of the benchmarks that ran, with the command that produced them."""
     parts: list[str] = [f"Produced by `{command}`" + (f" on {machine}" if machine else "") + ".", ""]
     for key, render in (("track", _track), ("startup", _startup), ("burst", _burst),
-                        ("collector_load", _load), ("scaling", _scaling)):
+                        ("collector_load", _load), ("scaling", _scaling), ("collector_load_pg", _postgres),
+                        ("scaling_pg", _scaling)):
         if results.get(key):
             parts += render(results[key]) + [""]
     return "\n".join(parts)

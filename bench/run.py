@@ -8,12 +8,14 @@ Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``b
 2. ``startup``: ``import empmix_web`` to ``init`` done in a fresh Pyodide; download sizes;
 3. ``burst``: 1,000 events at once: requests and time until the collector stored them;
 4. ``load``: the collector under load at 1 and 50 events per request;
-5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events.
+5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events;
+6. ``postgres``: the collector on PostgreSQL (a throwaway cluster): 2 processes under the
+   50-per-request load next to the server's own ceiling, and the scaling run on PostgreSQL.
 
 Examples::
 
     ./build.sh bench                          # everything, ~10 minutes on 2 cores
-    ./build.sh bench --only load,scaling      # the collector only
+    ./build.sh bench --only load,scaling,postgres   # the collector only
     ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
     ./build.sh bench --docs README.md   # refresh the tables between its markers
 """
@@ -40,7 +42,7 @@ from bench.common import RESULTS  # noqa: E402
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 
-BENCHMARKS = ("track", "startup", "burst", "load", "scaling")
+BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres")
 BROWSER_BENCHMARKS = ("track", "startup", "burst")
 
 
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one browser page (smoke test)")
-    p.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all; --quick: all but postgres)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results (default bench/results)")
     p.add_argument("--docs", type=Path, default=None, help="also write the tables as Markdown to this file")
     p.add_argument("--render", action="store_true",
@@ -113,6 +116,27 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
     return results
 
 
+def _postgres_benchmarks(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Load and scaling on a throwaway PostgreSQL cluster (durable settings: fsync on)."""
+    from tests.collector.pgcluster import PgCluster, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        _log("postgres: no PostgreSQL server binaries (./build.sh setup installs them); skipped")
+        return {}
+    cluster = PgCluster(bin_dir, durable=True)
+    try:
+        _log(f"postgres: load, 2 collector processes, {args.duration} s at 50 events/request; ceiling")
+        load = collector_load.run_postgres(cluster, args.duration, args.connections)
+        _log(f"postgres: scaling, sizes {args.sizes}")
+        repeats, funnel_repeats = args.query_repeats
+        grown = scaling.run(work / "scaling_pg", args.sizes, args.ingest_events, repeats, funnel_repeats,
+                            db=cluster.fresh_url())
+    finally:
+        cluster.remove()
+    return {"collector_load_pg": load, "scaling_pg": grown}
+
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -148,7 +172,8 @@ def _render(args: argparse.Namespace) -> dict[str, Any]:
     """Tables from saved results (``summary.json`` keeps the command's environment)."""
     summary = json.loads((args.out / "summary.json").read_text())
     results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
-               if path.stem in ("track", "startup", "burst", "collector_load", "scaling")}
+               if path.stem in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg",
+                                "scaling_pg")}
     env = summary.get("environment", {})
     machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
                f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")
@@ -182,6 +207,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
     if args.render:
         return _render(args)
     aliases = {"collector_load": "load", "collector": "load"}
+    if args.only is None:  # the quick smoke run keeps to what needs no database server
+        args.only = ",".join(name for name in BENCHMARKS if not (args.quick and name == "postgres"))
     selected = [aliases.get(name.strip(), name.strip()) for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(selected) - set(BENCHMARKS))
     if unknown:
@@ -204,6 +231,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
             _log(f"scaling: sizes {args.sizes}")
             repeats, funnel_repeats = args.query_repeats
             results["scaling"] = scaling.run(work / "scaling", args.sizes, args.ingest_events, repeats, funnel_repeats)
+        if "postgres" in selected:
+            results.update(_postgres_benchmarks(args, work))
     env["seconds"] = round(time.perf_counter() - started, 1)
     env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     command = _command(list(sys.argv[1:] if argv is None else argv))

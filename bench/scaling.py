@@ -13,9 +13,13 @@ Data: user ``user{i // 20}`` gets events ``i .. i + 19``: a ``view``, for every 
 ``signup`` and for every 21st a ``purchase``, ``page`` otherwise; times spread over the last
 4 days (``/track`` accepts 5).
 
+With ``db`` (a ``postgresql://`` URL) the same run goes to the PostgreSQL store, so the two
+stores' query times come from the same run.
+
 Example::
 
     result = run(Path("/tmp/x"), sizes=(10_000, 100_000, 1_000_000))
+    on_pg = run(Path("/tmp/x"), sizes=(10_000, 100_000, 1_000_000), db="postgresql://...")
 """
 
 from __future__ import annotations
@@ -112,17 +116,27 @@ def _queries(url: str, user: str, repeats: int, funnel_repeats: int) -> dict[str
     }
 
 
-def _db_bytes(db: Path) -> int:
+def _db_bytes(db: Path | str) -> int | None:
+    if isinstance(db, str):  # PostgreSQL: the schema's tables and indexes
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as pg:
+            row = pg.execute("SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c"
+                             " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
 
 
 def run(workdir: Path, sizes: Sequence[int] = (10_000, 100_000, 1_000_000), ingest_events: int = 30_000,
-        repeats: int = 20, funnel_repeats: int = 5, connections: int = 4) -> dict[str, Any]:
-    """Grow one database through ``sizes`` and measure at each."""
+        repeats: int = 20, funnel_repeats: int = 5, connections: int = 4, db: str | None = None) -> dict[str, Any]:
+    """Grow one database (SQLite in ``workdir``, or the PostgreSQL ``db``) through ``sizes``
+    and measure at each."""
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "scaling.db"
-    for old in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-        old.unlink(missing_ok=True)
+    if db is None:
+        db = workdir / "scaling.db"  # type: ignore[assignment]
+        for old in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            old.unlink(missing_ok=True)  # type: ignore[union-attr]
+    assert db is not None
     now = int(time.time() * 1000)
     t0_ms, spacing = now - SPAN_MS, SPAN_MS / max(sizes)
     steps: list[dict[str, Any]] = []
@@ -157,4 +171,5 @@ def run(workdir: Path, sizes: Sequence[int] = (10_000, 100_000, 1_000_000), inge
                 "db_bytes": _db_bytes(db),
                 "collector_rss_bytes": server.rss_bytes(),
             })
-    return {"sizes": list(sizes), "steps": steps, "funnel_steps": FUNNEL.split(",")}
+    return {"sizes": list(sizes), "steps": steps, "funnel_steps": FUNNEL.split(","),
+            "store": "postgres" if isinstance(db, str) else "sqlite"}

@@ -28,7 +28,7 @@ class CollectorProcess:
 
     process: subprocess.Popen[str]
     url: str
-    db: Path
+    db: Path | str  # what --db got: a SQLite file or a postgresql:// URL
     output: list[str] = field(default_factory=list)
     secret: str | None = None
 
@@ -70,7 +70,7 @@ class CollectorProcess:
         return self.process.returncode
 
 
-def launch_collector(db: Path, *args: str, tokens: Sequence[str], secret: str | None = None,
+def launch_collector(db: Path | str, *args: str, tokens: Sequence[str], secret: str | None = None,
                      cwd: Path | None = None) -> CollectorProcess:
     """Start the collector and wait until it says it listens; ``args`` are extra CLI options."""
     cmd = [sys.executable, "-m", "empmix_collector", "--host", "127.0.0.1", "--port", "0", "--db", str(db)]

@@ -1,7 +1,7 @@
 """empmix-collector: the reference collector for empmix-web.
 
 Import names from the module that owns them, for example
-``from empmix_collector.app import create_app`` or
+``from empmix_collector.http.app import create_app`` or
 ``from empmix_collector.settings import Settings``.
 """
 

@@ -4,11 +4,12 @@ Example::
 
     empmix-collector --port 8000 --db var/events.db --token dev-token --secret s3cret \\
         --site build/www
+    empmix-collector --db postgresql://empmix:pw@127.0.0.1:5432/empmix --token T --workers 2
 
-Binds the socket itself (``--port 0`` picks a free port), starts uvicorn on it,
-and once the app is ready prints ``empmix-collector listening on http://HOST:PORT``
-(flushed), which test fixtures wait for. SIGINT/SIGTERM stop it cleanly: queued
-writes are committed before the process exits.
+Parses and validates the options (exit status 2 with the reason), reaches
+PostgreSQL before serving (exit status 2 and one line if it cannot), binds the
+socket itself (``--port 0`` picks a free port) and hands over to ``server``,
+which prints ``empmix-collector listening on http://HOST:PORT`` once ready.
 """
 
 from __future__ import annotations
@@ -16,21 +17,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Sequence
-from types import FrameType
-
-import uvicorn
 
 from empmix_collector import __version__
-from empmix_collector.app import create_app
-from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings
+from empmix_collector.server import bind, serve, serve_workers
+from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings, is_postgres_url
+from empmix_collector.store import create_store
+from empmix_collector.store.base import StoreError
 
 __all__ = ["main", "build_parser", "settings_from_args"]
 
 SECRET_ENV = "EMPMIX_COLLECTOR_SECRET"
+DB_ENV = "EMPMIX_COLLECTOR_DB"
 SWITCH_INTERVAL_S = 0.001
 
 
@@ -38,11 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (documented in collector/README.md)."""
     parser = argparse.ArgumentParser(
         prog="empmix-collector",
-        description="Mixpanel-compatible collector with identity merge, profiles and a query API (SQLite).",
+        description="Mixpanel-compatible collector with identity merge, profiles and a query API"
+        " (SQLite, or PostgreSQL for several collectors).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port; 0 picks a free one (default 8000)")
-    parser.add_argument("--db", required=True, metavar="PATH", help="SQLite database file (created if missing)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get(DB_ENV) or None,
+        metavar="PATH|URL",
+        help="SQLite database file (created if missing) or postgresql://user:password@host:port/dbname;"
+        f" also read from ${DB_ENV}",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="collector processes on one port (PostgreSQL only; default 1)",
+    )
     parser.add_argument(
         "--token",
         action="extend",
@@ -101,78 +114,53 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         site_dir=args.site,
         max_ids_per_person=args.max_ids_per_person,
         track_max_age_days=args.track_max_age_days,
+        workers=args.workers,
     )
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    sock.bind(address)
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, announcing readiness once the app has started and the socket is served."""
-
-    def __init__(self, config: uvicorn.Config, url: str) -> None:
-        super().__init__(config)
-        self.url = url
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started and not self.should_exit:
-            print(f"empmix-collector listening on {self.url}", flush=True)
-
-
-def _exit_quietly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+def _check_database(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    """PostgreSQL: reach the server (and create or upgrade the schema) before serving,
+    so an unreachable database is one clear line and exit status 2."""
+    if not is_postgres_url(settings.db_path):
+        return
+    store = create_store(settings)
+    try:
+        store.open()
+    except StoreError as exc:
+        parser.exit(2, f"empmix-collector: {exc}\n")
+    store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the collector until SIGINT/SIGTERM."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # the writer thread re-takes the GIL after every SQLite call; with the default 5 ms
+    # the writer thread re-takes the GIL after every database call; with the default 5 ms
     # switch interval a busy event loop makes it wait that long each time
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    if not args.db:
+        parser.error(f"--db is required (or set ${DB_ENV}): a SQLite file or a postgresql:// URL")
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_database(parser, settings)
     try:
-        sock = _bind(args.host, args.port)
+        sock = bind(args.host, args.port)
     except OSError as exc:
         parser.exit(1, f"empmix-collector: cannot listen on {args.host}:{args.port}: {exc}\n")
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        lifespan="on",
-        server_header=False,
-        proxy_headers=False,  # client addresses are not used; skip the per-request middleware
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=30,
-    )
-    server = _Server(config, f"http://{shown}:{port}")
-    # uvicorn re-raises the signal that stopped it once it is done; exit 0 then
-    signal.signal(signal.SIGTERM, _exit_quietly)
-    signal.signal(signal.SIGINT, _exit_quietly)
     try:
-        server.run(sockets=[sock])
+        if settings.workers > 1:
+            status = serve_workers(
+                settings, sock, settings.workers, log_level=args.log_level, access_log=args.access_log
+            )
+        else:
+            status = serve(settings, sock, log_level=args.log_level, access_log=args.access_log)
     finally:
         sock.close()
-    if not server.started:
-        sys.exit(3)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

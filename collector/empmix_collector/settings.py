@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-__all__ = ["Settings", "DEFAULT_MAX_IDS_PER_PERSON", "DEFAULT_TRACK_MAX_AGE_DAYS"]
+__all__ = ["Settings", "DEFAULT_MAX_IDS_PER_PERSON", "DEFAULT_TRACK_MAX_AGE_DAYS", "is_postgres_url"]
 
 DEFAULT_MAX_IDS_PER_PERSON = 500
 """Cluster cap (Mixpanel Original ID merge uses 500): a merge that would make a
@@ -21,13 +22,19 @@ DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
 """``/track`` accepts events of the last 5 days only (Mixpanel); older data goes to ``/import``."""
 
 
+def is_postgres_url(target: str) -> bool:
+    """``target`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the collector needs to run.
 
     Args:
-        db_path: SQLite database file (created if missing). ``":memory:"`` is refused
-            because readers and the writer need separate connections to one file.
+        db_path: the database: a SQLite file (created if missing; ``":memory:"`` is
+            refused because readers and the writer need separate connections to one
+            file) or a ``postgresql://user:password@host:port/dbname`` URL.
         tokens: project tokens accepted in payloads; the first one is the default project
             of the query API.
         secret: the secret for ``/import`` (HTTP Basic user name) and the query API
@@ -37,6 +44,8 @@ class Settings:
         site_dir: optional folder served as a static site on ``/``.
         max_ids_per_person: cluster cap for identity merges.
         track_max_age_days: how far in the past ``/track`` accepts events.
+        workers: collector processes serving one port (PostgreSQL only: a SQLite file
+            has one writer).
     """
 
     db_path: str
@@ -46,9 +55,17 @@ class Settings:
     site_dir: str | None = None
     max_ids_per_person: int = DEFAULT_MAX_IDS_PER_PERSON
     track_max_age_days: float = DEFAULT_TRACK_MAX_AGE_DAYS
+    workers: int = 1
 
     def __post_init__(self) -> None:
-        if not self.db_path or self.db_path == ":memory:" or self.db_path.startswith("file::memory:"):
+        if is_postgres_url(self.db_path):
+            url = urlsplit(self.db_path)
+            if not url.path.strip("/"):
+                raise ValueError(
+                    f"Settings.db_path: {url.scheme}://... names no database: give"
+                    " postgresql://user:password@host:port/dbname"
+                )
+        elif not self.db_path or self.db_path == ":memory:" or self.db_path.startswith("file::memory:"):
             raise ValueError(
                 f"Settings.db_path={self.db_path!r}: give a file path"
                 " (an in-memory database cannot be shared by the writer and readers)"
@@ -75,6 +92,13 @@ class Settings:
             raise ValueError(f"Settings.site_dir={self.site_dir!r} is not a directory")
         if not isinstance(self.max_ids_per_person, int) or self.max_ids_per_person < 2:
             raise ValueError(f"Settings.max_ids_per_person={self.max_ids_per_person!r}: must be an integer >= 2")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"Settings.workers={self.workers!r}: must be an integer >= 1")
+        if self.workers > 1 and not is_postgres_url(self.db_path):
+            raise ValueError(
+                f"--workers {self.workers} needs PostgreSQL: a SQLite file has one writer, so one process"
+                " serves it (give --db postgresql://... to run several)"
+            )
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

@@ -1,5 +1,9 @@
 """Fixtures for the collector tests.
 
+Every test that stores anything runs twice, on SQLite and on PostgreSQL
+(``store_kind``): ``new_db()`` gives a fresh database of that kind (a temp file, or
+a fresh schema in the session's throwaway PostgreSQL cluster, see ``pgcluster``).
+
 In-process (fast): ``make_client(**settings)`` returns a Starlette ``TestClient``
 running the app's lifespan (store open) on a fresh database; ``client`` is one
 with token ``tok`` (and ``tok2``) and secret ``sec``.
@@ -22,6 +26,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.collector.pgcluster import PgCluster, find_bin_dir
 from tests.collector_process import CollectorProcess
 from tests.collector_process import launch_collector as shared_launch
 
@@ -29,7 +34,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx is what r
     warnings.filterwarnings("ignore", message=".*httpx2.*")
     from starlette.testclient import TestClient
 
-from empmix_collector.app import create_app
+from empmix_collector.http.app import create_app
 from empmix_collector.settings import Settings
 
 TOKEN = "tok"
@@ -110,14 +115,51 @@ class Collector:
         return len(self.get("/api/events", limit=10_000).json()["events"])
 
 
+STORES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """The session's PostgreSQL cluster (started on first use, removed at the end)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL is not installed: run ./build.sh setup (it installs Debian's postgresql)")
+    cluster = PgCluster(bin_dir)
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgres``: the store this run of the test uses."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_client(tmp_path: Path) -> Iterator[Callable[..., Collector]]:
+def new_db(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """Factory: a fresh, empty database of ``store_kind`` -> its ``--db`` value."""
+    made: list[str] = []
+
+    def make() -> str:
+        if store_kind == "postgres":
+            cluster: PgCluster = request.getfixturevalue("pg_cluster")
+            target = cluster.fresh_url()
+        else:
+            target = str(tmp_path / f"c{len(made)}.db")
+        made.append(target)
+        return target
+
+    return make
+
+
+@pytest.fixture
+def make_client(new_db: Callable[[], str]) -> Iterator[Callable[..., Collector]]:
     """Factory: ``make_client(secret=..., max_ids_per_person=..., ...)`` -> Collector (lifespan running)."""
     opened: list[TestClient] = []
 
     def make(**overrides: Any) -> Collector:
         values: dict[str, Any] = {
-            "db_path": str(tmp_path / f"c{len(opened)}.db"),
+            "db_path": new_db(),
             "tokens": (TOKEN, TOKEN2),
             "secret": SECRET,
         }
@@ -142,18 +184,26 @@ def client(make_client: Callable[..., Collector]) -> Collector:
 # -- a real server process --------------------------------------------------------------
 
 
-def launch_collector(db: Path, *args: str, token: str = TOKEN, secret: str | None = SECRET) -> CollectorProcess:
+def launch_collector(
+    db: Path | str, *args: str, token: str = TOKEN, secret: str | None = SECRET
+) -> CollectorProcess:
     """Start the collector on a free loopback port and wait until it says it listens."""
     return shared_launch(db, *args, tokens=[token], secret=secret)
 
 
 @pytest.fixture
-def start_collector(tmp_path: Path) -> Iterator[Callable[..., CollectorProcess]]:
-    """Factory: ``start_collector(*extra_args, db=None)``; every process is stopped at teardown."""
+def start_collector(new_db: Callable[[], str]) -> Iterator[Callable[..., CollectorProcess]]:
+    """Factory: ``start_collector(*extra_args, db=None)`` (``db`` given: that database again,
+    e.g. a restart); every process is stopped at teardown."""
     started: list[CollectorProcess] = []
+    default: list[str] = []
 
-    def start(*args: str, db: Path | None = None, **kwargs: Any) -> CollectorProcess:
-        proc = launch_collector(db or tmp_path / "collector.db", *args, **kwargs)
+    def start(*args: str, db: Path | str | None = None, **kwargs: Any) -> CollectorProcess:
+        if db is None:
+            if not default:
+                default.append(new_db())
+            db = default[0]
+        proc = launch_collector(db, *args, **kwargs)
         started.append(proc)
         return proc
 

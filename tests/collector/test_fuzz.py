@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import sqlite3
 import zlib
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.collector.dbs import stored_insert_ids
 from tests.collector.conftest import AUTH, SECRET, TOKEN, TOKEN2, Collector, now_ms
 
 FUZZ_SMALL = settings(
@@ -124,14 +125,8 @@ def encode(records: Any, how: str) -> tuple[bytes, dict[str, str]]:
 
 
 def db_counts(client: Collector, insert_ids: list[str]) -> dict[str, int]:
-    conn = sqlite3.connect(client.settings.db_path)
-    try:
-        out = {}
-        for iid in insert_ids:
-            out[iid] = conn.execute("SELECT COUNT(*) FROM events WHERE insert_id = ?", (iid,)).fetchone()[0]
-        return out
-    finally:
-        conn.close()
+    stored = Counter(stored_insert_ids(client.settings.db_path))
+    return {iid: stored[iid] for iid in insert_ids}
 
 
 @FUZZ

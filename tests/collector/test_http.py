@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from empmix_collector.site import CONTENT_SECURITY_POLICY
+from empmix_collector.http.site import CONTENT_SECURITY_POLICY
 
 from tests.collector.conftest import TOKEN, Collector, CollectorProcess, event, form
 
@@ -201,8 +201,10 @@ def test_server_stops_cleanly_on_signals(start_collector: Callable[..., Collecto
     assert "Traceback" not in "".join(proc.output)
 
 
-def test_restart_on_the_same_db_keeps_data(start_collector: Callable[..., CollectorProcess], tmp_path: Path) -> None:
-    db = tmp_path / "keep.db"
+def test_restart_on_the_same_db_keeps_data(
+    start_collector: Callable[..., CollectorProcess], new_db: Callable[[], str]
+) -> None:
+    db = new_db()
     first = start_collector(db=db)
     _post(first.url + "/track/?verbose=1", form([event("v", "kept")])["content"].encode())
     first.stop()

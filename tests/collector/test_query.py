@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from empmix_collector import query
+from empmix_collector.domain import analysis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,10 +148,10 @@ def test_retention_units_and_range(retention_data: Collector) -> None:
 
 
 def test_period_start_unit() -> None:
-    assert query.period_start(D0 + 5 * HOUR, "day") == D0
-    assert query.period_start(D0 + 6 * DAY, "week") == D0  # Sunday belongs to Monday's week
-    assert query.period_start(D0 + 7 * DAY, "week") == D0 + 7 * DAY
-    assert query.period_start(D0 + 90 * MIN, "hour") == D0 + HOUR
+    assert analysis.period_start(D0 + 5 * HOUR, "day") == D0
+    assert analysis.period_start(D0 + 6 * DAY, "week") == D0  # Sunday belongs to Monday's week
+    assert analysis.period_start(D0 + 7 * DAY, "week") == D0 + 7 * DAY
+    assert analysis.period_start(D0 + 90 * MIN, "hour") == D0 + HOUR
 
 
 # -- persons, events, merge log ---------------------------------------------------------------
@@ -300,4 +300,4 @@ def test_one_pass_funnel_matches_the_greedy_reference(
     times: list[tuple[int, str]], steps: list[str], window: int, hi: int
 ) -> None:
     events = sorted(times)
-    assert query.funnel_depth(events, steps, hi, window) == _greedy_depth(events, steps, hi, window)
+    assert analysis.funnel_depth(events, steps, hi, window) == _greedy_depth(events, steps, hi, window)

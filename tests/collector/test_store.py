@@ -1,31 +1,32 @@
-"""The storage layer directly: group commit, isolation of a bad batch, backpressure."""
+"""The storage layer directly (both stores): group commit, isolation of a bad batch, backpressure."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from empmix_collector import validate
-from empmix_collector.store import Store, StoreBusy, StoreClosed, connect
-from empmix_collector.writes import WriteBatch
+from empmix_collector.domain import validate
+from empmix_collector.domain.records import EventRecord, WriteBatch
+from empmix_collector.store.base import StoreBusy, StoreClosed, StoreError
+from empmix_collector.store.sqlite import SqliteStore, connect
+from empmix_collector.store.sqlstore import SqlStore
 
 from tests.collector.conftest import TOKEN, event, now_ms
+from tests.collector.dbs import is_postgres, rows
 
 T = TypeVar("T")
 
 
-def _batch(store: Store, n: int, distinct_id: str) -> WriteBatch:
+def _batch(store: SqlStore, n: int, distinct_id: str) -> WriteBatch:
     ctx = validate.Context(store.projects, now_ms(), "track")
     batch = WriteBatch(received_ms=ctx.now_ms)
     for i in range(n):
         record = validate.validate_event(event("e", distinct_id), i, ctx)
-        assert isinstance(record, validate.EventRecord)
+        assert isinstance(record, EventRecord)
         batch.events.append(record)
     return batch
 
@@ -49,20 +50,36 @@ def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return box[0]  # type: ignore[no-any-return]
 
 
-def _count(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-    finally:
-        conn.close()
+def _count(target: str) -> int:
+    return int(rows(target, "SELECT COUNT(*) FROM events")[0][0])
 
 
-def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
-    """Keep the database write-locked for a while, so the writer's queue fills up."""
+def _open_store(target: str, **options: Any) -> SqlStore:
+    if is_postgres(target):
+        from empmix_collector.store.postgres import PostgresStore
+
+        store: SqlStore = PostgresStore(target, [TOKEN], **options)
+    else:
+        store = SqliteStore(target, [TOKEN], **options)
+    store.open()
+    return store
+
+
+def _hold_write_lock(target: str, seconds: float) -> threading.Thread:
+    """Keep the events table write-locked for a while, so the writer's queue fills up."""
     locked = threading.Event()
 
     def hold() -> None:
-        conn = connect(str(path))
+        if is_postgres(target):
+            import psycopg
+
+            with psycopg.connect(target) as pg:
+                pg.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+                locked.set()
+                time.sleep(seconds)
+                pg.rollback()
+            return
+        conn = connect(target)
         conn.execute("BEGIN IMMEDIATE")
         locked.set()
         time.sleep(seconds)
@@ -76,28 +93,32 @@ def _hold_write_lock(path: Path, seconds: float) -> threading.Thread:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(str(tmp_path / "s.db"), [TOKEN])
-    s.open()
-    yield s  # type: ignore[misc]
+def target(new_db: Callable[[], str]) -> str:
+    return new_db()
+
+
+@pytest.fixture
+def store(target: str) -> Iterator[SqlStore]:
+    s = _open_store(target)
+    yield s
     s.close()
 
 
-def test_group_commit_commits_queued_batches_together(store: Store, tmp_path: Path) -> None:
+def test_group_commit_commits_queued_batches_together(store: SqlStore, target: str) -> None:
     async def scenario() -> None:
-        holder = _hold_write_lock(tmp_path / "s.db", 0.5)
+        holder = _hold_write_lock(target, 0.5)
         writes = [asyncio.ensure_future(store.write(_batch(store, 10, f"u{i}"))) for i in range(40)]
         await asyncio.gather(*writes)
         holder.join()
 
     run(scenario)
-    assert _count(tmp_path / "s.db") == 400
+    assert _count(target) == 400
     assert store.commit_count <= 3  # the first batch alone, the rest in one or two groups
 
 
-def test_a_failing_batch_does_not_sink_the_others(store: Store, tmp_path: Path) -> None:
+def test_a_failing_batch_does_not_sink_the_others(store: SqlStore, target: str) -> None:
     async def scenario() -> list[object]:
-        holder = _hold_write_lock(tmp_path / "s.db", 0.3)
+        holder = _hold_write_lock(target, 0.3)
         bad = _batch(store, 2, "bad")
         bad.events[1].project_id = None  # type: ignore[assignment]  # violates NOT NULL
         batches = [_batch(store, 5, "a"), _batch(store, 5, "b"), bad, _batch(store, 5, "c")]
@@ -106,24 +127,23 @@ def test_a_failing_batch_does_not_sink_the_others(store: Store, tmp_path: Path) 
         return results
 
     results = run(scenario)
-    assert isinstance(results[2], sqlite3.IntegrityError)
+    assert isinstance(results[2], Exception) and not isinstance(results[2], StoreError)  # a NOT NULL violation
     assert all(not isinstance(r, BaseException) for i, r in enumerate(results) if i != 2)
-    assert _count(tmp_path / "s.db") == 15  # nothing of the bad batch, everything of the others
+    assert _count(target) == 15  # nothing of the bad batch, everything of the others
 
 
-def test_backpressure_and_closed_store(tmp_path: Path) -> None:
-    store = Store(str(tmp_path / "b.db"), [TOKEN], max_pending=2)
-    store.open()
+def test_backpressure_and_closed_store(target: str) -> None:
+    store = _open_store(target, max_pending=2)
 
     async def scenario() -> list[object]:
-        holder = _hold_write_lock(tmp_path / "b.db", 0.5)
+        holder = _hold_write_lock(target, 0.5)
         await asyncio.sleep(0)
         first = asyncio.ensure_future(store.write(_batch(store, 1, "x")))
         await asyncio.sleep(0)  # let it queue
         deadline = time.monotonic() + 10
-        while store._pending and time.monotonic() < deadline:  # the writer took it; it waits for the lock
+        while store.pending and time.monotonic() < deadline:  # the writer took it; it waits for the lock
             await asyncio.sleep(0.01)
-        assert store._pending == 0
+        assert store.pending == 0
         queued = [asyncio.ensure_future(store.write(_batch(store, 1, "y"))) for _ in range(2)]
         await asyncio.sleep(0)
         with pytest.raises(StoreBusy):

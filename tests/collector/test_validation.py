@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from empmix_collector import validate, values
+from empmix_collector.domain import validate, values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

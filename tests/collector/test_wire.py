@@ -9,7 +9,7 @@ import zlib
 from urllib.parse import quote
 
 import pytest
-from empmix_collector import wire
+from empmix_collector.domain import wire
 
 from tests.collector.conftest import TOKEN, Collector, event, form
 
@@ -305,8 +305,8 @@ def test_split_json_matches_json_loads(text: str) -> None:
         assert value == "error"  # stricter than json.loads on purpose
         return
     assert value == expected
-    if isinstance(value, list):
-        assert texts is not None and [json.loads(t) for t in texts] == value
+    if isinstance(value, list) and texts is not None:  # the fast decoder gives no texts
+        assert [json.loads(t) for t in texts] == value
 
 
 @pytest.mark.parametrize("token", ["1e400", "-1e400", "1E+2", "-0", "1e-400", "123456789012345678901234567890", "0.1"])

@@ -22,14 +22,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from empmix_collector import query
-from empmix_collector.ingest import secret_matches
+from empmix_collector.domain.analysis import DAY_MS, UNITS_MS
+from empmix_collector.http.ingest import secret_matches
 from empmix_collector.settings import Settings
-from empmix_collector.store import Store, StoreClosed
+from empmix_collector.store.base import Store, StoreError
 
 __all__ = ["QueryAPI", "DEFAULT_WINDOW_MS"]
 
-DEFAULT_WINDOW_MS = 30 * query.DAY_MS
+DEFAULT_WINDOW_MS = 30 * DAY_MS
 """Funnel conversion window when ``window_ms`` is not given."""
 _MAX_TIME = 2**53
 
@@ -100,15 +100,15 @@ class QueryAPI:
         except _BadRequest as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="empmix-collector"'} if exc.status == 401 else None
             return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
-        except StoreClosed:
-            return JSONResponse({"error": "the store is closed"}, status_code=503, headers={"Retry-After": "1"})
+        except StoreError as exc:
+            return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
 
     async def person(self, request: Request) -> Response:
         """``GET /api/persons/{distinct_id}``."""
 
         async def handler(request: Request, project: int) -> Response:
             distinct_id = request.path_params["distinct_id"]
-            found = await self.store.read(query.get_person, project, distinct_id)
+            found = await self.store.get_person(project, distinct_id)
             if found is None:
                 return _reply({"error": f"no person has distinct_id {distinct_id[:80]!r}"}, 404)
             return _reply(found)
@@ -121,7 +121,7 @@ class QueryAPI:
         async def handler(request: Request, project: int) -> Response:
             distinct_id = request.path_params["distinct_id"]
             limit = _int_param(request, "limit", 10_000, 1, 100_000)
-            events = await self.store.read(query.person_events, project, distinct_id, limit)
+            events = await self.store.person_events(project, distinct_id, limit)
             if events is None:
                 return _reply({"error": f"no person has distinct_id {distinct_id[:80]!r}"}, 404)
             return _reply({"events": events})
@@ -134,7 +134,7 @@ class QueryAPI:
         async def handler(request: Request, project: int) -> Response:
             limit = _int_param(request, "limit", 100, 1, 10_000)
             offset = _int_param(request, "offset", 0, 0, _MAX_TIME)
-            return _reply({"persons": await self.store.read(query.list_persons, project, limit, offset)})
+            return _reply({"persons": await self.store.list_persons(project, limit, offset)})
 
         return await self._run(request, handler)
 
@@ -143,7 +143,7 @@ class QueryAPI:
 
         async def handler(request: Request, project: int) -> Response:
             limit = _int_param(request, "limit", 100, 1, 10_000)
-            return _reply({"events": await self.store.read(query.latest_events, project, limit)})
+            return _reply({"events": await self.store.latest_events(project, limit)})
 
         return await self._run(request, handler)
 
@@ -152,7 +152,7 @@ class QueryAPI:
 
         async def handler(request: Request, project: int) -> Response:
             limit = _int_param(request, "limit", 10_000, 1, 100_000)
-            return _reply({"merges": await self.store.read(query.merge_log, project, limit)})
+            return _reply({"merges": await self.store.merge_log(project, limit)})
 
         return await self._run(request, handler)
 
@@ -170,7 +170,7 @@ class QueryAPI:
             hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
             window = _int_param(request, "window_ms", DEFAULT_WINDOW_MS, 0, _MAX_TIME)
             by = _choice(request, "by", "person", ("person", "distinct_id"))
-            result = await self.store.read(query.funnel, project, steps, lo, hi, window, by)
+            result = await self.store.funnel(project, steps, lo, hi, window, by)
             return _reply({"steps": result, "by": by, "window_ms": window})
 
         return await self._run(request, handler)
@@ -185,9 +185,9 @@ class QueryAPI:
                 raise _BadRequest(400, "born=EVENT and returned=EVENT are required")
             lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
             hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
-            unit = _choice(request, "unit", "day", tuple(query.UNITS_MS))
+            unit = _choice(request, "unit", "day", tuple(UNITS_MS))
             by = _choice(request, "by", "person", ("person", "distinct_id"))
-            cohorts = await self.store.read(query.retention, project, born, returned, lo, hi, unit, by)
+            cohorts = await self.store.retention(project, born, returned, lo, hi, unit, by)
             return _reply({"cohorts": cohorts, "unit": unit, "by": by})
 
         return await self._run(request, handler)

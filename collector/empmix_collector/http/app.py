@@ -2,7 +2,7 @@
 
 Example::
 
-    from empmix_collector.app import create_app
+    from empmix_collector.http.app import create_app
     from empmix_collector.settings import Settings
     app = create_app(Settings(db_path="events.db", tokens=("tok",)))
     # uvicorn.run(app) -- or, in tests: with TestClient(app) as client: ...
@@ -18,12 +18,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from empmix_collector.api import QueryAPI
-from empmix_collector.cors import CORSMiddleware
-from empmix_collector.ingest import Ingest
+from empmix_collector.http.api import QueryAPI
+from empmix_collector.http.cors import CORSMiddleware
+from empmix_collector.http.ingest import Ingest
+from empmix_collector.http.site import SiteFiles
 from empmix_collector.settings import Settings
-from empmix_collector.site import SiteFiles
-from empmix_collector.store import Store
+from empmix_collector.store import create_store
+from empmix_collector.store.base import Store
 
 __all__ = ["create_app"]
 
@@ -39,7 +40,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         store: a store to use instead of one built from ``settings`` (tests).
     """
     if store is None:
-        store = Store(settings.db_path, settings.tokens, max_ids_per_person=settings.max_ids_per_person)
+        store = create_store(settings)
     ingest = Ingest(settings, store)
     api = QueryAPI(settings, store)
     routes: list[BaseRoute] = [Route("/healthz", api.healthz, methods=["GET"])]

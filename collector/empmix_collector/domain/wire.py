@@ -13,20 +13,23 @@ Accepted bodies: form ``data=<JSON or base64 JSON>``; ``application/json``
 (array or object); ``application/x-ndjson`` (one object a line); ``text/plain``
 (and unknown types) holding either of the former, as ``sendBeacon`` with a
 string sends. ``Content-Encoding: gzip``/``deflate`` is inflated with a cap.
+
+JSON itself (orjson with an exact fallback) is ``jsoncodec``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-import math
-import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+from empmix_collector.domain.jsoncodec import Parsed as _Parsed
+from empmix_collector.domain.jsoncodec import dumps_json, loads_json, split_json
+
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -94,30 +97,6 @@ def is_true(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads_json(text: str | bytes) -> Any:
-    """Strict JSON: ``NaN``/``Infinity`` refused, deep nesting refused.
-
-    Raises:
-        ValueError: for anything that is not plain JSON.
-    """
-    try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def dumps_json(value: Any) -> str:
-    """Compact JSON text for storage and replies (NaN/Infinity refused)."""
-    return _ENCODER.encode(value)
-
-
 def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
     """Undo ``Content-Encoding``, refusing more than ``max_bytes`` of output.
 
@@ -157,57 +136,6 @@ def _decode_text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WireError(400, f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):  # 1e400: valid JSON syntax, but no double holds it
-        raise ValueError(f"number {text[:24]} is out of range")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_WS = re.compile(r"[ \t\n\r]*")
-_Parsed = tuple[Any, "list[str] | None"]
-
-
-def split_json(text: str) -> _Parsed:
-    """``json.loads(text)``, plus each record's own JSON text when ``text`` is an array
-    (or one object). The texts let validation store a record's properties without
-    serializing them again; they are ``None`` for other values.
-
-    Raises:
-        ValueError: as ``loads_json``.
-    """
-    try:
-        end = len(text)
-        idx = _WS.match(text, 0).end()  # type: ignore[union-attr]
-        if idx >= end or text[idx] != "[":
-            value = _DECODER.decode(text)
-            return value, ([text.strip()] if type(value) is dict else None)
-        values: list[Any] = []
-        texts: list[str] = []
-        idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
-        if idx < end and text[idx] == "]":
-            idx += 1
-        else:
-            while True:
-                value, stop = _DECODER.raw_decode(text, idx)
-                values.append(value)
-                texts.append(text[idx:stop])
-                idx = _WS.match(text, stop).end()  # type: ignore[union-attr]
-                if idx < end and text[idx] == ",":
-                    idx = _WS.match(text, idx + 1).end()  # type: ignore[union-attr]
-                    continue
-                if idx < end and text[idx] == "]":
-                    idx += 1
-                    break
-                raise ValueError(f"expected ',' or ']' at character {idx}")
-        if _WS.match(text, idx).end() != end:  # type: ignore[union-attr]
-            raise ValueError(f"extra data at character {idx}")
-        return values, texts
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
 
 
 def _parse_json_text(text: str, what: str) -> _Parsed:

@@ -10,30 +10,19 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from empmix_collector import profiles
-from empmix_collector.validate import INSERT_ID, Context, Rejection, as_id, project_of
-from empmix_collector.values import Invalid as _Invalid
-from empmix_collector.values import clean_object as _clean_object
-from empmix_collector.values import safe_text as _safe_text
+from empmix_collector.domain import profiles
+from empmix_collector.domain.records import ProfileRecord, Rejection
+from empmix_collector.domain.validate import INSERT_ID, Context, as_id, project_of
+from empmix_collector.domain.values import Invalid as _Invalid
+from empmix_collector.domain.values import clean_object as _clean_object
+from empmix_collector.domain.values import safe_text as _safe_text
 
-__all__ = ["MAX_PROFILE_KEYS", "ProfileRecord", "validate_profile"]
+__all__ = ["MAX_PROFILE_KEYS", "validate_profile"]
 
 MAX_PROFILE_KEYS = 2000
 """Keys in one profile operation (Mixpanel: 2000 properties per profile)."""
-
-
-@dataclass(slots=True)
-class ProfileRecord:
-    """An accepted ``/engage`` update: operations in record order."""
-
-    index: int
-    project_id: int
-    distinct_id: str
-    ops: list[tuple[str, Any]] = field(default_factory=list)
-    insert_id: str | None = None
 
 
 def validate_profile(raw: Any, index: int, ctx: Context, text: str | None = None) -> ProfileRecord | Rejection:

@@ -21,17 +21,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from empmix_collector.values import (
+from empmix_collector.domain.records import EventRecord, IdentityOp, Rejection
+from empmix_collector.domain.values import (
     MAX_DEPTH,
     MAX_KEY_LENGTH,
     MAX_LIST_LENGTH,
     MAX_PROPERTIES,
     MAX_STRING_LENGTH,
 )
-from empmix_collector.values import Invalid as _Invalid
-from empmix_collector.values import clean_object as _clean_object
-from empmix_collector.values import safe_text as _safe_text
-from empmix_collector.wire import dumps_json
+from empmix_collector.domain.values import Invalid as _Invalid
+from empmix_collector.domain.values import clean_object as _clean_object
+from empmix_collector.domain.values import safe_text as _safe_text
+from empmix_collector.domain.wire import dumps_json
 
 __all__ = [
     "MAX_EVENT_NAME_LENGTH",
@@ -92,49 +93,6 @@ class Context:
     endpoint: str
     default_project: int | None = None
     max_age_ms: int = 5 * 86_400_000
-
-
-@dataclass(slots=True)
-class Rejection:
-    """A record that is not stored, and why."""
-
-    index: int
-    reason: str
-    field: str | None = None
-    insert_id: str | None = None
-
-
-@dataclass(slots=True)
-class IdentityOp:
-    """An explicit identity request carried by an event.
-
-    ``from_id`` joins the person of ``to_id`` (``kind`` identify: anon -> identified id;
-    alias: original distinct_id -> alias; merge: first -> second of ``$distinct_ids``).
-    An id that is neither text nor an integer is kept as its JSON text and ``problem``
-    says why, so the attempt is refused (``illegal_id``) and logged.
-    """
-
-    kind: str
-    from_id: str
-    to_id: str
-    problem: str | None = None
-
-
-@dataclass(slots=True)
-class EventRecord:
-    """An accepted event, ready for the writer."""
-
-    index: int
-    project_id: int
-    event: str
-    distinct_id: str
-    time_ms: int
-    dedup_time_ms: int  # the time as sent (-1 if none): a retry of a clamped or time-less event still dedups
-    insert_id: str
-    insert_id_generated: bool
-    properties_json: str
-    op: IdentityOp | None = None
-    link: tuple[str, str] | None = None  # ("$device:"+$device_id, $user_id)
 
 
 def to_ms(value: Any) -> int | None:

@@ -15,7 +15,8 @@ record (``validate``), hand the good ones to the writer and wait for the commit
   because that client accepts nothing else.
 
 A client fault is never a 5xx: SDKs retry 5xx forever. 503 (with ``Retry-After``)
-means the writer is overloaded or the disk failed.
+means the writer is overloaded or the database is unavailable (disk
+failed, PostgreSQL unreachable); nothing of that request was acknowledged.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import base64
 import binascii
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,12 +32,11 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from empmix_collector import validate
-from empmix_collector.engage import ProfileRecord, validate_profile
-from empmix_collector.settings import Settings
-from empmix_collector.store import Store, StoreBusy, StoreClosed
-from empmix_collector.validate import Context, EventRecord, Rejection
-from empmix_collector.wire import (
+from empmix_collector.domain import validate
+from empmix_collector.domain.engage import validate_profile
+from empmix_collector.domain.records import EventRecord, ProfileRecord, Rejection, WriteBatch
+from empmix_collector.domain.validate import Context
+from empmix_collector.domain.wire import (
     MAX_BODY_BYTES,
     MAX_IMPORT_BODY_BYTES,
     WireError,
@@ -47,7 +46,8 @@ from empmix_collector.wire import (
     is_true,
     summarize,
 )
-from empmix_collector.writes import WriteBatch
+from empmix_collector.settings import Settings
+from empmix_collector.store.base import Store, StoreError
 
 __all__ = ["Ingest", "secret_matches"]
 
@@ -175,9 +175,9 @@ class Ingest:
         if len(batch):
             try:
                 result = await self.store.write(batch)
-            except (StoreBusy, StoreClosed, sqlite3.OperationalError) as exc:
+            except StoreError as exc:
                 log.warning("turning a batch away: %s", exc)
-                return self._error(endpoint, 503, f"collector busy: {exc}", verbose, {"Retry-After": "1"})
+                return self._error(endpoint, 503, f"collector unavailable: {exc}", verbose, {"Retry-After": "1"})
             stored = len(batch) - len(result.failed)
             if result.failed:
                 failures.extend(result.failed)

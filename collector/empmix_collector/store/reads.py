@@ -1,0 +1,211 @@
+"""The query API's reads in the SQL both stores speak: persons, events, merge log,
+funnels and retention.
+
+Every function takes a :class:`~empmix_collector.store.sql.Sql` first and returns
+plain JSON-ready data. Identity is resolved at query time by joining
+``events.distinct_id`` to ``person_distinct_ids``, so an anonymous past is attributed
+to a person the moment a link arrives, in whatever order events came. The counting
+itself is in ``domain.analysis``.
+
+Example::
+
+    steps = funnel(sql, project_id, ["view", "signup"], None, None, DAY_MS * 30, "person")
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from empmix_collector.domain.analysis import NO_TIME, first_times, funnel_counts, period_start, retention_table
+from empmix_collector.domain.wire import loads_json
+from empmix_collector.store.sql import Row, Sql
+
+__all__ = ["get_person", "person_events", "list_persons", "latest_events", "merge_log", "funnel", "retention"]
+
+_CHUNK = 500
+
+
+def _person_json(row: Row, ids: list[str]) -> dict[str, Any]:
+    return {
+        "person_id": row[0],
+        "distinct_ids": ids,
+        "identified": bool(row[1]),
+        "created_at": row[2],
+        "properties": loads_json(row[3]),
+    }
+
+
+def _person_row(sql: Sql, person_id: int) -> dict[str, Any] | None:
+    row = sql.one("SELECT id, is_identified, created_at, properties FROM persons WHERE id = ?", (person_id,))
+    if row is None:
+        return None
+    ids = [
+        r[0] for r in sql.all("SELECT distinct_id FROM person_distinct_ids WHERE person_id = ? ORDER BY seq", (person_id,))
+    ]
+    return _person_json(row, ids)
+
+
+def _person_id_of(sql: Sql, project_id: int, distinct_id: str) -> int | None:
+    row = sql.one(
+        "SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id = ?", (project_id, distinct_id)
+    )
+    return None if row is None else int(row[0])
+
+
+def get_person(sql: Sql, project_id: int, distinct_id: str) -> dict[str, Any] | None:
+    """The person ``distinct_id`` belongs to: ``person_id``, ``distinct_ids``, ``identified``,
+    ``created_at``, ``properties``; ``None`` if the id is unknown."""
+    person_id = _person_id_of(sql, project_id, distinct_id)
+    return None if person_id is None else _person_row(sql, person_id)
+
+
+def _event(row: Row, with_person: bool = False) -> dict[str, Any]:
+    out = {
+        "event": row[0],
+        "distinct_id": row[1],
+        "time": row[2],
+        "insert_id": row[3],
+        "properties": loads_json(row[4]),
+    }
+    if with_person:
+        out["person_id"] = row[5]
+    return out
+
+
+def person_events(sql: Sql, project_id: int, distinct_id: str, limit: int) -> list[dict[str, Any]] | None:
+    """Every event of the person of ``distinct_id``, under any of its ids, in time order
+    (oldest first, at most ``limit``); ``None`` if the id is unknown."""
+    person_id = _person_id_of(sql, project_id, distinct_id)
+    if person_id is None:
+        return None
+    rows = sql.all(
+        # the pinned join keeps the order (ids of the person first, then their events by index);
+        # left to itself SQLite's planner may scan every event of the project
+        "SELECT e.event, e.distinct_id, e.time_ms, e.insert_id, e.properties"
+        f" FROM person_distinct_ids m {sql.pin_join} events e"
+        " ON e.project_id = m.project_id AND e.distinct_id = m.distinct_id"
+        " WHERE m.person_id = ? AND m.project_id = ? ORDER BY e.time_ms, e.id LIMIT ?",
+        (person_id, project_id, limit),
+    )
+    return [_event(row) for row in rows]
+
+
+def list_persons(sql: Sql, project_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Persons of the project, newest first."""
+    rows = sql.all(
+        "SELECT id, is_identified, created_at, properties FROM persons WHERE project_id = ?"
+        " ORDER BY id DESC LIMIT ? OFFSET ?",
+        (project_id, limit, offset),
+    )
+    ids: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(rows), _CHUNK):
+        among, values = sql.in_list([row[0] for row in rows[start : start + _CHUNK]])
+        for person_id, distinct_id in sql.all(
+            f"SELECT person_id, distinct_id FROM person_distinct_ids WHERE person_id {among} ORDER BY seq", values
+        ):
+            ids[person_id].append(distinct_id)
+    return [_person_json(row, ids.get(row[0], [])) for row in rows]
+
+
+def latest_events(sql: Sql, project_id: int, limit: int) -> list[dict[str, Any]]:
+    """The newest events (by ``time``, among the most recently received), newest first,
+    each with the ``person_id`` its distinct_id resolves to (``None`` for ``""``)."""
+    window = max(limit * 10, 1000)
+    rows = sql.all(
+        "SELECT r.event, r.distinct_id, r.time_ms, r.insert_id, r.properties, m.person_id FROM"
+        " (SELECT id, event, distinct_id, time_ms, insert_id, properties FROM events"
+        f"  WHERE {sql.no_index}project_id = ? ORDER BY id DESC LIMIT ?) r"  # walk the ids backwards
+        " LEFT JOIN person_distinct_ids m ON m.project_id = ? AND m.distinct_id = r.distinct_id"
+        " ORDER BY r.time_ms DESC, r.id DESC LIMIT ?",
+        (project_id, window, project_id, limit),
+    )
+    return [_event(row, with_person=True) for row in rows]
+
+
+def merge_log(sql: Sql, project_id: int, limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` merge attempts, oldest first."""
+    rows = sql.all(
+        "SELECT * FROM (SELECT id, kind, from_id, to_id, result, reason, detail, time_ms, insert_id, received_ms"
+        " FROM merges WHERE project_id = ? ORDER BY id DESC LIMIT ?) r ORDER BY id",
+        (project_id, limit),
+    )
+    return [
+        {
+            "kind": r[1],
+            "from_id": r[2],
+            "to_id": r[3],
+            "result": r[4],
+            "reason": r[5] or None,
+            "detail": r[6],
+            "time": r[7],
+            "insert_id": r[8],
+            "received": r[9],
+        }
+        for r in rows
+    ]
+
+
+def _keyed_events(
+    sql: Sql, project_id: int, names: Sequence[str], lo: int, hi: int, by: str, ordered: bool = False
+) -> list[Row]:
+    """(key, time, id, event) for the named events in [lo, hi], key = person or distinct_id
+    (``ordered``: sorted by key, time, id -- the database sorts faster than Python)."""
+    among, values = sql.in_list(names)
+    if by == "person":
+        sql_text = (
+            f"SELECT {sql.person_key}, e.time_ms, e.id, e.event FROM events e"
+            " LEFT JOIN person_distinct_ids m ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
+            f" WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
+        )
+    else:
+        sql_text = (
+            "SELECT e.distinct_id, e.time_ms, e.id, e.event FROM events e"
+            f" WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
+        )
+    if ordered:
+        sql_text += " ORDER BY 1, 2, 3"
+    return sql.all(sql_text, (project_id, *values, lo, hi))
+
+
+def funnel(
+    sql: Sql,
+    project_id: int,
+    steps: Sequence[str],
+    from_ms: int | None,
+    to_ms: int | None,
+    window_ms: int,
+    by: str = "person",
+) -> list[dict[str, Any]]:
+    """Ordered funnel: how many persons (or raw distinct ids, ``by="distinct_id"``) did
+    ``steps[0]``, then ``steps[1]``, ... in order, every step within ``window_ms`` of the
+    first. The first step must fall in ``[from_ms, to_ms]``; later steps may run past
+    ``to_ms`` up to the window. Returns ``[{"event", "count"}, ...]``.
+    """
+    lo = NO_TIME[0] if from_ms is None else from_ms
+    hi = NO_TIME[1] if to_ms is None else to_ms
+    rows = _keyed_events(sql, project_id, sorted(set(steps)), lo, min(hi + window_ms, NO_TIME[1]), by, True)
+    return funnel_counts(rows, steps, hi, window_ms)
+
+
+def retention(
+    sql: Sql,
+    project_id: int,
+    born: str,
+    returned: str,
+    from_ms: int | None,
+    to_ms: int | None,
+    unit: str = "day",
+    by: str = "person",
+) -> list[dict[str, Any]]:
+    """Cohort retention table (see ``domain.analysis.retention_table``): each person (or
+    distinct id) is born at its first ``born`` event in ``[from_ms, to_ms]``."""
+    lo = NO_TIME[0] if from_ms is None else from_ms
+    hi = NO_TIME[1] if to_ms is None else to_ms
+    births = first_times(_keyed_events(sql, project_id, [born], lo, hi, by))
+    if not births:
+        return []
+    first = min(period_start(t, unit) for t in births.values())
+    returns = _keyed_events(sql, project_id, [returned], first, NO_TIME[1], by)
+    return retention_table(births, returns, unit)

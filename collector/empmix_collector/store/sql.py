@@ -1,0 +1,76 @@
+"""What the shared SQL code (``batch``, ``reads``) needs from a database connection.
+
+Both stores speak one SQL: ``?`` placeholders, ``INSERT ... ON CONFLICT DO NOTHING``,
+``RETURNING``. Each store wraps its connection in a small adapter implementing
+:class:`Sql` (reads) or :class:`WriteSql` (the writer), which supplies the few
+things that differ: placeholder style, planner hints, how new ids are drawn and
+how concurrent writers are kept apart.
+
+Example::
+
+    rows = sql.all("SELECT distinct_id FROM person_distinct_ids WHERE person_id = ?", (7,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Sql", "WriteSql", "Row"]
+
+Row = tuple[Any, ...]
+
+
+class Sql(Protocol):
+    """A connection for reads, plus the dialect's few spellings."""
+
+    pin_join: str
+    """Join keyword that keeps the written join order (SQLite ``CROSS JOIN``, else ``JOIN``)."""
+    no_index: str
+    """Prefix that keeps the planner off an index on a column (SQLite ``+``, else empty)."""
+    person_key: str
+    """Expression: the person of ``m``/``e``, or ``'d:' || distinct_id`` when none; sortable."""
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of ``sql``."""
+        ...
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of ``sql``, or ``None``."""
+        ...
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Execute ``sql`` for its effect."""
+        ...
+
+    def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column <this>`` tests membership in ``values``: (SQL fragment, its parameters)."""
+        ...
+
+
+class WriteSql(Sql, Protocol):
+    """The writer's connection, inside an open transaction."""
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = ""
+    ) -> list[Row]:
+        """``INSERT ... ON CONFLICT DO NOTHING`` of many rows in few statements (SQLite:
+        multi-row ``VALUES``; PostgreSQL: ``unnest`` of one array per column). Returns the
+        ``RETURNING`` rows of what was inserted when ``returning`` names columns."""
+        ...
+
+    def new_ids(self, what: str, count: int) -> list[int]:
+        """``count`` unused ids for ``what`` (``"person"`` or ``"seq"``), ascending."""
+        ...
+
+    def lock_projects(self, project_ids: Iterable[int], *, exclusive: bool) -> None:
+        """Keep other writers off these projects' identity map until commit.
+
+        Exclusive: for merges and profile changes (read, decide, write). Shared: for
+        adding new distinct ids only. A single-writer store does nothing here.
+        """
+        ...
+
+    def forget(self) -> None:
+        """The transaction was rolled back: drop anything cached from it."""
+        ...

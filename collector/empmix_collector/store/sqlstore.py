@@ -1,0 +1,122 @@
+"""What the two SQL stores share: the write queue and the query API's reads.
+
+A subclass opens its database, builds a :class:`~empmix_collector.store.writer.GroupWriter`
+around its own transaction function, and implements :meth:`SqlStore._read_sync`
+(run a ``reads`` function on a pooled read connection). Everything else, and so
+every result of the query API, is the same code on both stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from empmix_collector.domain.records import WriteBatch, WriteResult
+from empmix_collector.store import reads
+from empmix_collector.store.base import JSON, StoreClosed
+from empmix_collector.store.sql import Sql
+from empmix_collector.store.writer import GroupWriter
+
+__all__ = ["SqlStore", "register_projects"]
+
+T = TypeVar("T")
+
+
+class SqlStore:
+    """Base of :class:`~empmix_collector.store.sqlite.SqliteStore` and
+    :class:`~empmix_collector.store.postgres.PostgresStore` (implements ``Store``)."""
+
+    def __init__(self, tokens: Sequence[str], *, max_ids_per_person: int, max_pending: int) -> None:
+        self.tokens = tuple(tokens)
+        self.max_ids_per_person = max_ids_per_person
+        self.max_pending = max_pending
+        self.projects: dict[str, int] = {}
+        self._writer: GroupWriter | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether writes are accepted."""
+        return self._writer is not None
+
+    @property
+    def commit_count(self) -> int:
+        """Write transactions committed since open (group commit makes it < batches)."""
+        return 0 if self._writer is None else self._writer.commit_count
+
+    @property
+    def pending(self) -> int:
+        """Batches queued for the writer and not yet taken."""
+        return 0 if self._writer is None else self._writer.pending
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        """Store a batch; returns once its transaction has committed.
+
+        Raises:
+            StoreClosed, StoreBusy, StoreUnavailable: see ``store.base``.
+        """
+        writer = self._writer
+        if writer is None:
+            raise StoreClosed("the store is closed")
+        return await writer.submit(batch)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sql, *args)`` on a read connection (blocking)."""
+        raise NotImplementedError
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sql, *args)`` on a read connection (blocking; tests and benchmarks)."""
+        if self._writer is None:
+            raise StoreClosed("the store is closed")
+        return self._read_sync(fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self.read_sync, fn, *args)
+
+    async def get_person(self, project_id: int, distinct_id: str) -> JSON | None:
+        """See ``Store.get_person``."""
+        return await self._read(reads.get_person, project_id, distinct_id)
+
+    async def person_events(self, project_id: int, distinct_id: str, limit: int) -> list[JSON] | None:
+        """See ``Store.person_events``."""
+        return await self._read(reads.person_events, project_id, distinct_id, limit)
+
+    async def list_persons(self, project_id: int, limit: int, offset: int) -> list[JSON]:
+        """See ``Store.list_persons``."""
+        return await self._read(reads.list_persons, project_id, limit, offset)
+
+    async def latest_events(self, project_id: int, limit: int) -> list[JSON]:
+        """See ``Store.latest_events``."""
+        return await self._read(reads.latest_events, project_id, limit)
+
+    async def merge_log(self, project_id: int, limit: int) -> list[JSON]:
+        """See ``Store.merge_log``."""
+        return await self._read(reads.merge_log, project_id, limit)
+
+    async def funnel(
+        self, project_id: int, steps: Sequence[str], from_ms: int | None, to_ms: int | None, window_ms: int, by: str
+    ) -> list[JSON]:
+        """See ``Store.funnel``."""
+        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by)
+
+    async def retention(
+        self,
+        project_id: int,
+        born: str,
+        returned: str,
+        from_ms: int | None,
+        to_ms: int | None,
+        unit: str,
+        by: str,
+    ) -> list[JSON]:
+        """See ``Store.retention``."""
+        return await self._read(reads.retention, project_id, born, returned, from_ms, to_ms, unit, by)
+
+
+def register_projects(sql: Sql, tokens: Sequence[str], now_ms: int) -> dict[str, int]:
+    """Give every token a project row (first start) and return token -> project id."""
+    for token in tokens:
+        sql.run("INSERT INTO projects(token, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (token, now_ms))
+    return {str(token): int(pid) for token, pid in sql.all("SELECT token, id FROM projects") if token in tokens}

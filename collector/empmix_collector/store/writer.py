@@ -1,0 +1,197 @@
+"""One writer thread with group commit, shared by both stores.
+
+As in Datasette, one thread owns the write connection. Requests put their
+validated batch on a queue and await a future; the thread drains every batch
+waiting (up to :data:`MAX_GROUP_RECORDS` records), applies them in one transaction
+(group commit) and only then resolves the futures, so a reply is never sent before
+its records are committed. If a group fails, each batch is retried alone so one bad
+batch cannot sink the others; if the database itself is unavailable, every batch of
+the group fails at once with :class:`~empmix_collector.store.base.StoreUnavailable`.
+
+Example::
+
+    writer = GroupWriter(commit=lambda batches: apply_in_one_transaction(batches))
+    writer.start()
+    result = await writer.submit(batch)
+    writer.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from empmix_collector.domain.records import WriteBatch, WriteResult
+from empmix_collector.store.base import StoreBusy, StoreClosed, StoreUnavailable
+
+__all__ = ["GroupWriter", "MAX_GROUP_RECORDS", "DEFAULT_MAX_PENDING"]
+
+log = logging.getLogger("empmix_collector.store")
+
+MAX_GROUP_RECORDS = 20_000
+"""Records committed in one transaction at most (latency bound under load)."""
+DEFAULT_MAX_PENDING = 2_000
+"""Batches waiting for the writer before requests are turned away with 503."""
+
+Commit = Callable[[list[WriteBatch]], list[WriteResult]]
+_Outcome = tuple["_Task", WriteResult | None, BaseException | None]
+
+
+@dataclass
+class _Task:
+    batch: WriteBatch
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[WriteResult]
+
+
+_STOP = object()
+
+
+class GroupWriter:
+    """The write queue and its thread.
+
+    Args:
+        commit: applies batches in one transaction and commits it, or raises with
+            nothing committed; runs on the writer thread only.
+        on_exit: called on the writer thread when it stops (closes the connection).
+        max_pending: queued batches beyond which :meth:`submit` raises :class:`StoreBusy`.
+        max_group_records: records per transaction at most.
+    """
+
+    def __init__(
+        self,
+        commit: Commit,
+        *,
+        on_exit: Callable[[], None] | None = None,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_group_records: int = MAX_GROUP_RECORDS,
+        name: str = "empmix-writer",
+    ) -> None:
+        self._commit = commit
+        self._on_exit = on_exit
+        self.max_pending = max_pending
+        self.max_group_records = max_group_records
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._running = False
+        self.commit_count = 0
+        """Transactions committed so far (observability; group commit makes it < batches)."""
+
+    @property
+    def pending(self) -> int:
+        """Batches queued and not yet taken by the writer."""
+        return self._pending
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._running = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit what is queued, then stop the thread (and run ``on_exit``). Idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    async def submit(self, batch: WriteBatch) -> WriteResult:
+        """Queue ``batch`` and wait until its transaction has committed.
+
+        Raises:
+            StoreClosed: the writer is stopped.
+            StoreBusy: too many batches are already waiting.
+            StoreUnavailable: the database cannot be reached.
+            Exception: whatever the commit raised for this batch alone (nothing of it stored).
+        """
+        if not self._running:
+            raise StoreClosed("the store is closed")
+        with self._pending_lock:
+            if self._pending >= self.max_pending:
+                raise StoreBusy(f"{self._pending} batches are waiting to be written")
+            self._pending += 1
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WriteResult] = loop.create_future()
+        self._queue.put(_Task(batch, loop, future))
+        # shield: a client that hangs up does not cancel a write already queued
+        return await asyncio.shield(future)
+
+    def _run(self) -> None:
+        stopping = False
+        try:
+            while not stopping:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                group = [item]
+                size = len(item.batch)
+                while size < self.max_group_records:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stopping = True
+                        break
+                    group.append(nxt)
+                    size += len(nxt.batch)
+                with self._pending_lock:
+                    self._pending -= len(group)
+                _deliver(self._commit_group(group))
+        finally:
+            if self._on_exit is not None:
+                self._on_exit()
+
+    def _commit_group(self, group: list[_Task]) -> list[_Outcome]:
+        try:
+            results = self._commit([task.batch for task in group])
+        except StoreUnavailable as exc:
+            log.warning("the database is unavailable; %d batches turned away: %s", len(group), exc)
+            return [(task, None, exc) for task in group]
+        except Exception as exc:
+            if len(group) == 1:
+                log.exception("writing a batch failed; it was rolled back")
+                return [(group[0], None, exc)]
+            return [self._commit_alone(task) for task in group]  # find the culprit
+        self.commit_count += 1
+        return [(task, result, None) for task, result in zip(group, results, strict=True)]
+
+    def _commit_alone(self, task: _Task) -> _Outcome:
+        try:
+            result = self._commit([task.batch])[0]
+        except StoreUnavailable as exc:
+            return (task, None, exc)
+        except Exception as exc:
+            log.exception("writing a batch failed; it was rolled back")
+            return (task, None, exc)
+        self.commit_count += 1
+        return (task, result, None)
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    """One wake-up per event loop for the whole group, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, delivered in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, delivered)
+        except RuntimeError:  # the awaiting loop is gone
+            pass
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for task, result, error in outcomes:
+        if task.future.done():
+            continue
+        if error is not None:
+            task.future.set_exception(error)
+        else:
+            task.future.set_result(result)  # type: ignore[arg-type]

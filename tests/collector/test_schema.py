@@ -1,0 +1,107 @@
+"""Schema versions: a database made by collector 0.1.0 opens and is upgraded in place;
+a database from a newer collector is refused with the reason."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+from empmix_collector.store.base import SchemaTooNew
+from empmix_collector.store.sqlite import SqliteStore
+from empmix_collector.store.sqlite.schema import CURRENT_VERSION
+
+from tests.collector.conftest import TOKEN, CollectorProcess, event, launch_collector, now_ms
+from tests.collector.dbs import rows
+
+OLD_SCHEMA = (Path(__file__).parent / "data" / "schema_0_1_0.sql").read_text()
+
+
+def _make_0_1_0_database(path: Path) -> None:
+    """A database as collector 0.1.0 left it: its schema, one person with two ids and
+    an event under each, one merge logged, no ``schema_version`` table."""
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_SCHEMA)
+    t = now_ms() - 60_000
+    conn.executescript(
+        f"""
+        INSERT INTO projects(id, token, created_at) VALUES (1, '{TOKEN}', {t});
+        INSERT INTO persons(id, project_id, is_identified, created_at, properties)
+          VALUES (1, 1, 1, {t}, '{{"plan":"pro"}}');
+        INSERT INTO person_distinct_ids VALUES (1, '$device:old', 1, {t}, 1), (1, 'old-user', 1, {t}, 2);
+        INSERT INTO events(project_id, event, distinct_id, time_ms, dedup_time_ms, received_ms, insert_id,
+                           insert_id_generated, properties)
+          VALUES (1, 'view', '$device:old', {t}, {t}, {t}, 'i1', 0, '{{"token":"{TOKEN}"}}'),
+                 (1, 'signup', 'old-user', {t + 1}, {t + 1}, {t + 1}, 'i2', 0, '{{"token":"{TOKEN}"}}');
+        INSERT INTO merges(project_id, insert_id, kind, from_id, to_id, result, reason, detail, time_ms, received_ms)
+          VALUES (1, 'i0', 'identify', '$device:old', 'old-user', 'merged', '', NULL, {t}, {t});
+        """
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_a_0_1_0_database_opens_and_is_upgraded_in_place(tmp_path: Path) -> None:
+    """Collector 0.1.0 wrote SQLite only, so this one runs on SQLite."""
+    db = tmp_path / "old.db"
+    _make_0_1_0_database(db)
+    proc = launch_collector(db)
+    try:
+        _check_upgraded(proc, db)
+    finally:
+        proc.stop()
+    again = launch_collector(db)  # a second start finds the current version: nothing to do
+    try:
+        assert again.person("old-user")["distinct_ids"] == ["$device:old", "old-user", "$device:new"]  # type: ignore[index]
+        assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    finally:
+        again.stop()
+
+
+def _check_upgraded(proc: CollectorProcess, db: Path) -> None:
+    person = proc.person("old-user")
+    assert person is not None
+    assert person["distinct_ids"] == ["$device:old", "old-user"]
+    assert person["properties"] == {"plan": "pro"} and person["identified"]
+    assert [e["event"] for e in proc.events_of("$device:old")] == ["view", "signup"]
+    assert [m["kind"] for m in proc.api("/api/merges")["merges"]] == ["identify"]
+    assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    # new data lands next to the old, ids keep counting from where 0.1.0 stopped
+    assert _track(proc, [event("$identify", "old-user", **{"$anon_distinct_id": "$device:new"})]) == 200
+    assert proc.person("$device:new")["person_id"] == person["person_id"]  # type: ignore[index]
+
+
+def test_a_database_from_a_newer_collector_is_refused(new_db: Callable[[], str]) -> None:
+    target = new_db()
+    if target.startswith("postgresql://"):
+        import psycopg
+        from empmix_collector.store.postgres import PostgresStore
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms BIGINT)")
+            conn.execute("INSERT INTO schema_version VALUES (%s, 0)", (CURRENT_VERSION + 1,))
+        store: SqliteStore | PostgresStore = PostgresStore(target, [TOKEN])
+    else:
+        conn = sqlite3.connect(target)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms INTEGER)")
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (CURRENT_VERSION + 1,))
+        conn.commit()
+        conn.close()
+        store = SqliteStore(target, [TOKEN])
+    with pytest.raises(SchemaTooNew, match=f"schema version {CURRENT_VERSION + 1}"):
+        store.open()
+    assert not store.is_open
+
+
+def _track(proc: CollectorProcess, records: list[dict[str, object]]) -> int:
+    parts = urlsplit(proc.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request("POST", "/track/?verbose=1", body="data=" + quote(json.dumps(records), safe=""),
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status = conn.getresponse().status
+    conn.close()
+    return status
