@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from empmix_collector import identity as collector_identity
+from empmix_collector.domain import identity as collector_identity
 from empmix_web import ids, people, wire
 from empmix_web.compat import loads_bounded, nesting
 from empmix_web.percent import quote, unquote
