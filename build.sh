@@ -78,6 +78,7 @@ layout_site() {
   # the demo pages (site/) sit beside the assets so that pages and API share one origin
   mkdir -p "$WWW"
   cp -r site/. "$WWW/"
+  "$PY" tools/site_pages.py "$WWW"   # worker.html, mpy.html, mpy-worker.html from index.html
 }
 
 find_chromium() {

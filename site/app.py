@@ -1,7 +1,9 @@
-"""Acme Notes: the empmix-web example app (index.html on the main thread, worker.html in a worker).
+"""Acme Notes: the empmix-web example app, one file for every page: index.html (Pyodide, main
+thread), worker.html (Pyodide in a worker), mpy.html and mpy-worker.html (MicroPython).
 
-The same file runs in both places: PyScript's ``window``/``document`` are the page's real ones
-either way (in a worker they are synchronous proxies, which need a cross-origin-isolated page).
+PyScript's ``window``/``document`` are the page's real ones everywhere (in a worker they are
+synchronous proxies, which need a cross-origin-isolated page). The file keeps to the Python both
+interpreters run (no ``re``, ``urllib`` or ``datetime``: see the README's MicroPython table).
 
 Query parameters: ``?token=`` (default ``demo_token``), ``?flush_ms=N`` (the SDK's
 flush_interval_ms; with it the app stops flushing after each action, so you can watch batching
@@ -9,18 +11,30 @@ and the page-hide beacon).
 """
 
 import asyncio
-import re
-from datetime import datetime, timezone
-from urllib.parse import parse_qs
+import sys
+import time
 
 from pyscript import document, window, when
 from pyscript.context import RUNNING_IN_WORKER
 
 from empmix_web import EmpMix
 
-params = parse_qs(str(window.location.search).lstrip("?"))
-TOKEN = params.get("token", ["demo_token"])[0]
-FLUSH_MS = params.get("flush_ms", ["1000"])[0]
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def query_params(search):
+    """``?a=1&b=2`` -> ``{"a": "1", "b": "2"}`` (the demo's parameters need no decoding)."""
+    params = {}
+    for part in search.lstrip("?").split("&"):
+        key, _, value = part.partition("=")
+        if key and key not in params:
+            params[key] = value
+    return params
+
+
+params = query_params(str(window.location.search))
+TOKEN = params.get("token", "demo_token")
+FLUSH_MS = params.get("flush_ms", "1000")
 FLUSH_MS = int(FLUSH_MS) if FLUSH_MS.isdigit() and int(FLUSH_MS) > 0 else 1000
 EAGER = "flush_ms" not in params  # confirm each action with EmpMix.flush()
 
@@ -34,12 +48,20 @@ def q(selector):
 
 def user_id_for(name):
     """What the pretend backend returns for a user name (the docs' ``response.data.id``)."""
-    slug = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_")
+    slug = ""
+    for ch in name.strip().lower():
+        ok = "a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"
+        slug += ch if ok else ("_" if not slug.endswith("_") else "")
+    slug = slug.strip("_")
     return f"usr_{slug}" if slug else None
 
 
 def now_iso():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return "%04d-%02d-%02dT%02d:%02d:%02d+00:00" % time.gmtime()[:6]
+
+
+def spawn(coro):
+    return asyncio.get_event_loop().create_task(coro)
 
 
 # -- what the page shows -------------------------------------------------------------------------
@@ -89,7 +111,7 @@ class Status:
         el.dataset.seq = str(cls.seq)
         if EAGER:
             el.textContent = f"Action #{cls.seq}: sending…"
-            asyncio.ensure_future(cls.confirm(cls.seq))
+            spawn(cls.confirm(cls.seq))
         else:
             el.textContent = (f"Action #{cls.seq} queued; the SDK sends a batch every {FLUSH_MS} ms, "
                               "or by beacon when the page is hidden.")
@@ -103,7 +125,7 @@ class Status:
         if delivered:
             cls.confirmed = seq
             el.dataset.confirmed = str(seq)
-            stamp = datetime.now().strftime("%H:%M:%S")
+            stamp = "%02d:%02d:%02d" % time.localtime()[3:6]
             el.textContent = f"✓ Action #{seq} delivered: the collector confirmed the last batch at {stamp}."
         else:
             el.textContent = f"Action #{seq} not confirmed yet; the SDK keeps it queued and retries."
@@ -196,8 +218,8 @@ for btn in document.querySelectorAll(".track-btn"):
 Session.user = EmpMix.get_user_id()  # still logged in from an earlier visit
 EmpMix.track_pageview()
 Status.action("EmpMix.track_pageview()")
-if RUNNING_IN_WORKER:
-    q("#runtime").textContent = "Python in a worker"
+q("#runtime").textContent = ("MicroPython" if MICROPYTHON else "Python") + (
+    " in a worker" if RUNNING_IN_WORKER else " on the main thread")
 q("#loading").remove()
 document.body.dataset.ready = "true"
 window.appReady = True

@@ -40,6 +40,7 @@ def main() -> int:
         if "listening on " in line:
             base = line.split("listening on ", 1)[1].strip()
             print(f"\n  app:              {base}/\n  app in a worker:  {base}/worker.html\n"
+                  f"  app, MicroPython: {base}/mpy.html  (and {base}/mpy-worker.html)\n"
                   f"  dashboard:        {base}/dashboard.html\n  project token:    {TOKEN}\n"
                   f"  database:         {args.db}\n\nCtrl-C stops the collector.", flush=True)
             break

@@ -14,12 +14,13 @@ from typing import Any, Iterator
 import pytest
 
 from tests.collector_process import CollectorProcess, launch_collector
+from tools import site_pages
 
 from tests.conftest import PAGE_READY_MS, ROOT, wait_until
 
 WWW = ROOT / "build" / "www"
 ARTIFACTS = ROOT / "test-results" / "site"  # pytest-playwright empties test-results/ when a session starts
-TOKENS = ["demo_token", "worker_token"]
+TOKENS = ["demo_token", "worker_token", "mpy_token", "mpy_worker_token"]
 
 
 class Site(CollectorProcess):
@@ -40,6 +41,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if not (WWW / "pyodide" / "pyodide.mjs").exists() or not list((WWW / "dist").glob("empmix_web-*.whl")):
         pytest.skip("build/www is not laid out: run ./build.sh setup")
     shutil.copytree(ROOT / "site", WWW, dirs_exist_ok=True)  # what ./build.sh setup does
+    site_pages.main(str(WWW))
     tmp = tmp_path_factory.mktemp("site")
     proc = launch_collector(tmp / "events.db", "--site", str(WWW), tokens=TOKENS, cwd=ROOT)
     server = Site(proc.process, proc.url, proc.db, proc.output)

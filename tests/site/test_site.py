@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import ROOT, wait_until
 from tests.site.conftest import Site, Watched, open_page, screenshot
+from tools import site_pages
 
 CONFIRM_MS = 20_000  # an action until the collector confirmed its batch (loaded CI machine)
 STORY: dict[str, Any] = {}  # what test_app_identity_flow did, for test_dashboard
@@ -70,14 +71,22 @@ def dashboard(browser: Any, site: Site) -> Any:
 
 
 def test_pages_share_markup_and_wheel_name() -> None:
-    """worker.html is index.html with a worker script tag; app.toml names the built wheel."""
-    ids = lambda name: sorted(re.findall(r'id="([^"]+)"', (ROOT / "site" / name).read_text()))  # noqa: E731
-    assert ids("index.html") == ids("worker.html")
-    assert '<script type="py" worker src="/app.py"' in (ROOT / "site" / "worker.html").read_text()
+    """The four app pages are one markup with another script tag; both configs name the built
+    wheel."""
+    index = (ROOT / "site" / "index.html").read_text()
+    ids = lambda html: sorted(re.findall(r'id="([^"]+)"', html))  # noqa: E731
+    pages = {page: site_pages.variant(index, page) for page in site_pages.VARIANTS}
+    for html in pages.values():
+        assert ids(html) == ids(index)
+    assert '<script type="py" worker src="/app.py" config="/app.toml">' in pages["worker.html"]
+    assert '<script type="mpy" src="/app.py" config="/app-mpy.toml">' in pages["mpy.html"]
+    assert '<script type="mpy" worker src="/app.py" config="/app-mpy.toml">' in pages["mpy-worker.html"]
+    assert '<a href="/mpy.html" aria-current="page">' in pages["mpy.html"]
     latest = ROOT / "build" / "www" / "dist" / "empmix_web-latest.json"
     if latest.exists():
         wheel = json.loads(latest.read_text())["wheel"]
-        assert f'".{wheel}"' in (ROOT / "site" / "app.toml").read_text()
+        for config in ("app.toml", "app-mpy.toml"):
+            assert f'".{wheel}"' in (ROOT / "site" / config).read_text(), config
 
 
 def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None:
@@ -213,13 +222,17 @@ def set_visibility(page: Any, state: str) -> None:
         document.dispatchEvent(new Event('visibilitychange')); }""", state)
 
 
-def test_worker_identity_flow(browser: Any, site: Site) -> None:
-    """worker.html: the same app.py in a PyScript worker, on the page's real storage and events."""
-    token = "worker_token"
+@pytest.mark.parametrize("page_name,token,runtime", [
+    ("worker.html", "worker_token", "Python in a worker"),
+    ("mpy-worker.html", "mpy_worker_token", "MicroPython in a worker"),
+])
+def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: str, runtime: str) -> None:
+    """The same app.py in a PyScript worker (Pyodide and MicroPython), on the page's real
+    storage and events."""
     context = browser.new_context(base_url=site.url)
-    w = open_page(context, f"/worker.html?token={token}")
+    w = open_page(context, f"/{page_name}?token={token}")
     page = w.page
-    expect(page.locator("#runtime")).to_have_text("Python in a worker")
+    expect(page.locator("#runtime")).to_have_text(runtime)
     assert page.evaluate("crossOriginIsolated") is True
     first = identity(page)
     assert anonymous(first), first
@@ -242,7 +255,7 @@ def test_worker_identity_flow(browser: Any, site: Site) -> None:
 
     # a new page load finds the login (stored by one worker, read back by the next), in batching
     # mode: a tab switch sends the queue by beacon at once
-    page.goto(f"/worker.html?token={token}&flush_ms=600000")
+    page.goto(f"/{page_name}?token={token}&flush_ms=600000")
     page.wait_for_selector("body[data-ready=true]", state="attached")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_dave",
                               "device_id": second["device_id"], "user": "usr_dave"}
@@ -257,7 +270,7 @@ def test_worker_identity_flow(browser: Any, site: Site) -> None:
     page.click("#btn-share-note")
     expect(page.locator("#status")).to_have_attribute("data-seq", "3")
     page.goto("about:blank")
-    again = open_page(context, f"/worker.html?token={token}")
+    again = open_page(context, f"/{page_name}?token={token}")
     wait_until(lambda: "Shared Note" in site.event_names("usr_dave", token), 30, "the next page to send it")
     assert not w.errors + again.errors, w.errors + again.errors
     context.close()
@@ -265,3 +278,37 @@ def test_worker_identity_flow(browser: Any, site: Site) -> None:
     dave = site.person("usr_dave", token)
     assert set(dave["distinct_ids"]) == {"usr_dave", first["distinct_id"], second["distinct_id"]}
     assert dave["properties"]["logins_count"] == 1
+
+
+def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
+    """mpy.html: the same app.py under MicroPython on the main thread: sign-up, logout, login,
+    the page-hide beacon, and what the collector made of it."""
+    token = "mpy_token"
+    context = browser.new_context(base_url=site.url)
+    m = open_page(context, f"/mpy.html?token={token}")
+    page = m.page
+    expect(page.locator("#runtime")).to_have_text("MicroPython on the main thread")
+    first = identity(page)
+    assert anonymous(first), first
+    wait_confirmed(page, 1)
+    signup(page, "Erin")
+    assert identity(page) == {"state": "identified", "distinct_id": "usr_erin",
+                              "device_id": first["device_id"], "user": "usr_erin"}
+    act(page, "#logout")
+    second = identity(page)
+    assert anonymous(second) and second["device_id"] != first["device_id"], second
+    login(page, "erin")
+    assert identity(page)["distinct_id"] == "usr_erin"
+    screenshot(page, "mpy.png", full_page=True)
+    page.goto(f"/mpy.html?token={token}&flush_ms=600000")
+    page.wait_for_selector("body[data-ready=true]", state="attached")
+    page.click("#btn-create-note")
+    expect(page.locator("#status")).to_have_attribute("data-seq", "2")
+    page.goto("about:blank")
+    wait_until(lambda: "Created Note" in site.event_names("usr_erin", token), 15, "the page-hide beacon")
+    assert not m.errors, m.errors
+    context.close()
+    erin = site.person("usr_erin", token)
+    assert set(erin["distinct_ids"]) == {"usr_erin", first["distinct_id"], second["distinct_id"]}
+    assert erin["identified"] and erin["properties"]["logins_count"] == 1
+    assert {"Signed Up", "Logged Out", "Logged In", "Created Note"} <= set(site.event_names("usr_erin", token))
