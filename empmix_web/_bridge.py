@@ -73,9 +73,9 @@ return {
 # Made in the realm Python runs in (the worker, in a worker): fetch and Web Locks.
 _LOCAL_HELPER = r"""
 return {
-  async post(url, body, ms) {
+  async post(url, body, ms, withCredentials) {
     try {
-      const r = await fetch(url, {method: "POST", body, credentials: "omit",
+      const r = await fetch(url, {method: "POST", body, credentials: withCredentials ? "include" : "omit",
         headers: {"Content-Type": "application/x-www-form-urlencoded"},
         signal: AbortSignal.timeout(ms)});
       const text = await r.text();
@@ -217,9 +217,10 @@ class JsBrowser:
         return os.urandom(n)
 
     # -- network ------------------------------------------------------------------------------
-    async def post_form(self, url: str, body: str, timeout_ms: int) -> HttpReply:
-        """POST a form-encoded body (no credentials, a CORS-safelisted type: no preflight)."""
-        reply = str(await self._local.post(url, body, timeout_ms))
+    async def post_form(self, url: str, body: str, timeout_ms: int, credentials: bool = False) -> HttpReply:
+        """POST a form-encoded body (a CORS-safelisted type: no preflight; no credentials unless
+        asked for)."""
+        reply = str(await self._local.post(url, body, timeout_ms, bool(credentials)))
         if reply[:1] == "E":
             raise NetworkError(reply[1:])
         status, retry_after, text = reply.split("\n", 2)

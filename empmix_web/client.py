@@ -3,6 +3,9 @@
 import logging
 
 from .core import Core
+from .groups import Group, check_group_id, check_group_ids, check_group_key, check_groups
+from .options import check_api_host, check_bootstrap, check_routes
+from .sessions import DEFAULT_MAX_MS, DEFAULT_TIMEOUT_MS
 from .validation import (
     check_event_name,
     check_int,
@@ -60,18 +63,6 @@ def _install_console_log(browser: "Browser") -> None:
     log.propagate = False
 
 
-def _check_api_host(api_host: "Any", browser: "Browser") -> str:
-    if api_host is None:
-        origin = browser.page_origin()
-        if not (origin.startswith("http://") or origin.startswith("https://")):
-            raise ValueError("api_host is required on a page without an http(s) origin (" + origin + ")")
-        return origin
-    check_str(api_host, "api_host")
-    if not (api_host.startswith("http://") or api_host.startswith("https://")) or len(api_host) < 10:
-        raise ValueError("api_host must be an http(s) URL, got " + repr(api_host[:80]))
-    return api_host.rstrip("/")
-
-
 class EmpMixClient:
     """One analytics client for one project token.
 
@@ -90,7 +81,10 @@ class EmpMixClient:
              flush_interval_ms: int = 1000, debug: bool = False, *,
              cookie_domain: "str | None" = None, cross_subdomain_cookie: bool = False,
              secure_cookie: "bool | None" = None, max_queue_size: int = 5000,
-             opt_out_by_default: bool = False, browser: "Browser | None" = None) -> None:
+             opt_out_by_default: bool = False, session_timeout_ms: int = DEFAULT_TIMEOUT_MS,
+             session_max_ms: int = DEFAULT_MAX_MS, track_marketing: bool = True,
+             bootstrap: "dict[str, str] | None" = None, api_routes: "dict[str, str] | None" = None,
+             server_cookie: bool = False, browser: "Browser | None" = None) -> None:
         """Start tracking for ``token``: load (or mint) the identity, resend what a previous page
         left queued, and start the sender.
 
@@ -99,12 +93,23 @@ class EmpMixClient:
         cookie caps away). A second ``init()`` on an initialised client is refused with a
         warning: the first configuration keeps running (one sender, one tab scanner, one set of
         page listeners).
+
+        ``session_timeout_ms`` / ``session_max_ms``: when ``$session_id`` rotates.
+        ``track_marketing``: campaign parameters, referrer and first touch on events (default on).
+        ``bootstrap``: ``{"device_id": ..., "user_id": ...}`` from a server that knows the visitor.
+        ``api_routes``: ``{"track": "e/", "engage": "p/", "groups": "g/", "cookie": "c"}``, any
+        subset, paths relative to ``api_host``. ``server_cookie``: ask the collector to set the
+        identity cookie too (``POST {api_host}/cookie``).
         """
         if not is_token(token):
             raise ValueError("token must be 1-128 characters of [A-Za-z0-9_.-]")
         batch_size = check_int(batch_size, "batch_size")
         flush_interval_ms = check_int(flush_interval_ms, "flush_interval_ms")
         max_queue_size = check_int(max_queue_size, "max_queue_size")
+        session_timeout_ms = check_int(session_timeout_ms, "session_timeout_ms")
+        session_max_ms = check_int(session_max_ms, "session_max_ms")
+        routes = check_routes(api_routes)
+        boot = check_bootstrap(bootstrap)
         if cookie_domain is not None:
             check_str(cookie_domain, "cookie_domain")
         if self._core is not None:
@@ -118,11 +123,13 @@ class EmpMixClient:
             browser = JsBrowser()
         _install_console_log(browser)
         config = {
-            "api_host": _check_api_host(api_host, browser), "batch_size": min(batch_size, 2000),
+            "api_host": check_api_host(api_host, browser), "batch_size": min(batch_size, 2000),
             "debug": bool(debug), "flush_interval_ms": flush_interval_ms,
             "cookie_domain": cookie_domain, "cross_subdomain_cookie": bool(cross_subdomain_cookie),
             "secure_cookie": secure_cookie, "max_queue_size": max_queue_size,
-            "opt_out_by_default": bool(opt_out_by_default),
+            "opt_out_by_default": bool(opt_out_by_default), "session_timeout_ms": session_timeout_ms,
+            "session_max_ms": session_max_ms, "track_marketing": bool(track_marketing),
+            "bootstrap": boot, "api_routes": routes, "server_cookie": bool(server_cookie),
         }
         core = Core(token, browser, config)
         core.start()
@@ -148,6 +155,21 @@ class EmpMixClient:
     def track_pageview(self, properties: "dict[str, Any] | None" = None) -> None:
         """Track a ``$mp_web_page_view`` event for the current page."""
         self.track("$mp_web_page_view", properties)
+
+    def track_with_groups(self, event: str, properties: "dict[str, Any] | None",
+                          groups: "dict[str, Any]") -> None:
+        """Track ``event`` with ``groups`` (``{group_key: id or [ids]}``) on this event only."""
+        props = check_properties(properties, deep=False)
+        props.update(check_groups(groups))
+        self.track(event, props)
+
+    def time_event(self, event_name: str) -> None:
+        """Start timing ``event_name``: its next ``track`` carries ``$duration`` (seconds)."""
+        self._c("time_event").time_event(check_event_name(event_name))
+
+    def get_session_id(self) -> str:
+        """The current ``$session_id`` (a UUIDv7 shared by the origin's tabs)."""
+        return self._c("get_session_id").session_id()
 
     # -- identity -----------------------------------------------------------------------------
     def identify(self, user_id: "str | int", profile: "dict[str, Any] | None" = None) -> None:
@@ -200,6 +222,11 @@ class EmpMixClient:
         merged.update(core.super_properties())
         core.save_super_properties(merged)
 
+    def get_property(self, name: str) -> "Any":
+        """The super property ``name``, or None."""
+        check_str(name, "name")
+        return self._c("get_property").super_properties().get(name)
+
     def unregister(self, name: str) -> None:
         """Remove one super property."""
         check_str(name, "name")
@@ -208,6 +235,51 @@ class EmpMixClient:
         if name in current:
             del current[name]
             core.save_super_properties(current)
+
+    # -- groups -------------------------------------------------------------------------------
+    def set_group(self, group_key: str, group_ids: "str | int | list[str | int]") -> None:
+        """This user belongs to ``group_ids`` of ``group_key``: a super property on every later
+        event, and ``$set`` on the user's profile (held while anonymous)."""
+        key, ids = check_group_key(group_key), check_group_ids(group_ids)
+        core = self._c("set_group")
+        merged = dict(core.super_properties())
+        merged[key] = ids
+        core.save_super_properties(merged)
+        core.profile("$set", {key: ids})
+
+    def add_group(self, group_key: str, group_id: "str | int") -> None:
+        """Add one id to the user's ``group_key`` list (profile ``$union``)."""
+        key, gid = check_group_key(group_key), check_group_id(group_id)
+        core = self._c("add_group")
+        merged = dict(core.super_properties())
+        ids = merged.get(key)
+        ids = list(ids) if isinstance(ids, list) else []
+        if gid not in ids:
+            ids.append(gid)
+        merged[key] = ids
+        core.save_super_properties(merged)
+        core.profile("$union", {key: [gid]})
+
+    def remove_group(self, group_key: str, group_id: "str | int") -> None:
+        """Remove one id from the user's ``group_key`` list (profile ``$remove``); the super
+        property goes with the last id."""
+        key, gid = check_group_key(group_key), check_group_id(group_id)
+        core = self._c("remove_group")
+        merged = dict(core.super_properties())
+        ids = merged.get(key)
+        ids = [i for i in ids if i != gid] if isinstance(ids, list) else []
+        if ids:
+            merged[key] = ids
+        else:
+            merged.pop(key, None)
+        core.save_super_properties(merged)
+        core.profile("$remove", {key: gid})
+
+    def get_group(self, group_key: str, group_id: "str | int") -> Group:
+        """The profile of one group, for ``set``/``set_once``/``unset``/``union``/``remove``/
+        ``delete`` (sent to ``/groups/``)."""
+        self._c("get_group")
+        return Group(self, check_group_key(group_key), check_group_id(group_id))
 
     # -- profiles -----------------------------------------------------------------------------
     def set_user_properties(self, props: "dict[str, Any]") -> None:

@@ -75,3 +75,35 @@ def spawn(coro):  # type: ignore[no-untyped-def]
     except (RuntimeError, AttributeError):  # AttributeError: MicroPython has no get_running_loop
         loop = asyncio.get_event_loop()
     return loop.create_task(coro)
+
+
+async def wait_event(event, seconds):  # type: ignore[no-untyped-def]
+    """True once ``event`` is set, False after ``seconds`` (None: no limit).
+
+    Not ``asyncio.wait_for``: CPython 3.11's can swallow a cancellation that races the event
+    (the task then never stops), and MicroPython's cancels the calling task, which fails when
+    that is PyScript's top level. Two small tasks race instead; both are cancelled after."""
+    import asyncio
+
+    if event.is_set():
+        return True
+    if seconds is None:
+        await event.wait()
+        return True
+    done = asyncio.Event()
+
+    async def watch():  # type: ignore[no-untyped-def]
+        await event.wait()
+        done.set()
+
+    async def ring():  # type: ignore[no-untyped-def]
+        await asyncio.sleep(max(0.0, seconds))
+        done.set()
+
+    watcher, timer = spawn(watch()), spawn(ring())
+    try:
+        await done.wait()
+    finally:
+        watcher.cancel()
+        timer.cancel()
+    return event.is_set()

@@ -10,13 +10,18 @@ import logging
 
 from . import people
 from .compat import dumps, loads_bounded
+from .compat import spawn
 from .consent import Consent
-from .identity import Identity, IdentityStore
+from .context import PageContext
+from .identity import Identity, IdentityStore, parse_identity
+from .percent import quote
 from .properties import SuperProperties
 from .queue import OutboundQueue
 from .records import InsertIds, Record, RecordFactory
+from .sessions import Sessions
 from .storage import CookieJar, Storage, probe_cookie_domain
 from .tabs import TabCoordinator
+from .timers import Timers
 from .transport import Sender
 
 try:
@@ -47,26 +52,45 @@ class Core:
         self.consent = Consent(self.storage, token, config["opt_out_by_default"])
         self.identity = IdentityStore(self.storage, self.cookies, token, browser.monotonic,
                                       lambda: browser.random_bytes(16))
+        if config["server_cookie"]:
+            self.identity.on_cookie_written = self._ask_server_for_cookie
         self.props = SuperProperties(self.storage, token, browser.monotonic)
         self.people_key = "empmix_" + token + "_people"
         self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
         self.tab_id = browser.random_bytes(6).hex()
         self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
         self.sender = Sender(browser, self.queue, config["api_host"], config["batch_size"],
-                             config["flush_interval_ms"], self.debug, _jitter(browser))
+                             config["flush_interval_ms"], self.debug, _jitter(browser), config["api_routes"])
+        self.sessions = Sessions(self.storage, token, browser.now_ms, lambda: browser.random_bytes(10),
+                                 config["session_timeout_ms"], config["session_max_ms"])
+        self.timers = Timers(self.storage, token, browser.now_ms)
+        self.page = PageContext(browser, self.storage, self.sessions, config["track_marketing"])
         self.tabs = TabCoordinator(browser, self.storage, self.queue, self.sender, token,
                                    lambda: not self.consent.opted_out)
-        width, height = browser.screen_size()
-        self._context = {"$referrer": browser.referrer(), "$screen_width": width, "$screen_height": height}
         self._seen: "str | None" = None  # the stored identity text at the end of the last call
         self._out = False  # this tab is in the opted-out state
         self._memory_identity: "Identity | None" = None  # while opted out: never stored
+        self._cookie_posted: "str | None" = None  # the identity value the collector was last asked to set
 
     def start(self) -> None:
-        """Load (or mint) the identity, claim this tab, resend what was left queued."""
-        self.sync(fresh=True)
+        """Load (or mint) the identity (or the server's, from ``bootstrap``), register the first
+        touch, claim this tab, resend what was left queued."""
+        bootstrap = self.config["bootstrap"]
+        device_id = bootstrap.get("device_id")
+        if device_id is not None and not self.consent.opted_out and self._nothing_stored():
+            self._saved(Identity.anonymous(device_id))  # server-side and browser events share it
+        ident = self.sync(fresh=True)
+        if ident is not None and self.config["server_cookie"]:
+            self._ask_server_for_cookie(self.identity.raw)  # refresh the cookie's lifetime
+        self._register_first_touch()
         self.tabs.start()
         self.browser.on_page_hide(self.page_hidden)
+        if bootstrap.get("user_id") is not None:
+            self.identify(bootstrap["user_id"])
+
+    def _nothing_stored(self) -> bool:
+        return (parse_identity(self.identity.stored_raw()) is None
+                and parse_identity(self.cookies.get(self.identity.cookie_name)) is None)
 
     def stop(self) -> None:
         self.sender.stop()
@@ -83,6 +107,7 @@ class Core:
         if raw != self._seen:  # another tab (or this one) changed identity or consent
             self.consent.reload()
             self.props.invalidate()
+            self.sessions.invalidate()
         if self.consent.opted_out:
             if not self._out:
                 self._go_quiet()
@@ -103,12 +128,14 @@ class Core:
         self.sender.paused = True
         self.queue.clear()
         self.props.memory = {}
+        self.sessions.persist = self.timers.persist = False
 
     def _wake_up(self) -> None:
         self._out = False
         self.sender.paused = False
         self.props.memory = None
         self.props.invalidate()
+        self.sessions.persist = self.timers.persist = True
         if len(self.queue):
             self.sender.wake()
 
@@ -123,11 +150,11 @@ class Core:
         return ident if ident is not None else self.memory_identity()
 
     # -- building and queueing ----------------------------------------------------------------
-    def context(self) -> "dict[str, Any]":
-        context = dict(self._context)
-        context["$current_url"] = self.browser.page_url()
-        if not self.storage.persistent:
-            context["$persistence"] = "memory"
+    def context(self, name: str) -> "dict[str, Any]":
+        context = self.page.props()
+        duration = self.timers.stop(name)
+        if duration is not None:
+            context["$duration"] = duration
         return context
 
     def enqueue(self, record: Record) -> None:
@@ -141,10 +168,24 @@ class Core:
 
     def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> None:
         persistent = self.storage.persistent
-        record = self.records.event(name, ident, self.context(), self.props.get(), props)
+        context = self.context(name)
+        record = self.records.event(name, ident, context, self.props.get(), props)
         self.enqueue(record)
         if persistent and not self.storage.persistent:  # this very write was refused: say so
-            self.queue.rewrite(record, self.records.event(name, ident, self.context(), self.props.get(), props).body)
+            context["$persistence"] = "memory"
+            self.queue.rewrite(record, self.records.event(name, ident, context, self.props.get(), props).body)
+
+    def time_event(self, name: str) -> None:
+        if self.sync() is not None:
+            self.timers.start(name)
+
+    def session_id(self) -> str:
+        self.sync()
+        return self.sessions.current()
+
+    def group_op(self, group_key: str, group_id: "str | int", op: str, value: "Any") -> None:
+        if self.sync() is not None:
+            self.enqueue(self.records.group(group_key, group_id, op, value))
 
     # -- identity -----------------------------------------------------------------------------
     def identify(self, uid: str) -> None:
@@ -194,13 +235,44 @@ class Core:
         self.identity.clear()
         self.props.clear()
         self.storage.remove(self.people_key)
+        self.timers.clear()
         fresh = Identity.mint(self.browser.random_bytes(16))
         if ident is None:
             self._memory_identity = fresh
-        else:
-            self._saved(fresh)
+            return
+        self._saved(fresh)
+        self.sessions.restart()
+        self._register_first_touch()
         if len(self.queue):
             self.sender.wake()
+
+    def _register_first_touch(self) -> None:
+        """Once per device until reset(): super properties and the profile's ``$set_once``."""
+        if self._out:
+            return
+        touch = self.page.first_touch(self.props.get())
+        if touch:
+            merged = dict(touch)
+            merged.update(self.props.get())
+            self.props.save(merged)
+            self.profile("$set_once", touch)
+
+    def _ask_server_for_cookie(self, value: "str | None") -> None:
+        """``server_cookie=True``: the collector sets the identity cookie itself (``Set-Cookie``
+        outlives Safari's 7-day cap on cookies written by script). Best effort: the SDK's own
+        cookie stays either way."""
+        if value is None or self._out or value == self._cookie_posted:
+            return
+        self._cookie_posted = value
+        body = "token=" + quote(self.token) + "&value=" + quote(value)
+        spawn(self._post_cookie(self.sender.url("cookie", verbose=False), body))
+
+    async def _post_cookie(self, url: str, body: str) -> None:
+        try:
+            reply = await self.browser.post_form(url, body, 10_000, True)
+            self.debug("POST " + url + " -> " + str(reply.status))
+        except Exception as exc:  # NetworkError: the page's own cookie stays
+            self.debug("POST " + url + " failed: " + str(exc))
 
     def _saved(self, ident: Identity) -> Identity:
         self.identity.save(ident)
@@ -247,6 +319,8 @@ class Core:
         self.identity.clear()
         self.props.clear()
         self.storage.remove(self.people_key)
+        self.sessions.forget()
+        self.timers.clear()
         self.consent.set(False)
         self._memory_identity = None
         self._seen = self.identity.stored_raw()

@@ -113,6 +113,7 @@ class IdentityStore:
         self.raw: "str | None" = None  # the stored text self.current was parsed from
         self._recheck_at = 0.0  # monotonic time of the next cookie read
         self._warned = False
+        self.on_cookie_written: "Callable[[str], None] | None" = None
 
     def stored_raw(self) -> "str | None":
         """The identity text in localStorage: what every call compares to see a sibling's change."""
@@ -140,7 +141,7 @@ class IdentityStore:
         self._discarded(from_cookie, "cookie " + self.cookie_name)
         identity = parse_identity(stored)  # no (valid) cookie: cookies blocked or cleared
         if identity is not None and stored is not None:
-            self._cookies.set(self.cookie_name, stored)
+            self._write_cookie(stored)
             self.current, self.raw = identity, stored
             return identity
         self._discarded(stored, "localStorage " + self.key)
@@ -154,10 +155,15 @@ class IdentityStore:
     def save(self, identity: Identity) -> Identity:
         raw = dumps(identity.to_json())
         self._storage.set(self.key, raw)
-        self._cookies.set(self.cookie_name, raw)
+        self._write_cookie(raw)
         self.current, self.raw = identity, self._storage.get(self.key)
         self._recheck_at = self._monotonic() + COOKIE_RECHECK_S
         return identity
+
+    def _write_cookie(self, raw: str) -> None:
+        self._cookies.set(self.cookie_name, raw)
+        if self.on_cookie_written is not None:
+            self.on_cookie_written(raw)
 
     def clear(self) -> None:
         """Forget the identity everywhere it is kept (host and parent-domain cookies)."""

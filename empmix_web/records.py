@@ -31,9 +31,11 @@ class Kind:
 
 EVENT = Kind("e", "track", True)
 PROFILE = Kind("u", "engage", True)
+GROUP = Kind("g", "groups", True)
 # profile records queued by empmix-web 0.1.0 carry no $insert_id: a resend may apply twice
 LEGACY_PROFILE = Kind("p", "engage", False)
-KINDS = {EVENT.letter: EVENT, PROFILE.letter: PROFILE, LEGACY_PROFILE.letter: LEGACY_PROFILE}
+KINDS = {EVENT.letter: EVENT, PROFILE.letter: PROFILE, GROUP.letter: GROUP,
+         LEGACY_PROFILE.letter: LEGACY_PROFILE}
 
 _orders = [0]
 
@@ -111,3 +113,15 @@ class RecordFactory:
             op: value,
         }
         return Record(PROFILE, dumps(record))
+
+    def group(self, group_key: str, group_id: "str | int", op: str, value: "Any") -> Record:
+        """One operation on a group's profile (``/groups/``)."""
+        record = {
+            "$token": self.token,
+            "$group_key": group_key,
+            "$group_id": group_id,
+            "$time": int(self._now_ms()),
+            "$insert_id": self._insert_id(),
+            op: value,
+        }
+        return Record(GROUP, dumps(record))

@@ -13,7 +13,7 @@ import logging
 
 from . import wire
 from .browser import NetworkError
-from .compat import spawn
+from .compat import spawn, wait_event
 from .queue import OutboundQueue
 
 try:
@@ -34,10 +34,13 @@ class Sender:
 
     def __init__(self, browser: "Browser", queue: OutboundQueue, api_host: str, batch_size: int,
                  flush_interval_ms: int, debug: "Callable[[str], None]",
-                 jitter: "Callable[[], float]") -> None:
+                 jitter: "Callable[[], float]", routes: "dict[str, str] | None" = None) -> None:
         self._browser = browser
         self.queue = queue
         self.api_host = api_host
+        self.routes = dict(wire.DEFAULT_ROUTES)
+        if routes:
+            self.routes.update(routes)
         self.batch_size = batch_size
         self.flush_interval_ms = flush_interval_ms
         self._debug = debug
@@ -53,8 +56,8 @@ class Sender:
         self.paused = False  # opted out: nothing is sent
         self.requests = 0
 
-    def url(self, endpoint: str) -> str:
-        return wire.url(self.api_host, endpoint)
+    def url(self, endpoint: str, verbose: bool = True) -> str:
+        return wire.url(self.api_host, self.routes[endpoint], verbose)
 
     # -- scheduling ---------------------------------------------------------------------------
     def wake(self) -> None:
@@ -88,10 +91,7 @@ class Sender:
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
-        except asyncio.TimeoutError:
-            pass
+        await wait_event(self._wake, seconds)
 
     async def _wait_for_batch(self) -> bool:
         """Wait until a batch is due; True when one should be sent now."""
@@ -163,13 +163,7 @@ class Sender:
         self._progress.set()
 
     async def flush(self, timeout_ms: "int | None" = None) -> bool:
-        """True once every record queued before the call is confirmed or refused for good.
-
-        The waiting runs in a task of its own: MicroPython's ``wait_for`` cancels the task that
-        called it, which fails when the caller is PyScript's top level or an event handler."""
-        return await spawn(self._flush(timeout_ms))
-
-    async def _flush(self, timeout_ms: "int | None") -> bool:
+        """True once every record queued before the call is confirmed or refused for good."""
         if not len(self.queue):
             return True
         watermark = max(r.order for r in self.queue)
@@ -184,12 +178,7 @@ class Sender:
                 if remaining is not None and remaining <= 0:
                     return False
                 self._progress.clear()
-                try:
-                    if remaining is None:
-                        await self._progress.wait()
-                    else:
-                        await asyncio.wait_for(self._progress.wait(), remaining)
-                except asyncio.TimeoutError:
+                if not await wait_event(self._progress, remaining):
                     return False
             return True
         finally:

@@ -29,8 +29,14 @@ DELIVERED, RETRY, SPLIT, DROP, DROP_SOME = "delivered", "retry", "split", "drop"
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
-def url(api_host: str, endpoint: str) -> str:
-    return api_host.rstrip("/") + "/" + endpoint + "/?verbose=1"
+# where each kind of request goes, relative to api_host; init(api_routes=...) overrides any subset
+DEFAULT_ROUTES = {"track": "track/", "engage": "engage/", "groups": "groups/", "cookie": "cookie"}
+
+
+def url(api_host: str, route: str, verbose: bool = True) -> str:
+    """``api_host`` + ``route`` (with ``verbose=1``, which asks for ``failed_records``)."""
+    base = api_host.rstrip("/") + "/" + route.lstrip("/")
+    return base + ("&" if "?" in base else "?") + "verbose=1" if verbose else base
 
 
 def encode_batch(bodies: "list[str]") -> str:

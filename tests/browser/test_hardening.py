@@ -38,8 +38,10 @@ def profile(collector: Any, distinct_id: str) -> dict[str, Any]:
 
 
 def everything_stored(py: Py, context: Any) -> str:
-    """Every localStorage value and cookie value of the origin, as one text."""
-    values = list(py("", "stored('')").values())
+    """Every localStorage value and cookie value of the origin (less FILL_QUOTA's filler), as
+    one text; read in JavaScript: megabytes of filler need not cross into Python."""
+    values = py.page.evaluate("Object.entries(localStorage).filter(([k]) => !/^(filler_|small_|t[0-9])/.test(k))"
+                              ".map(([k, v]) => v)")
     return "\n".join(values + [unquote(c["value"]) for c in context.cookies()])
 
 

@@ -17,6 +17,7 @@ clients = {}
 def mk(token, **options):
     options.setdefault("api_host", str(js.location.origin))
     options.setdefault("flush_interval_ms", 50)
+    options.setdefault("track_marketing", False)  # first touch adds records: on where tested
     clients[token] = EmpMixClient(token, **options)
     return clients[token]
 

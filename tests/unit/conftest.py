@@ -28,7 +28,9 @@ def run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return asyncio.run(make())
 
 
-def tab(origin: Origin, token: str = "tok", locks: bool = True, **options: Any) -> tuple[EmpMixClient, FakeBrowser]:
-    browser = FakeBrowser(origin, locks=locks)
+def tab(origin: Origin, token: str = "tok", locks: bool = True, url: str | None = None, referrer: str = "",
+        **options: Any) -> tuple[EmpMixClient, FakeBrowser]:
+    browser = FakeBrowser(origin, locks=locks, url=url, referrer=referrer)
     options.setdefault("flush_interval_ms", 10)
+    options.setdefault("track_marketing", False)  # first touch adds records: on where tested
     return EmpMixClient(token, browser=browser, **options), browser

@@ -35,6 +35,7 @@ class Origin:
         self.server: Server = ok_server
         self.received: list[tuple[str, dict[str, object]]] = []  # (url, record) per POST or beacon
         self.beacons: list[tuple[str, str]] = []
+        self.cookie_posts: list[tuple[str, dict[str, str], bool]] = []
         self.quota_chars: int | None = None  # setItem fails past this many stored characters
         self.storage_broken = False  # every localStorage call throws (sandboxed frame)
         self.seed = 0
@@ -59,12 +60,13 @@ def decode_body(body: str) -> list[dict[str, object]]:
 class FakeBrowser:
     """One tab of an :class:`Origin`."""
 
-    def __init__(self, origin: Origin, locks: bool = True, url: str | None = None) -> None:
+    def __init__(self, origin: Origin, locks: bool = True, url: str | None = None, referrer: str = "") -> None:
         self.origin = origin
         self.in_worker = False
         self.locks = locks
         scheme = "https" if origin.https else "http"
         self.url = url or f"{scheme}://{origin.host}/page"
+        self.ref = referrer
         self.hide_callbacks: list[Callable[[], None]] = []
         self.console_lines: list[tuple[str, str]] = []
         self.held_locks: list[str] = []
@@ -129,7 +131,7 @@ class FakeBrowser:
         return self.origin.https
 
     def referrer(self) -> str:
-        return ""
+        return self.ref
 
     def screen_size(self) -> tuple[int, int]:
         return (1280, 720)
@@ -162,15 +164,18 @@ class FakeBrowser:
         return random.Random(self.origin.seed).randbytes(n)
 
     # -- network ------------------------------------------------------------------------------
-    async def _post(self, url: str, body: str) -> HttpReply:
+    async def _post(self, url: str, body: str, credentials: bool) -> HttpReply:
+        if "data=" not in body:  # the server-set cookie request: token=...&value=...
+            self.origin.cookie_posts.append((url, {k: v[0] for k, v in parse_qs(body).items()}, credentials))
+            return self.origin.server(url, [])
         records = decode_body(body)
         reply = self.origin.server(url, records)  # may raise NetworkError
         for record in records:
             self.origin.received.append((url, record))
         return reply
 
-    def post_form(self, url: str, body: str, timeout_ms: int) -> Awaitable[HttpReply]:
-        return self._post(url, body)
+    def post_form(self, url: str, body: str, timeout_ms: int, credentials: bool = False) -> Awaitable[HttpReply]:
+        return self._post(url, body, credentials)
 
     def send_beacon(self, url: str, body: str) -> bool:
         if sum(len(b) for _u, b in self.origin.beacons) + len(body) > 64 * 1024 * 4:

@@ -11,6 +11,8 @@ from empmix_web.compat import MICROPYTHON, loads_bounded
 from empmix_web.ids import illegal_id_reason, uuid4
 from empmix_web.percent import quote, unquote
 from empmix_web.validation import check_user_id
+from empmix_web.campaigns import campaign, domain_of, first_touch
+from empmix_web.sessions import uuid7
 from empmix_web.wire import http_date_ms, outcome
 
 
@@ -103,6 +105,12 @@ def raises(fn, arg):
         return type(exc).__name__
 
 
+def timed(c):
+    c.time_event("step")
+    props = c._core.context("step")
+    return isinstance(props.get("$duration"), float) and "$session_id" in props
+
+
 IDS = ["usr_1", "Nan", "NULL", "null", "None", "UNDEFINED", "'none'", "", "  ", "$device:", "0", "x" * 256]
 TEXTS = ["abc", "a b%c&=", '{"x":"\u00e9\u20ac"}', "~!*()'", "\x01\n"]
 
@@ -141,6 +149,12 @@ async def main():
         "uuid": uuid4(bytes(range(16))),
         "outcome": [outcome(s, '{"failed_records":[{"index":0}]}')[0] for s in (200, 400, 408, 413, 403)],
         "track_nan": raises(lambda v: c.track("e", {"x": v}), float("nan")),
+        "uuid7": uuid7(1800000000000.0, bytes(range(10))),
+        "campaign": campaign("https://a.example/p?utm_source=news%20letter&x=1&utm_medium=email+x&gclid=G#utm_term=no"),
+        "domains": [domain_of(u) for u in ("", "https://www.Example.com:8080/a?b", "http://[::1]:80/", "android-app://x")],
+        "first_touch": first_touch("https://ref.example/x", "/?utm_source=a&utm_campaign=b", {}),
+        "session_ok": len(c.get_session_id()) == 36 and c.get_session_id()[14] == "7",
+        "duration": timed(c),
     }
     print("RESULT " + json.dumps(result))
 
