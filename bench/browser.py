@@ -2,14 +2,22 @@
 
 The page (``bench/page/bench.html``) holds mixpanel-browser (the pinned ``mixpanel.min.js``)
 and Pyodide with the empmix-web wheel installed. The collector serves a throw-away site folder
-of symlinks (``pyodide/``, ``dist/``, ``vendor/`` from ``build/www`` and ``bench/`` from
-``bench/page``), so page, assets and ingestion share one origin, as in production.
+of symlinks (``pyodide/``, ``pyscript/``, ``micropython/``, ``dist/``, ``vendor/`` from
+``build/www`` and ``bench/`` from ``bench/page``), so page, assets and ingestion share one
+origin, as in production.
+
+PyScript pages (``/bench-mpy.html``: MicroPython, ``/bench-py.html``: Pyodide) are rendered into
+that folder from ``bench/page/pyscript.template.html`` with the current wheel (PyScript's
+config is static HTML). Their script (``bench/page/bench_page.py``) times navigation to ``init``
+as it loads, then takes snippets through ``run`` (``tests/harness.py``'s ``wrap``).
 
 Example::
 
     with BenchBrowser(tmp, tokens=["mp", "em"]) as bb:
         page = bb.new_page()
         bb.py(page, "1 + 1")            # -> 2
+        mpy = bb.new_pyscript_page("mpy")
+        bb.run(mpy, "x = 1", "x + 1")   # -> 2 (MicroPython)
         with bb.hold_ingestion(page):   # requests to /track and /engage hang until released
             ...
 """
@@ -27,13 +35,20 @@ from types import TracebackType
 from typing import Any, Self
 
 from bench.common import PAGE_DIR, WWW, CollectorProcess
+from tests.harness import wrap
 
-__all__ = ["BenchBrowser", "CHROMIUM_ARGS", "chromium_path"]
+__all__ = ["BenchBrowser", "CHROMIUM_ARGS", "chromium_path", "PYSCRIPT_INTERPRETERS", "PageError"]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PAGE_READY_MS = 180_000
 INGESTION = re.compile(r"/(track|engage|groups)/?(\?|$)")
+# PyScript's two interpreters: page type -> the "interpreter" of its config
+PYSCRIPT_INTERPRETERS = {"mpy": "/micropython/micropython.mjs", "py": "/pyodide/pyodide.mjs"}
+
+
+class PageError(RuntimeError):
+    """A snippet raised inside a PyScript page."""
 
 
 def chromium_path() -> str | None:
@@ -46,15 +61,21 @@ def chromium_path() -> str | None:
 
 def make_site(folder: Path) -> Path:
     """A site folder linking the built assets and the benchmark page."""
-    for needed in ("pyodide", "dist", "vendor"):
+    assets = ("pyodide", "pyscript", "micropython", "dist", "vendor")
+    for needed in assets:
         if not (WWW / needed).is_dir():
             raise RuntimeError(f"{WWW / needed} is missing: run ./build.sh setup first")
     folder.mkdir(parents=True, exist_ok=True)
-    for name, target in (("pyodide", WWW / "pyodide"), ("dist", WWW / "dist"), ("vendor", WWW / "vendor"),
-                         ("bench", PAGE_DIR)):
+    for name, target in [(name, WWW / name) for name in assets] + [("bench", PAGE_DIR)]:
         link = folder / name
         if not link.exists():
             link.symlink_to(target, target_is_directory=True)
+    wheel = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
+    template = (PAGE_DIR / "pyscript.template.html").read_text()
+    for kind, interpreter in PYSCRIPT_INTERPRETERS.items():
+        html = (template.replace("{{TYPE}}", kind).replace("{{INTERPRETER}}", interpreter)
+                .replace("{{WHEEL}}", wheel))
+        (folder / f"bench-{kind}.html").write_text(html)
     return folder
 
 
@@ -122,6 +143,35 @@ class BenchBrowser:
         except Exception as exc:
             raise RuntimeError(f"bench page did not load: {errors}") from exc
         return page
+
+    def new_pyscript_page(self, kind: str, context: Any = None) -> Any:
+        """A fresh PyScript page under ``kind`` ("mpy" = MicroPython, "py" = Pyodide) with the
+        wheel loaded, init timed (``startup(page)``) and the snippet harness ready. ``kind``
+        "mixpanel": a page with mixpanel-browser alone, init timed the same way (no harness)."""
+        page = (context or self.context).new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto("/bench/mixpanel.html" if kind == "mixpanel" else f"/bench-{kind}.html")
+        try:
+            page.wait_for_function("window.benchPyReady === true", timeout=PAGE_READY_MS)
+        except Exception as exc:
+            raise RuntimeError(f"PyScript bench page ({kind}) did not load: {errors}") from exc
+        return page
+
+    @staticmethod
+    def startup(page: Any) -> dict[str, Any]:
+        """What a PyScript page timed as it loaded (``bench/page/bench_page.py``)."""
+        return json.loads(page.evaluate("window.benchStartup"))
+
+    @staticmethod
+    def run(page: Any, code: str, expr: str = "None") -> Any:
+        """Run ``code`` in a PyScript page (either interpreter; top-level await allowed, the
+        names it binds stay page globals) and return ``expr``, JSON-decoded."""
+        reply = json.loads(page.evaluate("code => window.runPy(code)", wrap(code, expr)))
+        if "error" in reply:
+            raise PageError(f"{reply['error']}\n{reply['trace']}")
+        return json.loads(reply["ok"])
 
     def new_context(self) -> Any:
         """A separate browser context (own localStorage and cache), same origin."""

@@ -3,6 +3,8 @@ many HTTP requests each SDK makes and how long until the collector has stored al
 (rows counted in its SQLite database), plus the page's main-thread busy time meanwhile (CDP).
 
 Both SDKs use batch size 50 and a 1 s flush interval, on a fresh browser context each.
+empmix-web runs twice: under Pyodide (bare page) and under MicroPython (PyScript ``type="mpy"``
+page, ``empmix_mpy``).
 
 Example::
 
@@ -19,7 +21,8 @@ from bench.common import count_events
 
 __all__ = ["run", "TOKENS"]
 
-TOKENS = ["burst_em", "burst_mp"]
+TOKENS = ["burst_em", "burst_mp", "burst_mpy"]
+SDKS = {"empmix": "burst_em", "mixpanel": "burst_mp", "empmix_mpy": "burst_mpy"}
 
 _EM_BURST = """
 import json, time
@@ -30,6 +33,18 @@ t0 = time.perf_counter()
 for _ in range({n}):
     c.track("bench_burst", props)
 json.dumps((time.perf_counter() - t0) * 1000)
+"""
+
+
+# MicroPython (PyScript page: clock_us() is bench_page.py's, in microseconds)
+_MPY_BURST = """
+from empmix_web import EmpMixClient
+c = EmpMixClient({token!r}, api_host={origin!r}, batch_size=50, flush_interval_ms=1000)
+props = {{"plan": "pro", "step": 3, "price": 9.99, "beta": True, "source": "bench"}}
+t0 = clock_us()
+for _ in range({n}):
+    c.track("bench_burst", props)
+loop_ms = (clock_us() - t0) / 1000
 """
 
 
@@ -48,9 +63,10 @@ def _wait_stored(bb: BenchBrowser, page: Any, token: str, n: int, started: float
 def _one(bb: BenchBrowser, sdk: str, n: int, timeout_s: float, page: Any = None) -> dict[str, Any]:
     context = None if page is not None else bb.new_context()
     try:
-        page = page if page is not None else bb.new_page(context)
+        if page is None:
+            page = bb.new_pyscript_page("mpy", context) if sdk == "empmix_mpy" else bb.new_page(context)
         cdp = bb.cdp_session(page)
-        token = "burst_em" if sdk == "empmix" else "burst_mp"
+        token = SDKS[sdk]
         if sdk == "mixpanel":
             page.evaluate("([name, token]) => mpStart(name, token, 50, 1000)", ["burst", token])
         with bb.count_ingestion(page) as requests:
@@ -58,6 +74,8 @@ def _one(bb: BenchBrowser, sdk: str, n: int, timeout_s: float, page: Any = None)
             started = time.perf_counter()
             if sdk == "empmix":
                 loop_ms = bb.py(page, _EM_BURST.format(token=token, origin=bb.url, n=n))
+            elif sdk == "empmix_mpy":
+                loop_ms = bb.run(page, _MPY_BURST.format(token=token, origin=bb.url, n=n), "loop_ms")
             else:
                 loop_ms = page.evaluate("([name, n]) => mpFill(name, n, 'bench_burst')", ["burst", n])
             stored, elapsed = _wait_stored(bb, page, token, n, started, timeout_s)
@@ -78,7 +96,12 @@ def _one(bb: BenchBrowser, sdk: str, n: int, timeout_s: float, page: Any = None)
             context.close()
 
 
-def run(bb: BenchBrowser, n: int = 1000, timeout_s: float = 120.0, page: Any = None) -> dict[str, Any]:
-    """Burst ``n`` events through each SDK, each on a fresh browser context (or both on ``page``)."""
-    return {"events": n, "timeout_s": timeout_s, "empmix": _one(bb, "empmix", n, timeout_s, page),
-            "mixpanel": _one(bb, "mixpanel", n, timeout_s, page)}
+def run(bb: BenchBrowser, n: int = 1000, timeout_s: float = 120.0, page: Any = None, mpy: bool = True,
+        mpy_page: Any = None) -> dict[str, Any]:
+    """Burst ``n`` events through each SDK, each on a fresh browser context (or both on ``page``,
+    and MicroPython on ``mpy_page``)."""
+    out = {"events": n, "timeout_s": timeout_s, "empmix": _one(bb, "empmix", n, timeout_s, page)}
+    if mpy:
+        out["empmix_mpy"] = _one(bb, "empmix_mpy", n, timeout_s, mpy_page if page is not None else None)
+    out["mixpanel"] = _one(bb, "mixpanel", n, timeout_s, page)
+    return out

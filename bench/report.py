@@ -41,13 +41,14 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
         "track_cost_ratio_persisted": track.get("worst_ratio_empmix_to_mixpanel_persisted"),
         "collector_events_per_s": load.get("events_per_s_at_50"),
     }
+    summary.update(_mpy_summary(track, startup, burst))
     if startup:
         summary["import_to_init_ms"] = startup["median"]["import_to_init_ms"]
         summary["wheel_bytes"] = startup["sizes"]["wheel_bytes"]
         summary["mixpanel_min_js_gzip_bytes"] = startup["sizes"]["mixpanel_min_js_gzip_bytes"]
     if burst:
         summary["burst_seconds_to_all_stored"] = {
-            sdk: burst[sdk]["seconds_to_all_stored"] for sdk in ("empmix", "mixpanel")}
+            sdk: burst[sdk]["seconds_to_all_stored"] for sdk in ("empmix", "mixpanel", "empmix_mpy") if sdk in burst}
     if scaling:
         last = scaling["steps"][-1]
         summary["largest_size"] = last["stored_events"]
@@ -65,33 +66,99 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+MPY_GOALS = {"mpy_nav_to_init_ms": 1000.0, "mpy_import_to_init_ms": 30.0, "mpy_track_ratio_to_pyodide": 2.0}
+
+
+def _mpy_summary(track: dict[str, Any], startup: dict[str, Any], burst: dict[str, Any]) -> dict[str, Any]:
+    """MicroPython's headline numbers (always present, ``None`` when not measured) and its goals
+    (reported, never asserted)."""
+    pys = startup.get("pyscript") or {}
+    mpy = (pys.get("micropython") or {}).get("median", {})
+    py = (pys.get("pyodide") or {}).get("median", {})
+    out: dict[str, Any] = {
+        "mpy_nav_to_init_ms": mpy.get("nav_to_init_ms"),
+        "mpy_import_to_init_ms": mpy.get("import_to_init_ms"),
+        "mpy_track_median_us_worst": track.get("mpy_median_us_worst"),
+        "mpy_track_ratio_to_pyodide": track.get("worst_ratio_mpy_to_pyodide"),
+        "pyscript_pyodide_nav_to_init_ms": py.get("nav_to_init_ms"),
+        "pyscript_pyodide_import_to_init_ms": py.get("import_to_init_ms"),
+        "mpy_burst_seconds_to_all_stored": (burst.get("empmix_mpy") or {}).get("seconds_to_all_stored"),
+    }
+    out["mpy_goals"] = {key: {"goal_max": goal, "value": out[key],
+                              "met": None if out[key] is None else out[key] <= goal}
+                        for key, goal in MPY_GOALS.items()}
+    return out
+
+
 def _track(track: dict[str, Any]) -> list[str]:
+    mpy = any("empmix_mpy" in d for d in track["depths"])
     lines = [
         f"#### 1. `track()` cost on the main thread (N = {track['n']:,} calls, 5 properties, batch size "
         f"{track['batch_size']}; µs per call, median / p95)",
         "",
-        "| pending before | empmix-web | mixpanel-browser: until `track()` returns | mixpanel-browser: until "
+        "| pending before | empmix-web" + (" (Pyodide) | empmix-web (MicroPython)" if mpy else "")
+        + " | mixpanel-browser: until `track()` returns | mixpanel-browser: until "
         "persisted | floor (JS: serialise + localStorage) | empmix / mixpanel (returns) | empmix / mixpanel "
-        "(persisted) | empmix / floor |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "(persisted) | empmix / floor |" + (" MicroPython / Pyodide |" if mpy else ""),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if mpy else ""),
     ]
     for d in track["depths"]:
         cell = lambda r: f"{_f(r['median_us'])} / {_f(r['p95_us'])}"  # noqa: E731
+        mpy_cell = (f" {cell(d['empmix_mpy'])} |" if "empmix_mpy" in d else " – |") if mpy else ""
+        mpy_ratio = f" **{_f(d.get('ratio_mpy_to_pyodide'), 2)}** |" if mpy else ""
         lines.append(
-            f"| {d['depth']:,} | {cell(d['empmix'])} | {cell(d['mixpanel_return'])} | {cell(d['mixpanel_persisted'])} "
+            f"| {d['depth']:,} | {cell(d['empmix'])} |{mpy_cell} {cell(d['mixpanel_return'])} "
+            f"| {cell(d['mixpanel_persisted'])} "
             f"| {cell(d['floor'])} | **{_f(d['ratio_empmix_to_mixpanel_return'], 2)}** "
-            f"| {_f(d['ratio_empmix_to_mixpanel_persisted'], 2)} | {_f(d['ratio_empmix_to_floor'], 1)} |"
+            f"| {_f(d['ratio_empmix_to_mixpanel_persisted'], 2)} | {_f(d['ratio_empmix_to_floor'], 1)} |{mpy_ratio}"
         )
-    profile = track.get("profile")
-    if profile:
-        lines += ["", "Where empmix-web's `track()` time goes (perf_counter sections inside Pyodide, mean µs per "
-                  f"call; this loop: mean {_f(profile['sections_total_us_per_call'], 0)}, median "
-                  f"{_f(profile.get('sections_median_us_per_call'), 0)}):", ""]
-        lines += ["| section | mean µs |", "|---|---:|"]
-        lines += [f"| {k} | {_f(v, 1)} |" for k, v in profile["sections_us_per_call"].items()]
-        lines += ["", "What caching in `empmix_web` would give (median µs per call, simulated in the page):", ""]
-        lines += ["| change (cumulative) | median µs |", "|---|---:|"]
-        lines += [f"| {k} | {_f(v, 0)} |" for k, v in profile["what_if_median_us"].items()]
+    if mpy:
+        lines += ["", f"MicroPython's `track()` within 2× of Pyodide's (worst depth): "
+                  f"**{_f(track.get('worst_ratio_mpy_to_pyodide'), 2)}×** "
+                  f"({'met' if _met(track.get('worst_ratio_mpy_to_pyodide'), 2.0) else 'not met'}). "
+                  "MicroPython times with `performance.now()` through the FFI (its `ticks_us()` moves in "
+                  "millisecond steps in the browser): about "
+                  f"{_f(max(d['empmix_mpy']['clock_overhead_us'] for d in track['depths'] if 'empmix_mpy' in d), 1)}"
+                  " µs per clock read, included."]
+    lines += _profiles(track.get("profile"), track.get("profile_mpy"))
+    return lines
+
+
+def _met(value: Any, goal: float) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value <= goal
+
+
+def _profiles(profile: dict[str, Any] | None, mpy: dict[str, Any] | None) -> list[str]:
+    """Sections and what-if, Pyodide and MicroPython side by side (either may be missing)."""
+    shown = [(name, p) for name, p in (("Pyodide", profile), ("MicroPython", mpy)) if p]
+    if not shown:
+        return []
+    order: list[str] = []
+    for _, p in shown:
+        keys = p.get("sections_order") or list(p["sections_us_per_call"])
+        order += [k for k in keys if k not in order]
+    inner = {k for _, p in shown for k in p.get("sections_inner", [])}
+    loops = "; ".join(f"{name}: mean {_f(p['sections_total_us_per_call'], 0)}, median "
+                      f"{_f(p.get('sections_median_us_per_call'), 0)}" for name, p in shown)
+    lines = ["", "Where empmix-web's `track()` time goes (clock around each part, inside the interpreter; mean µs "
+             f"per call; indented rows are inside a part above; this loop: {loops}):", ""]
+    lines += ["| section | " + " | ".join(f"{name}, mean µs" for name, _ in shown) + " |",
+              "|---|" + "---:|" * len(shown)]
+    for k in order:
+        label = f"&nbsp;&nbsp;↳ {k}" if k in inner else k
+        lines.append(f"| {label} | " + " | ".join(_f(p["sections_us_per_call"].get(k), 1) for _, p in shown) + " |")
+    stages: list[str] = []
+    for _, p in shown:
+        stages += [k for k in p.get("what_if_order") or p["what_if_median_us"] if k not in stages]
+    alone: list[str] = []
+    for _, p in shown:
+        alone += [k for k in p.get("what_if_alone_median_us", {}) if k not in alone]
+    lines += ["", "What caching in `empmix_web` would give (median µs per call, simulated in the page):", ""]
+    lines += ["| change (cumulative) | " + " | ".join(f"{name}, median µs" for name, _ in shown) + " |",
+              "|---|" + "---:|" * len(shown)]
+    lines += [f"| {k} | " + " | ".join(_f(p["what_if_median_us"].get(k), 0) for _, p in shown) + " |" for k in stages]
+    lines += [f"| {k} | " + " | ".join(_f(p.get("what_if_alone_median_us", {}).get(k), 0) for _, p in shown) + " |"
+              for k in alone]
     return lines
 
 
@@ -110,15 +177,48 @@ def _startup(startup: dict[str, Any]) -> list[str]:
     if "pyodide_core_gzip_bytes" in s:
         rows.append(("Pyodide runtime (asm.wasm, asm.mjs, stdlib zip, mjs), gzip -9",
                      f"{_f(s['pyodide_core_gzip_bytes'])} bytes ({_f(s['pyodide_core_bytes'])} raw)"))
+    if "micropython_core_gzip_bytes" in s:
+        rows.append(("MicroPython runtime (micropython.wasm, micropython.mjs), gzip -9",
+                     f"{_f(s['micropython_core_gzip_bytes'])} bytes ({_f(s['micropython_core_bytes'])} raw)"))
     lines = [f"#### 2. Start-up (median of {startup['repeats']} fresh page(s))", "", "| | |", "|---|---:|"]
-    return lines + [f"| {a} | {b} |" for a, b in rows]
+    return lines + [f"| {a} | {b} |" for a, b in rows] + _pyscript(startup.get("pyscript"))
+
+
+def _pyscript(pys: dict[str, Any] | None) -> list[str]:
+    """Navigation to ``init`` on PyScript pages (MicroPython, Pyodide) and mixpanel-browser."""
+    if not pys:
+        return []
+    cols = [(name, (pys.get(key) or {}).get("median", {})) for key, name in
+            (("micropython", "empmix-web, MicroPython (`type=\"mpy\"`)"), ("pyodide", "empmix-web, Pyodide (`type=\"py\"`)"),
+             ("mixpanel", "mixpanel-browser"))]
+    cols = [(name, m) for name, m in cols if m]
+    mpy = (pys.get("micropython") or {}).get("median", {})
+    rows = [("navigation → first line of the script", "nav_to_first_line_ms", 0),
+            ("navigation → `init` done", "nav_to_init_ms", 0),
+            ("`import` + `init` (mixpanel-browser: load + evaluate `mixpanel.min.js`, `init` → `loaded`)",
+             "import_to_init_ms", 1), ("of which `import`", "import_ms", 1), ("of which `init`", "init_ms", 1)]
+    lines = ["", f"Navigation to `init` done, PyScript pages and mixpanel-browser alone (median of {pys['repeats']} "
+             "fresh context(s) each, same run):", "",
+             "| | " + " | ".join(name for name, _ in cols) + " |", "|---|" + "---:|" * len(cols)]
+    for label, key, digits in rows:
+        lines.append(f"| {label} | " + " | ".join(f"{_f(m.get(key), digits)} ms" for _, m in cols) + " |")
+    nav, imp = mpy.get("nav_to_init_ms"), mpy.get("import_to_init_ms")
+    lines += ["", f"MicroPython goals: navigation → `init` ≤ 1.0 s: **{_f(nav, 0)} ms** "
+              f"({'met' if _met(nav, 1000.0) else 'not met'}); `import` + `init` ≤ 30 ms: **{_f(imp, 1)} ms** "
+              f"({'met' if _met(imp, 30.0) else 'not met'}). Pyodide / MicroPython, navigation → `init`: "
+              f"{_f(pys.get('ratio_nav_to_init_pyodide_to_mpy'), 1)}×."]
+    return lines
 
 
 def _burst(burst: dict[str, Any]) -> list[str]:
     lines = [f"#### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
              "", "| SDK | HTTP requests | time until the collector stored all | main-thread busy meanwhile "
              "| the tracking loop itself |", "|---|---:|---:|---:|---:|"]
-    for sdk, label in (("empmix", "empmix-web"), ("mixpanel", "mixpanel-browser")):
+    sdks = [("empmix", "empmix-web" + (" (Pyodide)" if "empmix_mpy" in burst else "")),
+            ("empmix_mpy", "empmix-web (MicroPython)"), ("mixpanel", "mixpanel-browser")]
+    for sdk, label in sdks:
+        if sdk not in burst:
+            continue
         r = burst[sdk]
         done = (_f(r["seconds_to_all_stored"], 2, " s") if r["complete"]
                 else f"{r['stored']} stored after {r['seconds_waited']} s")

@@ -3,9 +3,11 @@
 Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``bench/results/``
 (one file per benchmark plus ``summary.json``):
 
-1. ``track``: ``track()`` cost on the main thread, empmix-web vs mixpanel-browser vs a floor,
-   at several queue depths, with a profile of where empmix-web's time goes;
-2. ``startup``: ``import empmix_web`` to ``init`` done in a fresh Pyodide; download sizes;
+1. ``track``: ``track()`` cost on the main thread, empmix-web (Pyodide and MicroPython) vs
+   mixpanel-browser vs a floor, at several queue depths, with a profile of where empmix-web's
+   time goes;
+2. ``startup``: ``import empmix_web`` to ``init`` done in a fresh Pyodide; navigation to ``init``
+   done on PyScript pages under MicroPython and Pyodide; download sizes;
 3. ``burst``: 1,000 events at once: requests and time until the collector stored them;
 4. ``load``: the collector under load at 1 and 50 events per request;
 5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events;
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=None, help="track() calls per loop (2000; quick 30)")
     p.add_argument("--depths", type=_ints, default=None, help="queue depths (0,100,1000; quick 0,10)")
     p.add_argument("--no-profile", action="store_true", help="skip the profile of empmix-web's track()")
+    p.add_argument("--no-mpy", action="store_true",
+                   help="skip MicroPython (PyScript type=\"mpy\") in track, startup and burst")
     p.add_argument("--startup-repeats", type=int, default=None, help="fresh pages for start-up (3; quick 1)")
     p.add_argument("--burst-events", type=int, default=None, help="events in the burst (1000; quick 20)")
     p.add_argument("--burst-timeout", type=float, default=None, help="seconds to wait for a burst (180; quick 30)")
@@ -95,24 +99,34 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
     tokens = (track_cost.tokens_for(args.depths) + ["prof_sections", "prof_cprofile", "prof_whatif"]
               + startup.TOKENS + burst.TOKENS)
     results: dict[str, Any] = {}
+    mpy = not args.no_mpy
     with BenchBrowser(work / "browser", tokens, browser=browser) as bb:
         shared = bb.new_page() if args.quick else None  # quick: one page (start-up first: it must be fresh)
+        # quick: one MicroPython page too (PyScript type="mpy"; it times its own start-up as it loads)
+        mpy_shared = bb.new_pyscript_page("mpy") if args.quick and mpy else None
         if "startup" in selected:
-            _log("startup")
-            results["startup"] = startup.run(bb, args.startup_repeats, include_pyodide_size=not args.quick, page=shared)
+            _log("startup" + (": bare Pyodide; PyScript MicroPython and Pyodide pages" if mpy else ""))
+            results["startup"] = startup.run(bb, args.startup_repeats, include_pyodide_size=not args.quick, page=shared,
+                                             pyscript=mpy, mpy_page=mpy_shared)
         if "track" in selected:
             _log(f"track: N={args.n}, depths {args.depths}")
-            results["track"] = track_cost.run(bb, args.n, args.depths, page=shared)
+            results["track"] = track_cost.run(bb, args.n, args.depths, page=shared, mpy=mpy, mpy_page=mpy_shared)
             if not args.no_profile:
                 _log("track: profile")
                 context = None if shared else bb.new_context()
                 page = shared or bb.new_page(context)
                 results["track"]["profile"] = track_profile.run(bb, page, args.n, rounds=1 if args.quick else 3)
+                if mpy:
+                    _log("track: profile (MicroPython)")
+                    page = mpy_shared or bb.new_pyscript_page("mpy", context)
+                    results["track"]["profile_mpy"] = track_profile.run_mpy(bb, page, args.n,
+                                                                            rounds=1 if args.quick else 3)
                 if context is not None:
                     context.close()
         if "burst" in selected:
             _log(f"burst: {args.burst_events} events")
-            results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared)
+            results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy,
+                                         mpy_page=mpy_shared)
     return results
 
 

@@ -6,6 +6,12 @@
   module's execution, like ``python -X importtime``). For comparison the same page times
   ``mixpanel.init`` until its ``loaded`` callback, and reports how long Pyodide itself and the
   wheel's installation took.
+* PyScript pages (``bench/page/bench_page.py``), MicroPython (``type="mpy"``) and Pyodide
+  (``type="py"``) alike, each in a fresh context, interleaved: navigation start to the script's
+  first line and to ``init`` done (``performance.now()``), and ``import empmix_web`` + ``init``
+  timed in the interpreter. This is what a visitor waits for; the bare-Pyodide numbers above
+  leave out the page and PyScript. The same for a page with mixpanel-browser alone
+  (``bench/page/mixpanel.html``: library in ``<head>``, ``init`` at once, until ``loaded``).
 * Sizes: the wheel in bytes; mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
   (``gzip -9`` in Python); the Pyodide runtime files a page downloads first, for context.
 
@@ -25,10 +31,11 @@ from typing import Any
 from bench.browser import BenchBrowser
 from bench.common import MIXPANEL_MIN_JS, WWW
 
-__all__ = ["run", "sizes", "TOKENS"]
+__all__ = ["run", "run_pyscript", "sizes", "TOKENS"]
 
-TOKENS = ["startup_em", "startup_mp"]
+TOKENS = ["startup_em", "startup_mp", "startup_mpy", "startup_pys", "startup_mpnav"]  # bench_page.py, mixpanel_boot.js
 PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+MICROPYTHON_CORE = ("micropython.mjs", "micropython.wasm")
 
 _CODE = """
 import json, sys, time
@@ -105,6 +112,11 @@ def sizes(include_pyodide: bool = True) -> dict[str, Any]:
         out["pyodide_core_bytes"] = sum(p.stat().st_size for p in core)
         out["pyodide_core_gzip_bytes"] = sum(_gzip_size(p) for p in core)
         out["pyodide_core_files"] = list(PYODIDE_CORE)
+    mpy = [WWW / "micropython" / name for name in MICROPYTHON_CORE]
+    if all(p.exists() for p in mpy):
+        out["micropython_core_bytes"] = sum(p.stat().st_size for p in mpy)
+        out["micropython_core_gzip_bytes"] = sum(_gzip_size(p) for p in mpy)
+        out["micropython_core_files"] = list(MICROPYTHON_CORE)
     return out
 
 
@@ -122,11 +134,44 @@ def _one(bb: BenchBrowser, index: int, page: Any = None) -> dict[str, Any]:
             context.close()
 
 
-def run(bb: BenchBrowser, repeats: int = 3, include_pyodide_size: bool = True, page: Any = None) -> dict[str, Any]:
+def _median(samples: list[dict[str, Any]]) -> dict[str, float]:
+    keys = [k for k, v in samples[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return {key: round(statistics.median(s[key] for s in samples), 2) for key in keys}
+
+
+def run_pyscript(bb: BenchBrowser, repeats: int = 3, mpy_page: Any = None) -> dict[str, Any]:
+    """PyScript pages under both interpreters, and a page with mixpanel-browser alone, ``repeats``
+    fresh contexts each, interleaved (MicroPython first). ``mpy_page``: a MicroPython page just
+    opened, used as its one sample."""
+    samples: dict[str, list[dict[str, Any]]] = {"mpy": [], "py": [], "mixpanel": []}
+    if mpy_page is not None:
+        samples["mpy"].append(bb.startup(mpy_page))
+    for _ in range(repeats):
+        for kind in ("mpy", "py", "mixpanel"):
+            if kind == "mpy" and mpy_page is not None:
+                continue
+            context = bb.new_context()
+            try:
+                samples[kind].append(bb.startup(bb.new_pyscript_page(kind, context)))
+            finally:
+                context.close()
+    out: dict[str, Any] = {"repeats": repeats}
+    for kind, name in (("mpy", "micropython"), ("py", "pyodide"), ("mixpanel", "mixpanel")):
+        out[name] = {"median": _median(samples[kind]), "samples": samples[kind]}
+    m, p = out["micropython"]["median"], out["pyodide"]["median"]
+    out["ratio_nav_to_init_pyodide_to_mpy"] = round(p["nav_to_init_ms"] / m["nav_to_init_ms"], 1)
+    out["goals"] = {"mpy_nav_to_init_ms": 1000.0, "mpy_import_to_init_ms": 30.0}
+    return out
+
+
+def run(bb: BenchBrowser, repeats: int = 3, include_pyodide_size: bool = True, page: Any = None,
+        pyscript: bool = True, mpy_page: Any = None) -> dict[str, Any]:
     """Median over ``repeats`` fresh pages, plus the sizes. With ``page`` (one that has not
-    imported empmix_web yet) a single sample is taken on it instead."""
+    imported empmix_web yet) a single sample is taken on it instead. With ``pyscript`` the
+    PyScript pages are measured too (:func:`run_pyscript`; ``mpy_page``: see there)."""
     samples = [_one(bb, 0, page)] if page is not None else [_one(bb, i) for i in range(repeats)]
-    repeats = len(samples)
-    keys = [k for k, v in samples[0].items() if isinstance(v, (int, float))]
-    median = {key: round(statistics.median(s[key] for s in samples), 2) for key in keys}
-    return {"repeats": repeats, "median": median, "samples": samples, "sizes": sizes(include_pyodide_size)}
+    out = {"repeats": len(samples), "median": _median(samples), "samples": samples,
+           "sizes": sizes(include_pyodide_size)}
+    if pyscript:
+        out["pyscript"] = run_pyscript(bb, 1 if page is not None else repeats, mpy_page)
+    return out

@@ -1,20 +1,34 @@
-"""Where empmix-web's ``track()`` time goes, measured inside Pyodide (part of benchmark 1).
+"""Where empmix-web's ``track()`` time goes, measured inside the interpreter (part of benchmark 1).
 
 Three views, all on a fresh client with ingestion held (nothing is sent):
 
-* ``sections``: ``perf_counter`` around the parts of ``track`` (the client's internals are
-  wrapped in place, in the page only): identity (document.cookie read + parse), event body
-  (page URL, super properties, JSON), queue push (localStorage.setItem), the rest. Means per
-  call (the browser's occasional slow ``setItem`` shows here, not in a median).
-* ``cprofile``: the top functions by own time under ``cProfile`` (inflated by the profiler).
+* ``sections``: a clock around the parts of ``track`` (the client's checks and the core's
+  collaborators are wrapped in place, in the page only), in call order: the argument checks,
+  ``core.sync`` (the stored identity read, ``identity.stored_raw``: one localStorage read per
+  call, and ``identity.load``: the cookie re-read at most once a second), the event context
+  (``core.context``: page URL), super properties (``props.get``), ``records.event`` (the record
+  and its JSON, ``compat.dumps``), ``queue.push`` (localStorage.setItem), ``sender.queued``,
+  and the rest; then what is inside those parts (``identity.*``, JSON, the FFI leaves
+  ``browser.local_get/local_set/get_cookies/page_url``). Means per call (the browser's
+  occasional slow ``setItem`` shows here, not in a median). The wrappers' own cost is measured
+  on a no-op and taken out of the rest (MicroPython's clock is an FFI call: a few µs).
+* ``cprofile`` (Pyodide only): the top functions by own time under ``cProfile`` (inflated by
+  the profiler).
 * ``what_if``: the median per call when, cumulatively, the identity, the page URL and the
   super properties are served from memory instead of read through the browser each call:
-  what the proposed caching in ``empmix_web`` would save (the client object is patched in the
-  page; the SDK files are not changed). Median over interleaved rounds.
+  what more caching in ``empmix_web`` would save (the core object is patched in the page; the
+  SDK files are not changed). Median over interleaved rounds. Alone (not cumulative): the
+  client's argument check with flat property values checked inline, without the error-path
+  strings ``validation.check_json`` builds for every key (MicroPython checks every value
+  before ``json.dumps``, so there that check is on the hot path).
+
+The code is in the subset MicroPython runs: ``run_mpy`` takes the sections and the what-if on a
+PyScript ``type="mpy"`` page (clock: ``performance.now()`` as a float through the FFI).
 
 Example::
 
     result = run(bb, page, n=2000)
+    mpy = run_mpy(bb, mpy_page, n=2000)
 """
 
 from __future__ import annotations
@@ -23,16 +37,26 @@ from typing import Any
 
 from bench.browser import BenchBrowser
 
-__all__ = ["run"]
+__all__ = ["run", "run_mpy", "IDENTITY_LABEL"]
 
-_CODE = """
-import cProfile, io, json, pstats, statistics, time
+IDENTITY_LABEL = "identity.load (total)"
+
+# sections and what-if: the common subset (no statistics, no perf_counter on MicroPython)
+_COMMON = """
+import json, sys, time
 from empmix_web import EmpMixClient
-import empmix_web.client as client_module
+import empmix_web.records as records_module
 
 N = {n}
 props = {{"plan": "pro", "step": 3, "price": 9.99, "beta": True, "source": "bench"}}
-pc = time.perf_counter
+if sys.implementation.name == "micropython":
+    import js
+    _perf_now = js.Function.new("return () => performance.now()")()
+
+    def pc():
+        return _perf_now() / 1000
+else:
+    pc = time.perf_counter
 
 def fresh(token):
     return EmpMixClient(token, api_host={origin!r}, batch_size=50, flush_interval_ms=1000)
@@ -45,8 +69,13 @@ def loop(c, name="bench_event"):
         times[i] = pc() - t0
     return times
 
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
 def med_us(times):
-    return round(statistics.median(times) * 1e6, 1)
+    return round(median(times) * 1e6, 1)
 
 def wrap(obj, attr, label, acc):
     # time every call of obj.attr into acc[label]; skipped if the SDK has no such attribute
@@ -69,26 +98,173 @@ out = {{}}
 c = fresh("prof_sections")
 core = c._core
 acc = {{}}
-wrap(core.browser, "get_cookies", "document.cookie read (FFI)", acc)
-wrap(core.browser, "local_set", "localStorage.setItem (FFI)", acc)
-wrap(core.browser, "local_get", "localStorage.getItem (FFI)", acc)
-wrap(core.browser, "page_url", "location.href (FFI)", acc)
-original_encode = wrap(client_module, "encode", "JSON encode", acc)
-wrap(core.identity, "load", "identity.load (total)", acc)
-wrap(core.queue, "push", "queue.push (total)", acc)
-wrap(c, "_event_body", "event body (total)", acc)
+calls = {{}}
+# the parts of track, in call order (they do not overlap; their sum + the rest = the total) ...
+TOPS = ["argument checks (client)", "sync: identity + consent (total)", "event context (total)",
+        "super properties (total)", "records.event (total)", "queue.push (total)", "sender.queued (total)"]
+# ... and inside them (each also counted in its part above)
+INNER = ["identity.stored_raw (localStorage read)", "identity.load (cookie re-read at most 1/s)",
+         "JSON encode (compat.dumps)", "document.cookie read (FFI)", "localStorage.getItem (FFI)",
+         "localStorage.setItem (FFI)", "location.href (FFI)"]
+REST = "rest of track (Core.track, _event, enqueue)"
+WRAPPERS = "profiling wrappers around the parts (estimated; not the SDK)"
+
+def wrap_counted(obj, attr, label):
+    fn = wrap(obj, attr, label, acc)
+    if fn is not None:
+        calls[label] = 0
+        timed = getattr(obj, attr)
+        def counted(*args, **kwargs):
+            calls[label] += 1
+            return timed(*args, **kwargs)
+        setattr(obj, attr, counted)
+    return fn
+
+import empmix_web.client as client_module
+originals = []
+for name in ("check_event_name", "check_properties"):  # the client's argument checks
+    originals.append((name, getattr(client_module, name)))
+    fn = originals[-1][1]
+    def checked(*args, _fn=fn, **kwargs):
+        t0 = pc()
+        try:
+            return _fn(*args, **kwargs)
+        finally:
+            acc[TOPS[0]] += pc() - t0
+            calls[TOPS[0]] += 1
+    setattr(client_module, name, checked)
+acc[TOPS[0]] = 0.0
+calls[TOPS[0]] = 0
+wrap_counted(core, "sync", TOPS[1])
+wrap_counted(core, "context", TOPS[2])
+wrap_counted(core.props, "get", TOPS[3])
+wrap_counted(core.records, "event", TOPS[4])
+wrap_counted(core.queue, "push", TOPS[5])
+wrap_counted(core.sender, "queued", TOPS[6])
+wrap_counted(core.identity, "stored_raw", INNER[0])
+wrap_counted(core.identity, "load", INNER[1])
+originals.append(("dumps", wrap_counted(records_module, "dumps", INNER[2])))
+wrap_counted(core.browser, "get_cookies", INNER[3])
+wrap_counted(core.browser, "local_get", INNER[4])
+wrap_counted(core.browser, "local_set", INNER[5])
+wrap_counted(core.browser, "page_url", INNER[6])
 t0 = pc()
 times = loop(c)
 total = pc() - t0
 c.opt_out_tracking()
-if original_encode is not None:
-    client_module.encode = original_encode  # module-level: later clients must not pay the wrapper
-per = {{k: round(v / N * 1e6, 1) for k, v in acc.items()}}
-tops = [k for k in ("identity.load (total)", "event body (total)", "queue.push (total)") if k in per]
-per["rest of track (checks, Record, wake)"] = round(total / N * 1e6 - sum(per[k] for k in tops), 1)
+for name, fn in originals:  # module-level: later clients must not pay the wrappers
+    if fn is not None:
+        setattr(records_module if name == "dumps" else client_module, name, fn)
+
+# what one wrapped call costs by itself (clock reads, counting, *args): timed on a no-op
+class _Noop:
+    def f(self, a, b=None):
+        return a
+probe = _Noop()
+M = 2000
+t0 = pc()
+for i in range(M):
+    probe.f(1)
+bare = pc() - t0
+scratch = acc
+acc = {{}}
+wrap_counted(probe, "f", "probe")
+t0 = pc()
+for i in range(M):
+    probe.f(1)
+wrapper_cost = max(0.0, (pc() - t0 - bare) / M)
+acc = scratch
+top_calls = sum([calls[k] for k in TOPS if k in calls])
+inner_calls = sum([calls[k] for k in INNER if k in calls])
+
+per = {{}}
+for k in TOPS + INNER:
+    if k in acc:
+        per[k] = round(acc[k] / N * 1e6, 1)
+tops = [k for k in TOPS if k in per]
+per[WRAPPERS] = round(top_calls * wrapper_cost / N * 1e6, 1)
+# the wrappers inside the parts inflate those parts by about this much per track
+out["inner_wrappers_us_per_call"] = round(inner_calls * wrapper_cost / N * 1e6, 1)
+per[REST] = round(total / N * 1e6 - sum([per[k] for k in tops]) - per[WRAPPERS], 1)
 out["sections_us_per_call"] = per
+out["sections_order"] = [k for k in TOPS if k in per] + [REST, WRAPPERS] + [k for k in INNER if k in per]
+out["sections_inner"] = [k for k in INNER if k in per]
+out["sections_calls_per_track"] = {{}}
+for k in calls:
+    if k != "probe":
+        out["sections_calls_per_track"][k] = round(calls[k] / N, 2)
+out["wrapper_cost_us"] = round(wrapper_cost * 1e6, 2)
 out["sections_total_us_per_call"] = round(total / N * 1e6, 1)
 out["sections_median_us_per_call"] = med_us(times)
+
+# 3. what-if: serve what track reads through the browser from memory, cumulatively; stages are
+# measured in interleaved rounds (fresh client each time) so that load drifts hit all alike
+STAGES = ["as shipped", "+ identity served from memory (no storage/cookie read per call)",
+          "+ page URL served from memory", "+ super properties served from memory"]
+# and, alone (not cumulative): the client's argument check with flat values checked inline.
+# validation.check_json builds an error-path string (where + "[" + repr(key) + "]") for every
+# key before it recurses; on MicroPython (where values are checked before json.dumps) those
+# allocations are most of the check. Same rules: anything not flat goes to the original.
+FAST = "argument check: flat values checked inline (alone, not cumulative)"
+_INF = float("inf")
+_shipped_check = client_module.check_properties
+
+def fast_check_properties(value, name="properties", deep=True):
+    if isinstance(value, dict):
+        for k in value:
+            v = value[k]
+            if not isinstance(k, str):
+                break
+            if v is None or v is True or v is False or isinstance(v, str) or isinstance(v, int):
+                continue
+            if isinstance(v, float) and v == v and v != _INF and v != -_INF:
+                continue
+            break
+        else:
+            return dict(value)
+    return _shipped_check(value, name, deep)
+
+samples = {{}}
+for stage in STAGES + [FAST]:
+    samples[stage] = []
+for rnd in range({rounds}):
+    c = fresh("prof_whatif_" + str(rnd) + "_fast")
+    client_module.check_properties = fast_check_properties
+    try:
+        samples[FAST].append(med_us(loop(c)))
+    finally:
+        client_module.check_properties = _shipped_check
+    c.opt_out_tracking()
+    for level in range(len(STAGES)):
+        c = fresh("prof_whatif_" + str(rnd) + "_" + str(level))
+        core = c._core
+        if level >= 1:
+            raw = core.identity.stored_raw()
+            ident = core.identity.load(raw)
+            raw = core.identity.raw
+            core.identity.stored_raw = lambda raw=raw: raw
+            core.identity.load = lambda stored, fresh=False, ident=ident: ident
+        if level >= 2:
+            href = core.browser.page_url()
+            core.browser.page_url = lambda href=href: href
+        if level >= 3:
+            supers = core.props.get()
+            core.props.get = lambda supers=supers: supers
+        samples[STAGES[level]].append(med_us(loop(c)))
+        c.opt_out_tracking()
+what_if = {{}}
+for stage in STAGES:
+    what_if[stage] = median(samples[stage])
+out["what_if_median_us"] = what_if
+out["what_if_order"] = STAGES
+out["what_if_alone_median_us"] = {{FAST: median(samples[FAST])}}
+out["what_if_rounds"] = {rounds}
+out["interpreter"] = sys.implementation.name
+"""
+
+# Pyodide only (bare page, pyodide.runPythonAsync)
+_CPROFILE = """
+import cProfile, pstats
 
 # 2. cProfile
 c = fresh("prof_cprofile")
@@ -105,38 +281,24 @@ for (path, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():
                  "own_us_per_track": round(tt / N * 1e6, 1), "cum_us_per_track": round(ct / N * 1e6, 1)}})
 rows.sort(key=lambda r: -r["own_us_per_track"])
 out["cprofile_top"] = rows[:15]
-
-# 3. what-if: serve what track reads through the browser from memory, cumulatively; stages are
-# measured in interleaved rounds (fresh client each time) so that load drifts hit all alike
-STAGES = ["as shipped", "+ identity served from memory (no cookie/storage read per call)",
-          "+ page URL served from memory", "+ super properties served from memory"]
-samples = {{stage: [] for stage in STAGES}}
-for rnd in range({rounds}):
-    for level, stage in enumerate(STAGES):
-        c = fresh(f"prof_whatif_{{rnd}}_{{level}}")
-        core = c._core
-        if level >= 1:
-            ident = core.identity.load()
-            core.identity.load = lambda ident=ident: ident
-        if level >= 2:
-            href = core.browser.page_url()
-            core.browser.page_url = lambda href=href: href
-        if level >= 3 and hasattr(core, "super_properties"):
-            supers = core.super_properties()
-            core.super_properties = lambda supers=supers: supers
-        samples[stage].append(med_us(loop(c)))
-        c.opt_out_tracking()
-out["what_if_median_us"] = {{stage: statistics.median(values) for stage, values in samples.items()}}
-out["what_if_rounds"] = {rounds}
 json.dumps(out)
 """
 
 
 def run(bb: BenchBrowser, page: Any, n: int = 2000, rounds: int = 3) -> dict[str, Any]:
-    """Profile ``track`` on ``page`` (ingestion is held while it runs); the what-if stages are
-    measured ``rounds`` times, interleaved, and the median kept."""
+    """Profile ``track`` on a bare Pyodide ``page`` (ingestion is held while it runs); the
+    what-if stages are measured ``rounds`` times, interleaved, and the median kept."""
     with bb.hold_ingestion(page):
-        result = bb.py(page, _CODE.format(n=n, origin=bb.url, rounds=rounds))
+        result = bb.py(page, (_COMMON + _CPROFILE).format(n=n, origin=bb.url, rounds=rounds))
+    page.evaluate("clearStorage()")
+    result["n"] = n
+    return result
+
+
+def run_mpy(bb: BenchBrowser, page: Any, n: int = 2000, rounds: int = 3) -> dict[str, Any]:
+    """The sections and what-if of :func:`run` on a PyScript page (MicroPython: no cProfile)."""
+    with bb.hold_ingestion(page):
+        result = bb.run(page, _COMMON.format(n=n, origin=bb.url, rounds=rounds), "out")
     page.evaluate("clearStorage()")
     result["n"] = n
     return result

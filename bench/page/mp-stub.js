@@ -3,3 +3,4 @@
 // itself is served from /vendor/, pinned by package.json).
 window.mixpanel = [];
 window.mixpanel.__SV = 1.2;
+window.benchStubAt = performance.now();  // bench/page/mixpanel_boot.js: the library's load + evaluation

@@ -35,10 +35,14 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
     summary = json.loads((quick["out"] / "summary.json").read_text())
     assert _positive(summary["track_cost_ratio"])
     assert _positive(summary["collector_events_per_s"])
+    for key in ("mpy_nav_to_init_ms", "mpy_import_to_init_ms", "mpy_track_median_us_worst"):
+        assert _positive(summary[key]), key  # MicroPython's headline numbers (goals are reported, not asserted)
+    assert set(summary["mpy_goals"]) == {"mpy_nav_to_init_ms", "mpy_import_to_init_ms", "mpy_track_ratio_to_pyodide"}
     for name in ("track", "startup", "burst", "collector_load", "scaling"):
         assert (quick["out"] / f"{name}.json").is_file(), name
     text = quick["docs"].read_text()
-    for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling"):
+    for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling",
+                  "empmix-web (MicroPython)", "Navigation to `init` done"):
         assert title in text
     rendered = bench_run.main(["--render", "--out", str(quick["out"])])  # tables from the saved JSON
     assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling"}
@@ -58,10 +62,21 @@ def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> 
         assert d["mixpanel_return"]["pending_before"] == d["depth"]
         assert d["floor"]["pending_after"] == d["depth"] + N
         assert _positive(d["ratio_empmix_to_mixpanel_return"]) and _positive(d["ratio_empmix_to_floor"])
+        mpy = d["empmix_mpy"]  # MicroPython, same depth, same run
+        assert mpy["n"] == N and _positive(mpy["median_us"]) and mpy["p95_us"] >= mpy["median_us"]
+        assert mpy["pending_before"] == d["depth"] and mpy["pending_after"] == d["depth"] + N
+        assert _positive(d["ratio_mpy_to_pyodide"])
+    assert _positive(track["mpy_median_us_worst"]) and _positive(track["worst_ratio_mpy_to_pyodide"])
+    for key, profile in (("profile", track["profile"]), ("profile_mpy", track["profile_mpy"])):
+        assert _positive(profile["sections_total_us_per_call"]), key
+        sections = profile["sections_us_per_call"]
+        for name in ("document.cookie read (FFI)", "queue.push (total)", "records.event (total)",
+                     "argument checks (client)"):
+            assert name in sections, (key, name)
+        assert set(profile["sections_order"]) == set(sections)
+        assert len(profile["what_if_median_us"]) == 4 and len(profile["what_if_alone_median_us"]) == 1
+    assert track["profile_mpy"]["interpreter"] == "micropython"
     profile = track["profile"]
-    assert _positive(profile["sections_total_us_per_call"])
-    assert "document.cookie read (FFI)" in profile["sections_us_per_call"]
-    assert len(profile["what_if_median_us"]) == 4
     assert profile["cprofile_top"] and "function" in profile["cprofile_top"][0]
 
 
@@ -71,6 +86,14 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert _positive(median["import_to_init_ms"]) and median["import_to_init_ms"] >= median["import_ms"]
     assert _positive(median["mixpanel_init_ms"]) and _positive(median["pyodide_load_ms"])
     assert median["modules_imported"] >= 5
+    pyscript = startup["pyscript"]  # navigation to init on PyScript pages, and mixpanel-browser alone
+    for name in ("micropython", "pyodide", "mixpanel"):
+        m = pyscript[name]["median"]
+        assert m["nav_to_init_ms"] >= m["nav_to_first_line_ms"] > 0, name
+        assert _positive(m["import_to_init_ms"]) and m["import_to_init_ms"] >= m["import_ms"], name
+    assert pyscript["micropython"]["samples"][0]["interpreter"] == "micropython"
+    assert pyscript["pyodide"]["samples"][0]["interpreter"] == "cpython"
+    assert pyscript["micropython"]["median"]["empmix_web_modules"] >= 5
     sizes = startup["sizes"]
     assert sizes["wheel"].endswith(".whl") and sizes["wheel_bytes"] > 1000
     assert 10_000 < sizes["mixpanel_min_js_gzip_bytes"] < sizes["mixpanel_min_js_bytes"]
@@ -78,7 +101,7 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
 
 def test_burst_delivers_everything_for_both_sdks(quick: dict[str, Any]) -> None:
     burst = quick["results"]["burst"]
-    for sdk in ("empmix", "mixpanel"):
+    for sdk in ("empmix", "empmix_mpy", "mixpanel"):
         result = burst[sdk]
         assert result["complete"] and result["stored"] == burst["events"], sdk
         assert result["requests"] >= 1 and _positive(result["seconds_to_all_stored"])

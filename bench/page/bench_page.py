@@ -1,0 +1,91 @@
+# The Python of a PyScript bench page (bench/page/pyscript.template.html), one file for Pyodide
+# (type="py") and MicroPython (type="mpy"): the common subset only.
+#
+# 1. Start-up, timed at once: navigation -> this first line -> `import empmix_web` -> `init`
+#    done. Navigation times are `performance.now()` (milliseconds since navigation start, a
+#    float: no ms timestamp crosses the FFI as an int); import and init are timed in Python
+#    (`clock_us()`, below). The result is `window.benchStartup` (JSON text).
+# 2. A harness like tests/pages/harness.py: `window._pyRun(code, resolve)` runs a snippet wrapped
+#    by tests/harness.py (`async def __t(): ...; return json.dumps(expr)`).
+import js
+
+NAV_FIRST_LINE_MS = float(js.performance.now())
+
+import sys
+import time
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+if MICROPYTHON:
+    # MicroPython's ticks_us() in the browser is Date.now() * 1000 (millisecond steps), so the
+    # clock is performance.now() through a plain JS arrow function (floats cross the FFI intact;
+    # 5 us resolution on this cross-origin-isolated page).
+    _perf_now = js.Function.new("return () => performance.now()")()
+
+    def clock_us():
+        return _perf_now() * 1000.0
+
+else:
+    _pc = time.perf_counter
+
+    def clock_us():
+        return _pc() * 1e6
+
+_t0 = clock_us()
+import empmix_web  # noqa: E402
+
+_t1 = clock_us()
+_startup_token = "startup_" + ("mpy" if MICROPYTHON else "pys")
+_startup_client = empmix_web.EmpMixClient(_startup_token, api_host=str(js.location.origin), batch_size=50,
+                                          flush_interval_ms=1000)
+_t2 = clock_us()
+NAV_INIT_MS = float(js.performance.now())
+_startup_client.opt_out_tracking()
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+
+_modules = [name for name in sys.modules if name == "empmix_web" or name.startswith("empmix_web.")]
+js.window.benchStartup = json.dumps({
+    "interpreter": sys.implementation.name,
+    "nav_to_first_line_ms": NAV_FIRST_LINE_MS,
+    "nav_to_init_ms": NAV_INIT_MS,
+    "import_ms": (_t1 - _t0) / 1000,
+    "init_ms": (_t2 - _t1) / 1000,
+    "import_to_init_ms": (_t2 - _t0) / 1000,
+    "empmix_web_modules": len(_modules),
+}, separators=(",", ":"))
+
+from pyscript import window  # noqa: E402
+from pyscript.ffi import create_proxy  # noqa: E402
+
+
+def _trace(exc):
+    try:
+        import traceback
+
+        return traceback.format_exc()
+    except ImportError:
+        import io
+
+        out = io.StringIO()
+        sys.print_exception(exc, out)
+        return out.getvalue()
+
+
+async def _go(code, resolve):
+    g = globals()
+    try:
+        exec(code, g)
+        result = await g["__t"]()
+        resolve(json.dumps({"ok": result}))
+    except Exception as exc:
+        resolve(json.dumps({"error": type(exc).__name__ + ": " + str(exc), "trace": _trace(exc)}))
+
+
+def _run(code, resolve):
+    asyncio.get_event_loop().create_task(_go(code, resolve))
+
+
+window._pyRun = create_proxy(_run)
+window.benchPyReady = True
