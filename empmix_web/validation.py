@@ -54,27 +54,48 @@ def _finite(value: float) -> bool:
     return value == value and value != _INF and value != -_INF
 
 
-def check_json(value: "Any", where: str, depth: int = 0) -> None:
-    """Raise naming ``where`` unless ``value`` is a JSON value the wire can carry."""
-    if value is None or isinstance(value, str) or _is_bool(value) or isinstance(value, int):
-        return
+_SCALARS = (str, int, bool, type(None))
+
+
+def _problem(value: "Any", depth: int) -> "tuple[str, Any, str] | None":
+    """None when ``value`` is a JSON value the wire can carry, else (path, error, message).
+    The path is built only on the way out of an error: checking costs no strings."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return None
+    if kind is float:
+        return None if _finite(value) else ("", ValueError, "must be a finite number, got " + repr(value))
+    if isinstance(value, (str, int)):  # subclasses
+        return None
     if isinstance(value, float):
-        if not _finite(value):
-            raise ValueError(where + " must be a finite number, got " + repr(value))
-        return
+        return None if _finite(value) else ("", ValueError, "must be a finite number, got " + repr(value))
     if depth > MAX_DEPTH:
-        raise ValueError(where + " is nested too deeply")
+        return ("", ValueError, "is nested too deeply")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            check_json(item, where + "[" + str(i) + "]", depth + 1)
-        return
+            if type(item) not in _SCALARS:
+                found = _problem(item, depth + 1)
+                if found is not None:
+                    return ("[" + str(i) + "]" + found[0], found[1], found[2])
+        return None
     if isinstance(value, dict):
         for key in value:
-            if not isinstance(key, str):
-                raise TypeError(where + " has a non-str key " + repr(key))
-            check_json(value[key], where + "[" + repr(key) + "]", depth + 1)
-        return
-    raise TypeError(where + " is not JSON-serialisable (" + _type_name(value) + ")")
+            if type(key) is not str and not isinstance(key, str):
+                return ("", TypeError, "has a non-str key " + repr(key))
+            item = value[key]
+            if type(item) not in _SCALARS:
+                found = _problem(item, depth + 1)
+                if found is not None:
+                    return ("[" + repr(key) + "]" + found[0], found[1], found[2])
+        return None
+    return ("", TypeError, "is not JSON-serialisable (" + _type_name(value) + ")")
+
+
+def check_json(value: "Any", where: str, depth: int = 0) -> None:
+    """Raise naming ``where`` unless ``value`` is a JSON value the wire can carry."""
+    found = _problem(value, depth)
+    if found is not None:
+        raise found[1](where + found[0] + " " + found[2])
 
 
 def check_properties(value: "Any", name: str = "properties", deep: bool = True) -> "dict[str, Any]":

@@ -66,12 +66,16 @@ class Wire:
                            for rec in r.records)]
 
     def events(self, token: str) -> list[dict[str, Any]]:
-        return [rec for r in self.for_token(token) if r.path.startswith("/track")
-                for rec in r.records if rec["properties"].get("token") == token]
+        return [rec for r in self.for_token(token) for rec in r.records
+                if "event" in rec and rec["properties"].get("token") == token]
 
     def profiles(self, token: str) -> list[dict[str, Any]]:
-        return [rec for r in self.for_token(token) if r.path.startswith("/engage")
-                for rec in r.records if rec.get("$token") == token]
+        return [rec for r in self.for_token(token) for rec in r.records
+                if rec.get("$token") == token and "$distinct_id" in rec]
+
+    def groups(self, token: str) -> list[dict[str, Any]]:
+        return [rec for r in self.for_token(token) for rec in r.records
+                if rec.get("$token") == token and "$group_key" in rec]
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -111,8 +115,8 @@ class Handler(SimpleHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers.items()))
-        if self.command == "POST" and url.path.rstrip("/") in ("/track", "/engage"):
-            request.records = decode_records(body, self.headers.get("Content-Type", ""))
+        if self.command == "POST" and (body.startswith(b"data=") or body.startswith(b"[")):
+            request.records = decode_records(body, self.headers.get("Content-Type", ""))  # any route
         self.wire.add(request)
         reply = json.dumps({"status": 1, "error": None}).encode()
         self.send_response(200)
