@@ -30,6 +30,8 @@ class Sql(Protocol):
     """Prefix that keeps the planner off an index on a column (SQLite ``+``, else empty)."""
     person_key: str
     """Expression: the person of ``m``/``e``, or ``'d:' || distinct_id`` when none; sortable."""
+    funnel_in_sql: bool
+    """Funnels are counted by the database (window functions) rather than in Python."""
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of ``sql``."""

@@ -76,6 +76,7 @@ class SqliteSql:
     pin_join = "CROSS JOIN"
     no_index = "+"
     person_key = "COALESCE(m.person_id, 'd:' || e.distinct_id)"
+    funnel_in_sql = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
