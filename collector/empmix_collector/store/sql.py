@@ -61,6 +61,10 @@ class WriteSql(Sql, Protocol):
         ``RETURNING`` rows of what was inserted when ``returning`` names columns."""
         ...
 
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        """Those of ``distinct_ids`` the identity map holds (one index probe each)."""
+        ...
+
     def new_ids(self, what: str, count: int) -> list[int]:
         """``count`` unused ids for ``what`` (``"person"`` or ``"seq"``), ascending."""
         ...

@@ -126,6 +126,18 @@ class PgSql:
         self.conn.execute(sql, arrays)
         return []
 
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        """One primary-key probe per id. ``distinct_id = ANY(array)`` is planned as a scan of
+        the project's whole identity map (the array is not an index condition on the key's
+        second column), which grew every group's cost with the number of persons; the
+        ``OFFSET 0`` keeps the lateral subquery a per-id index lookup."""
+        rows = self.conn.execute(
+            "SELECT m.distinct_id FROM unnest(%s::text[]) AS u(d) CROSS JOIN LATERAL"
+            " (SELECT distinct_id FROM person_distinct_ids WHERE project_id = %s AND distinct_id = u.d OFFSET 0) m",
+            (list(_text_safe(distinct_ids)), project_id),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def new_ids(self, what: str, count: int) -> list[int]:
         sequence = "persons_id_seq" if what == "person" else "person_distinct_ids_seq"
         rows = self.conn.execute(

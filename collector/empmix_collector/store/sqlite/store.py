@@ -113,6 +113,11 @@ class SqliteSql:
                 inserted.extend(cursor.fetchall())
         return inserted
 
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        among, values = self.in_list(distinct_ids)
+        sql = f"SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id {among}"
+        return [row[0] for row in self.conn.execute(sql, (project_id, *values))]
+
     def new_ids(self, what: str, count: int) -> list[int]:
         if what not in self._next:
             if what == "person":
