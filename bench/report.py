@@ -138,6 +138,10 @@ def _load(load: dict[str, Any]) -> list[str]:
             f"| **{_f(r['stored_events_per_s'])}** | {_f(r['requests_per_s'])} | {_f(r['p50_ms'], 1)} ms "
             f"| {_f(r['p99_ms'], 1)} ms | {_mb(r['collector_peak_rss_bytes'])} | {_f(r['collector_cpu_s'], 1)} s "
             f"| {_f(r['loadgen_cpu_s'], 1)} s |")
+    goal = load.get("goal_events_per_s_at_50")
+    if goal:
+        lines += ["", f"Goal at 50 events / request: ≥ {goal:,} events/s with p99 ≤ 50 ms; the 1-event row is "
+                      "this run's reference for how loaded the machine was."]
     return lines
 
 
@@ -176,4 +180,9 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
                         ("scaling_pg", _scaling)):
         if results.get(key):
             parts += render(results[key]) + [""]
+    sqlite_steps = (results.get("scaling") or {}).get("steps") or []
+    pg_steps = (results.get("scaling_pg") or {}).get("steps") or []
+    if sqlite_steps and pg_steps and sqlite_steps[-1]["funnel"]["median_ms"]:
+        ratio = pg_steps[-1]["funnel"]["median_ms"] / sqlite_steps[-1]["funnel"]["median_ms"]
+        parts += [f"Funnel at the largest size, PostgreSQL / SQLite (same run): **{_f(ratio, 2)}** (goal ≤ 1.5).", ""]
     return "\n".join(parts)
