@@ -15,6 +15,7 @@ which prints ``empmix-collector listening on http://HOST:PORT`` once ready.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -31,6 +32,11 @@ __all__ = ["main", "build_parser", "settings_from_args"]
 SECRET_ENV = "EMPMIX_COLLECTOR_SECRET"
 DB_ENV = "EMPMIX_COLLECTOR_DB"
 SWITCH_INTERVAL_S = 0.001
+GC_THRESHOLD = (50_000, 10, 10)
+"""Cyclic GC: a young collection per 50,000 net allocations instead of 700. A request's
+records die by reference counting, so under load the default ran a collection about every
+1.5 requests (~7 % of the event loop's time, pauses up to 50 ms from the older
+generations); garbage cycles are still collected, in fewer, larger rounds."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # the writer thread re-takes the GIL after every database call; with the default 5 ms
     # switch interval a busy event loop makes it wait that long each time
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    gc.set_threshold(*GC_THRESHOLD)
     if not args.db:
         parser.error(f"--db is required (or set ${DB_ENV}): a SQLite file or a postgresql:// URL")
     try:
@@ -150,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sock = bind(args.host, args.port)
     except OSError as exc:
         parser.exit(1, f"empmix-collector: cannot listen on {args.host}:{args.port}: {exc}\n")
+    gc.freeze()  # what start-up made (modules, settings) lives on: older collections skip it
     try:
         if settings.workers > 1:
             status = serve_workers(

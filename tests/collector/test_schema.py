@@ -80,19 +80,21 @@ def test_a_database_from_a_newer_collector_is_refused(new_db: Callable[[], str])
     if target.startswith("postgresql://"):
         import psycopg
         from empmix_collector.store.postgres import PostgresStore
+        from empmix_collector.store.postgres.schema import CURRENT_VERSION as newest
 
         with psycopg.connect(target, autocommit=True) as conn:
             conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms BIGINT)")
-            conn.execute("INSERT INTO schema_version VALUES (%s, 0)", (CURRENT_VERSION + 1,))
+            conn.execute("INSERT INTO schema_version VALUES (%s, 0)", (newest + 1,))
         store: SqliteStore | PostgresStore = PostgresStore(target, [TOKEN])
     else:
         conn = sqlite3.connect(target)
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms INTEGER)")
-        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (CURRENT_VERSION + 1,))
+        newest = CURRENT_VERSION
+        conn.execute("INSERT INTO schema_version VALUES (?, 0)", (newest + 1,))
         conn.commit()
         conn.close()
         store = SqliteStore(target, [TOKEN])
-    with pytest.raises(SchemaTooNew, match=f"schema version {CURRENT_VERSION + 1}"):
+    with pytest.raises(SchemaTooNew, match=f"schema version {newest + 1}"):
         store.open()
     assert not store.is_open
 
@@ -105,3 +107,36 @@ def _track(proc: CollectorProcess, records: list[dict[str, object]]) -> int:
     status = conn.getresponse().status
     conn.close()
     return status
+
+
+def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[[], str]) -> None:
+    target = new_db()
+    if not target.startswith("postgresql://"):
+        pytest.skip("the PostgreSQL schema's own versions")
+    import psycopg
+    from empmix_collector.store.postgres import PostgresStore
+    from empmix_collector.store.postgres.schema import CURRENT_VERSION as newest
+    from empmix_collector.store.postgres.schema import SCHEMA_V1
+
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(SCHEMA_V1)  # type: ignore[arg-type]
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms BIGINT)")
+        conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+        conn.execute("INSERT INTO projects(token, created_at) VALUES (%s, 0)", (TOKEN,))
+        conn.execute(
+            "INSERT INTO events(project_id, event, distinct_id, time_ms, dedup_time_ms, received_ms, insert_id,"
+            " properties) VALUES (1, 'view', 'u1', 5, 5, 5, 'i1', '{}')"
+        )
+    store = PostgresStore(target, [TOKEN])
+    store.open()
+    try:
+        from empmix_collector.store import reads
+
+        assert store.read_sync(reads.funnel, store.projects[TOKEN], ["view"], None, None, 10, "person") == [{"event": "view", "count": 1}]
+    finally:
+        store.close()
+    with psycopg.connect(target, autocommit=True) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
+    assert versions == [1, newest] and newest == 2
+    assert "ix_events_name_time_id" in indexes and "ix_events_name_time" not in indexes

@@ -276,3 +276,35 @@ def test_lone_surrogates_in_identity_and_profile_fields(client: Collector) -> No
         [{"$token": "tok", "$distinct_id": "x\ud800", "$unset": ["a\udc00"], "$set": {"k\ud800": "v\udc00"}}]
     )
     assert r.status_code == 200, r.text
+
+
+_NOW = 1_704_067_200_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sent=st.one_of(
+        st.integers(-(2**63), 2**63),
+        st.integers(_NOW - 6 * 86_400_000, _NOW + 2 * 3_600_000),
+        st.sampled_from([99_999_999_999, 100_000_000_000, _NOW + 3_600_000, _NOW + 3_600_001,
+                         _NOW - 5 * 86_400_000, _NOW - 5 * 86_400_000 - 1, 31_536_000_000]),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+    ),
+    endpoint=st.sampled_from(["track", "import"]),
+)
+def test_the_inline_time_path_gives_what_event_time_gives(sent: object, endpoint: str) -> None:
+    from empmix_collector.domain.validate import Context, _event_time, validate_event
+    from empmix_collector.domain.values import Invalid
+
+    ctx = Context({"tok": 1}, _NOW, endpoint, None, 5 * 86_400_000)
+    record = {"event": "e", "properties": {"token": "tok", "distinct_id": "d", "time": sent}}
+    try:
+        expected: object = _event_time(dict(record["properties"]), ctx)  # type: ignore[arg-type]
+    except Invalid as exc:
+        expected = exc.reason
+    got = validate_event(record, 0, ctx)
+    if isinstance(got, validate.Rejection):
+        assert got.reason == expected
+    else:
+        assert (got.time_ms, got.dedup_time_ms, '"$time_clamped":true' in got.properties_json) == expected

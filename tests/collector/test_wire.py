@@ -309,6 +309,26 @@ def test_split_json_matches_json_loads(text: str) -> None:
         assert [json.loads(t) for t in texts] == value
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[18446744073709551615]",
+        "[18446744073709551616]",
+        "[-9223372036854775809]",
+        '{"a": "x", "n": 123456789012345678901234567890}',
+        '{"\u00e9t\u00e9": "\u00fcber", "n": 99999999999999999999}',
+        '["1234567890123456789", 1234567890123456789]',
+        '{"t": 1700000000000, "id": "000000012345-0001"}',
+    ],
+)
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_integers_past_64_bits_decode_exactly(text: str, as_bytes: bool) -> None:
+    """orjson turns integers past 64 bits into floats: such texts go through ``json``."""
+    value = wire.loads_json(text.encode() if as_bytes else text)
+    assert value == json.loads(text)
+    assert json.dumps(value) == json.dumps(json.loads(text))
+
+
 @pytest.mark.parametrize("token", ["1e400", "-1e400", "1E+2", "-0", "1e-400", "123456789012345678901234567890", "0.1"])
 def test_number_tokens_are_stored_or_refused_and_always_readable(client: Collector, token: str) -> None:
     body = '[{"event": "n", "properties": {"token": "tok", "distinct_id": "num", "x": TOKEN, "y": [TOKEN]}}]'

@@ -307,7 +307,15 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
             distinct_id = raw_did
         else:
             distinct_id = _derive_distinct_id(event, props) if raw_did is None else as_id(raw_did, "distinct_id")
-        time_ms, sent_ms, clamped = _event_time(props, ctx)
+        sent = props.get("time")
+        if (
+            type(sent) is int
+            and SECONDS_THRESHOLD <= sent <= ctx.now_ms + FUTURE_TOLERANCE_MS
+            and (sent >= ctx.now_ms - ctx.max_age_ms or ctx.endpoint != "track")
+        ):  # the common case (integer milliseconds, recent): what _event_time gives, without the calls
+            time_ms, sent_ms, clamped = sent, sent, False
+        else:
+            time_ms, sent_ms, clamped = _event_time(props, ctx)
         op = _identity(event, props, distinct_id, ctx) if event[0] == "$" else None
         link = None
         device_id = props.get("$device_id")

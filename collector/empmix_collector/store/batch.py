@@ -166,12 +166,8 @@ class BatchWriter:
         existing: set[tuple[int, str]] = set()
         for project_id, ids in by_project.items():
             for start in range(0, len(ids), _CHUNK):
-                among, values = self.sql.in_list(ids[start : start + _CHUNK])
-                rows = self.sql.all(
-                    f"SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id {among}",
-                    (project_id, *values),
-                )
-                existing.update((project_id, row[0]) for row in rows)
+                found = self.sql.existing_ids(project_id, ids[start : start + _CHUNK])
+                existing.update((project_id, distinct_id) for distinct_id in found)
         new = sorted(key for key in missing if key not in existing)  # one order: no deadlock between writers
         if new:
             person_ids = self.sql.new_ids("person", len(new))

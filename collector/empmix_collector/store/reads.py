@@ -185,8 +185,54 @@ def funnel(
     """
     lo = NO_TIME[0] if from_ms is None else from_ms
     hi = NO_TIME[1] if to_ms is None else to_ms
-    rows = _keyed_events(sql, project_id, sorted(set(steps)), lo, min(hi + window_ms, NO_TIME[1]), by, True)
+    last = min(hi + window_ms, NO_TIME[1])
+    if sql.funnel_in_sql:
+        return _funnel_in_sql(sql, project_id, steps, lo, hi, last, window_ms, by)
+    rows = _keyed_events(sql, project_id, sorted(set(steps)), lo, last, by, True)
     return funnel_counts(rows, steps, hi, window_ms)
+
+
+def _funnel_in_sql(
+    sql: Sql, project_id: int, steps: Sequence[str], lo: int, hi: int, last: int, window_ms: int, by: str
+) -> list[dict[str, Any]]:
+    """``domain.analysis.funnel_counts`` computed by the database: only the counts travel.
+
+    The same one-pass rule as ``funnel_depth``, one window function per step over each
+    key's events in (time, id) order. ``s{k}`` is the latest start of a chain whose step
+    ``k`` is this event: step 0 is the event's own time (if it is the first step and
+    at most ``hi``); step ``k`` is the latest ``s{k-1}`` among the *earlier* events of the
+    key, if this event is step ``k`` and lies within ``window_ms`` of that start. A key
+    reached step ``k`` if some event has an ``s{k}``.
+    """
+    among, names = sql.in_list(sorted(set(steps)))
+    if by == "person":  # the person, or the raw distinct id when it has none (k2 is then set)
+        keys = "m.person_id AS k1, CASE WHEN m.person_id IS NULL THEN e.distinct_id END AS k2"
+        source = (
+            "events e LEFT JOIN person_distinct_ids m"
+            " ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
+        )
+    else:
+        keys = "0 AS k1, e.distinct_id AS k2"
+        source = "events e"
+    params: list[Any] = [steps[0], hi, project_id, *names, lo, last]
+    query = (
+        f"SELECT k1, k2, t, id, ev, CASE WHEN ev = ? AND t <= ? THEN t END AS s0 FROM"
+        f" (SELECT {keys}, e.time_ms AS t, e.id AS id, e.event AS ev FROM {source}"
+        f"  WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> '') r"
+    )
+    window = "PARTITION BY k1, k2 ORDER BY t, id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING"
+    for k in range(1, len(steps)):
+        carried = ", ".join(f"s{j}" for j in range(k))
+        query = (
+            f"SELECT k1, k2, t, id, ev, {carried}, CASE WHEN ev = ? AND t - m <= ? THEN m END AS s{k} FROM"
+            f" (SELECT k1, k2, t, id, ev, {carried}, MAX(s{k - 1}) OVER ({window}) AS m FROM ({query}) q{k}) w{k}"
+        )
+        params = [steps[k], window_ms, *params]
+    reached = ", ".join(f"MAX(CASE WHEN s{k} IS NULL THEN 0 ELSE 1 END) AS r{k}" for k in range(len(steps)))
+    totals = ", ".join(f"COALESCE(SUM(r{k}), 0)" for k in range(len(steps)))
+    row = sql.one(f"SELECT {totals} FROM (SELECT {reached} FROM ({query}) f GROUP BY k1, k2) g", params)
+    assert row is not None
+    return [{"event": name, "count": int(count)} for name, count in zip(steps, row, strict=True)]
 
 
 def retention(

@@ -30,6 +30,8 @@ class Sql(Protocol):
     """Prefix that keeps the planner off an index on a column (SQLite ``+``, else empty)."""
     person_key: str
     """Expression: the person of ``m``/``e``, or ``'d:' || distinct_id`` when none; sortable."""
+    funnel_in_sql: bool
+    """Funnels are counted by the database (window functions) rather than in Python."""
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of ``sql``."""
@@ -57,6 +59,10 @@ class WriteSql(Sql, Protocol):
         """``INSERT ... ON CONFLICT DO NOTHING`` of many rows in few statements (SQLite:
         multi-row ``VALUES``; PostgreSQL: ``unnest`` of one array per column). Returns the
         ``RETURNING`` rows of what was inserted when ``returning`` names columns."""
+        ...
+
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        """Those of ``distinct_ids`` the identity map holds (one index probe each)."""
         ...
 
     def new_ids(self, what: str, count: int) -> list[int]:

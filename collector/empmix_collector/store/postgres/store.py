@@ -50,6 +50,10 @@ MAX_RETRIES = 8
 """Attempts of one group after deadlocks or serialisation failures."""
 READ_POOL_SIZE = 4
 """Read connections per collector process at most."""
+READ_WORK_MEM = "64MB"
+"""``work_mem`` of the read connections: a funnel over 10^6 events sorts its ~10^5 matching
+rows in memory (the server's default 4 MB spills them to disk). Memory is taken only
+by a sort that needs it."""
 _Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -80,12 +84,18 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def _configure_reader(conn: _Conn) -> None:
+    """A new read connection: room to sort in memory (the pool's connections autocommit)."""
+    conn.execute("SELECT set_config('work_mem', %s, false)", (READ_WORK_MEM,))
+
+
 class PgSql:
     """``store.sql.WriteSql`` over one psycopg connection."""
 
     pin_join = "JOIN"
     no_index = ""
     person_key = "COALESCE(m.person_id::text, 'd:' || e.distinct_id) COLLATE \"C\""
+    funnel_in_sql = True
 
     def __init__(self, conn: _Conn) -> None:
         self.conn = conn
@@ -115,6 +125,18 @@ class PgSql:
             return self.conn.execute(sql + f" RETURNING {returning}", arrays).fetchall()
         self.conn.execute(sql, arrays)
         return []
+
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        """One primary-key probe per id. ``distinct_id = ANY(array)`` is planned as a scan of
+        the project's whole identity map (the array is not an index condition on the key's
+        second column), which grew every group's cost with the number of persons; the
+        ``OFFSET 0`` keeps the lateral subquery a per-id index lookup."""
+        rows = self.conn.execute(
+            "SELECT m.distinct_id FROM unnest(%s::text[]) AS u(d) CROSS JOIN LATERAL"
+            " (SELECT distinct_id FROM person_distinct_ids WHERE project_id = %s AND distinct_id = u.d OFFSET 0) m",
+            (list(_text_safe(distinct_ids)), project_id),
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def new_ids(self, what: str, count: int) -> list[int]:
         sequence = "persons_id_seq" if what == "person" else "person_distinct_ids_seq"
@@ -195,6 +217,7 @@ class PostgresStore(SqlStore):
             max_size=READ_POOL_SIZE,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "empmix-reader"},
             check=ConnectionPool.check_connection,
+            configure=_configure_reader,
             open=True,
             name="empmix-readers",
         )

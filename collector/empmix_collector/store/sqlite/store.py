@@ -76,6 +76,7 @@ class SqliteSql:
     pin_join = "CROSS JOIN"
     no_index = "+"
     person_key = "COALESCE(m.person_id, 'd:' || e.distinct_id)"
+    funnel_in_sql = False
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -111,6 +112,11 @@ class SqliteSql:
             if returning:
                 inserted.extend(cursor.fetchall())
         return inserted
+
+    def existing_ids(self, project_id: int, distinct_ids: Sequence[str]) -> list[str]:
+        among, values = self.in_list(distinct_ids)
+        sql = f"SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id {among}"
+        return [row[0] for row in self.conn.execute(sql, (project_id, *values))]
 
     def new_ids(self, what: str, count: int) -> list[int]:
         if what not in self._next:
