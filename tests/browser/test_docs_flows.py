@@ -37,7 +37,11 @@ def test_documentation_flows_in_pyscript(browser, base_url, wire, token, interp)
         assert create_alias["alias"] == "usr_abc123"
         identify = wire.events(token)[3]["properties"]
         assert identify["$anon_distinct_id"] == second_anon != anon
-        profiles = wire.profiles(token)
+        # each visitor's first touch goes out as $set_once once identified (track_marketing=True)
+        touches = [p for p in wire.profiles(token) if "$set_once" in p]
+        assert [(p["$distinct_id"], p["$set_once"]["$initial_referrer"]) for p in touches] == [
+            ("usr_abc123", "$direct"), ("db_user_89012", "$direct")]
+        profiles = [p for p in wire.profiles(token) if "$set_once" not in p]
         assert [p["$distinct_id"] for p in profiles] == ["db_user_89012"] * 3
         assert profiles[0]["$set"] == {"name": "Dana", "email": "dana@example.com"}
         assert profiles[1]["$set"]["plan"] == "Pro" and profiles[1]["$set"]["last_login_date"].startswith("20")

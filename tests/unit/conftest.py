@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,8 +25,22 @@ def origin() -> Origin:
 
 
 def run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run an async test body on a fresh event loop (the SDK's tasks need a running loop)."""
-    return asyncio.run(make())
+    """Run an async test body on a fresh event loop (the SDK's tasks need a running loop), in a
+    thread of its own: in the same session, Playwright's sync API keeps a loop running here."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(make())
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def tab(origin: Origin, token: str = "tok", locks: bool = True, url: str | None = None, referrer: str = "",

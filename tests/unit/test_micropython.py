@@ -8,7 +8,6 @@ PyScript loads) running ``mpy_checks.py`` in Node.js, compared with the same che
 from __future__ import annotations
 
 import ast
-import asyncio
 import contextlib
 import io
 import json
@@ -17,6 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.unit.conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = sorted((ROOT / "empmix_web").glob("*.py")) + [
@@ -113,7 +114,7 @@ def _checks_on_cpython() -> dict[str, object]:
     exec(compile(source, "mpy_checks.py", "exec"), namespace)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        asyncio.run(namespace["main"]())  # type: ignore[operator]
+        run(namespace["main"])  # type: ignore[arg-type]
     return json.loads(out.getvalue().split("RESULT ", 1)[1])
 
 
