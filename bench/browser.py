@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from bench.common import PAGE_DIR, WWW, CollectorProcess
+from bench.common import PAGE_DIR, ROOT, WWW, CollectorProcess
 from tests.harness import wrap
 
 __all__ = ["BenchBrowser", "CHROMIUM_ARGS", "chromium_path", "PYSCRIPT_INTERPRETERS", "PageError"]
@@ -70,6 +70,9 @@ def make_site(folder: Path) -> Path:
         link = folder / name
         if not link.exists():
             link.symlink_to(target, target_is_directory=True)
+    runner = folder / "page_runner.py"  # the snippet runner the SDK's test pages use too
+    if not runner.exists():
+        runner.symlink_to(ROOT / "tests" / "pages" / "page_runner.py")
     wheel = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
     template = (PAGE_DIR / "pyscript.template.html").read_text()
     for kind, interpreter in PYSCRIPT_INTERPRETERS.items():

@@ -147,7 +147,9 @@ def render_page(name: str, interp: str) -> str:
     # {{LOAD}}: the SDK pages unzip the wheel with "files" under Pyodide (3-4 s faster than
     # micropip, which the documentation-flow page and the site still use) and install it with
     # "packages" under MicroPython (the documented form; PyScript unzips it itself)
-    load = f'"files": {{"{wheel}": "./*"}}' if interp == "py" else f'"packages": ["{wheel}"]'
+    runner = '"/test/page_runner.py": "./page_runner.py"'
+    load = (f'"files": {{"{wheel}": "./*", {runner}}}' if interp == "py"
+            else f'"packages": ["{wheel}"], "files": {{{runner}}}')
     return (template.replace("{{TYPE}}", interp).replace("{{INTERPRETER}}", INTERPRETER_URLS[interp])
             .replace("{{LOAD}}", load).replace("{{WHEEL}}", wheel))
 

@@ -42,7 +42,6 @@ _t2 = clock_us()
 NAV_INIT_MS = float(js.performance.now())
 _startup_client.opt_out_tracking()
 
-import asyncio  # noqa: E402
 import json  # noqa: E402
 
 _modules = [name for name in sys.modules if name == "empmix_web" or name.startswith("empmix_web.")]
@@ -56,36 +55,6 @@ js.window.benchStartup = json.dumps({
     "empmix_web_modules": len(_modules),
 }, separators=(",", ":"))
 
-from pyscript import window  # noqa: E402
-from pyscript.ffi import create_proxy  # noqa: E402
+from page_runner import serve  # noqa: E402
 
-
-def _trace(exc):
-    try:
-        import traceback
-
-        return traceback.format_exc()
-    except ImportError:
-        import io
-
-        out = io.StringIO()
-        sys.print_exception(exc, out)
-        return out.getvalue()
-
-
-async def _go(code, resolve):
-    g = globals()
-    try:
-        exec(code, g)
-        result = await g["__t"]()
-        resolve(json.dumps({"ok": result}))
-    except Exception as exc:
-        resolve(json.dumps({"error": type(exc).__name__ + ": " + str(exc), "trace": _trace(exc)}))
-
-
-def _run(code, resolve):
-    asyncio.get_event_loop().create_task(_go(code, resolve))
-
-
-window._pyRun = create_proxy(_run)
-window.benchPyReady = True
+serve(globals(), "benchPyReady")

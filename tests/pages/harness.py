@@ -1,12 +1,10 @@
 # Runs test snippets in the page, under Pyodide or MicroPython alike (the common subset).
 # The test process wraps each snippet as ``async def __t(): ...; return json.dumps(expr)``.
-import asyncio
 import json
 import sys
 
 import js
-from pyscript import window
-from pyscript.ffi import create_proxy
+from page_runner import serve
 
 from empmix_web import EmpMix, EmpMixClient
 
@@ -26,32 +24,4 @@ def stored(prefix="empmix_"):
     return json.loads(js.storedJSON(prefix))
 
 
-def _trace(exc):
-    try:
-        import traceback
-
-        return traceback.format_exc()
-    except ImportError:
-        import io
-
-        out = io.StringIO()
-        sys.print_exception(exc, out)
-        return out.getvalue()
-
-
-async def _go(code, resolve):
-    g = globals()
-    try:
-        exec(code, g)
-        result = await g["__t"]()
-        resolve(json.dumps({"ok": result}))
-    except Exception as exc:
-        resolve(json.dumps({"error": type(exc).__name__ + ": " + str(exc), "trace": _trace(exc)}))
-
-
-def _run(code, resolve):
-    asyncio.get_event_loop().create_task(_go(code, resolve))
-
-
-window._pyRun = create_proxy(_run)
-window.sdkReady = True
+serve(globals(), "sdkReady")

@@ -21,7 +21,8 @@ from tests.unit.conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = sorted((ROOT / "empmix_web").glob("*.py")) + [
-    ROOT / "tests/pages/harness.py", ROOT / "tests/pages/docs_flows.py", ROOT / "site/app.py"]
+    ROOT / "tests/pages/harness.py", ROOT / "tests/pages/page_runner.py", ROOT / "tests/pages/docs_flows.py",
+    ROOT / "site/app.py", ROOT / "bench/page/bench_page.py"]
 
 MISSING_MODULES = {"dataclasses", "enum", "urllib", "contextlib", "traceback", "importlib", "weakref",
                    "secrets", "uuid", "re", "email", "typing", "__future__", "datetime", "functools"}
@@ -32,7 +33,7 @@ MISSING_NAMES = {"TimeoutError", "ConnectionError", "FileNotFoundError", "Permis
                  "UnicodeDecodeError", "ExceptionGroup", "vars", "Counter"}
 # where a CPython-only call is guarded by an interpreter check or a try/except
 ALLOWED = {"compat.py": {"JSONEncoder", "get_running_loop"}, "_bridge.py": {"urandom"},
-           "harness.py": {"traceback"}}
+           "page_runner.py": {"traceback"}, "bench_page.py": {"perf_counter"}}
 
 
 def _guarded_imports(tree: ast.Module) -> set[int]:
