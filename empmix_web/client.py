@@ -10,6 +10,7 @@ from .validation import (
     check_event_name,
     check_int,
     check_json,
+    check_list_values,
     check_names,
     check_number,
     check_properties,
@@ -314,12 +315,7 @@ class EmpMixClient:
 
     def union(self, props: "dict[str, list[Any]]") -> None:
         """``$union``: add values to list properties, each value once."""
-        values = check_properties(props, "props")
-        for key in values:
-            if not isinstance(values[key], (list, tuple)):
-                raise TypeError("props[" + repr(key) + "] must be a list")
-            values[key] = list(values[key])
-        self._c("union").profile("$union", values)
+        self._c("union").profile("$union", check_list_values(props))
 
     def remove(self, props: "dict[str, Any]") -> None:
         """``$remove``: remove a value from a list property."""

@@ -6,7 +6,7 @@ later event carries it) and the same list on the user's profile. ``get_group`` r
 "<op>": ...}`` records with a ``$insert_id``, exactly once like profile records.
 """
 
-from .validation import check_names, check_properties, check_str
+from .validation import check_list_values, check_names, check_properties, check_str
 
 try:
     from typing import Any
@@ -78,12 +78,7 @@ class Group:
 
     def union(self, props: "dict[str, list[Any]]") -> None:
         """``$union``: add values to list properties, each value once."""
-        values = check_properties(props, "props")
-        for key in values:
-            if not isinstance(values[key], (list, tuple)):
-                raise TypeError("props[" + repr(key) + "] must be a list")
-            values[key] = list(values[key])
-        self._send("$union", values)
+        self._send("$union", check_list_values(props))
 
     def remove(self, props: "dict[str, Any]") -> None:
         """``$remove``: remove a value from a list property."""

@@ -113,6 +113,16 @@ def check_properties(value: "Any", name: str = "properties", deep: bool = True) 
     return dict(value)
 
 
+def check_list_values(value: "Any", name: str = "props") -> "dict[str, list[Any]]":
+    """``$union``'s argument: a dict whose every value is a list (tuples become lists)."""
+    values = check_properties(value, name)
+    for key in values:
+        if not isinstance(values[key], (list, tuple)):
+            raise TypeError(name + "[" + repr(key) + "] must be a list")
+        values[key] = list(values[key])
+    return values
+
+
 def check_number(value: "Any", name: str) -> "int | float":
     if _is_bool(value) or not isinstance(value, (int, float)):
         raise TypeError(name + " must be a number, got " + _type_name(value))
