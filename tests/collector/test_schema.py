@@ -156,9 +156,9 @@ def _groups_work(target: str) -> None:
     try:
         project = store.projects[TOKEN]
         batch = WriteBatch(received_ms=now_ms(), groups=[GroupRecord(0, project, "company", "acme", [("$set", {"n": 1})])])
-        import asyncio
+        from tests.collector.test_store import run
 
-        assert asyncio.run(store.write(batch)).failed == []
+        assert run(lambda: store.write(batch)).failed == []
         assert store.read_sync(reads.get_group, project, "company", "acme")["properties"] == {"n": 1}  # type: ignore[index]
     finally:
         store.close()
