@@ -12,6 +12,7 @@ import json
 import os
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -66,7 +67,7 @@ def props_of(site: Site, distinct_id: str, name: str, token: str = "demo_token")
 
 
 def group_funnel(site: Site, steps: str, token: str = "demo_token") -> list[int]:
-    body = site.api(f"/api/funnel?steps={steps}&by=group&group_key=company", token)
+    body = site.api(f"/api/funnel?steps={quote(steps)}&by=group&group_key=company", token)
     return [s["count"] for s in body["steps"]]
 
 
