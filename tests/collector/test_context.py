@@ -355,6 +355,11 @@ def test_same_site_pages_get_it_with_the_cookie_domain_and_secure(make_client: C
     client2 = make_client(cookie_domain="app.shop.example")
     r = post_cookie(client2, origin="https://blog.shop.example", host="t.app.shop.example")
     assert r.status_code == 403 and "set-cookie" not in r.headers
+    # DNS rebinding: a page of evil.example on this collector's address is same-origin, yet
+    # outside --cookie-domain (and the collector's host too): no cookie
+    r = post_cookie(client, origin="http://evil.example", host="evil.example")
+    assert r.status_code == 403 and "outside --cookie-domain" in r.json()["error"]
+    assert "set-cookie" not in r.headers
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ over https). Refused: a 4xx with ``{"status": 0, "error": reason}`` and no ``Set
 * 403: no ``Origin`` (a browser always sends one on a POST), ``Origin: null``, an origin
   outside ``--allow-origin`` (the CORS middleware answers that one), a cross-site page
   (``Sec-Fetch-Site: cross-site``, or an ``Origin`` whose registrable domain is not the
-  collector's), a page outside ``--cookie-domain``;
+  collector's), a page (or a collector host) outside ``--cookie-domain``;
 * 400: a malformed body, an unknown token, a value that is not a valid identity;
 * 413: a body over 8 KiB.
 
@@ -82,8 +82,11 @@ class CookieEndpoint:
         if page_host != own_host and site_of(page_host) != site_of(own_host):
             return f"{origin[:100]} is not on this collector's site ({site_of(own_host)[:100]})"
         domain = self.settings.cookie_domain
-        if domain is not None and not (domain_matches(page_host, domain) or page_host == own_host):
-            return f"{origin[:100]} is outside --cookie-domain {domain}"
+        if domain is not None:
+            if not domain_matches(page_host, domain):
+                return f"{origin[:100]} is outside --cookie-domain {domain}"
+            if not domain_matches(own_host, domain):  # browsers would drop the cookie
+                return f"this collector's host {own_host[:100]} is outside --cookie-domain {domain}"
         return None
 
     async def set_cookie(self, request: Request) -> Response:
