@@ -7,7 +7,8 @@ interpreters run (no ``re``, ``urllib`` or ``datetime``: see the README's MicroP
 
 Query parameters: ``?token=`` (default ``demo_token``), ``?flush_ms=N`` (the SDK's
 flush_interval_ms; with it the app stops flushing after each action, so you can watch batching
-and the page-hide beacon).
+and the page-hide beacon). Campaign parameters (``?utm_source=...``, as the campaign link has)
+are read by the SDK itself.
 """
 
 import asyncio
@@ -81,6 +82,8 @@ def show_identity():
     q("#whoami").textContent = Session.user or ""
     q("#signed-in").hidden = not Session.user
     q("#signed-out").hidden = bool(Session.user)
+    if not Session.user:
+        q("#upgrade-dialog").hidden = True
 
 
 def log_calls(*calls):
@@ -150,18 +153,25 @@ def no_default(event):
 def on_signup(event):
     no_default(event)
     name = form_value("#signup-user")
+    company = form_value("#signup-company")
     user_id = user_id_for(name)
     if user_id is None or Session.user:
         return
-    # the documentation's sign-up flow: alias once, identify, then track
+    # the documentation's sign-up flow: alias once, identify, join the company, then track
     EmpMix.alias(user_id)
     EmpMix.identify(user_id)
+    calls = [f"EmpMix.alias({user_id!r})", f"EmpMix.identify({user_id!r})"]
+    if company:
+        # the user is in the company's group: every later event carries {"company": [company]}
+        EmpMix.set_group("company", company)
+        EmpMix.get_group("company", company).set({"name": company})
+        calls += [f"EmpMix.set_group('company', {company!r})",
+                  f"EmpMix.get_group('company', {company!r}).set({{'name': {company!r}}})"]
     EmpMix.track("Signed Up")
     EmpMix.set_user_properties({"$name": name, "plan": "Free", "signup_date": now_iso()})
     Session.user = user_id
     q("#signup-form").reset()
-    Status.action(f"EmpMix.alias({user_id!r})", f"EmpMix.identify({user_id!r})",
-                  "EmpMix.track('Signed Up')", "EmpMix.set_user_properties({...})")
+    Status.action(*(calls + ["EmpMix.track('Signed Up')", "EmpMix.set_user_properties({...})"]))
 
 
 @when("submit", "#login-form", **SUBMIT)
@@ -201,6 +211,34 @@ def on_logout_without_reset():
     Status.action("EmpMix.track('Logged Out')", "# reset() forgotten: the SDK still holds the old user")
 
 
+@when("click", "#upgrade-open")
+def on_upgrade_open():
+    # a timed step: the Upgrade event tracked on confirm carries $duration (seconds since now)
+    EmpMix.time_event("Upgrade")
+    q("#upgrade-dialog").hidden = False
+    Status.action("EmpMix.time_event('Upgrade')")
+
+
+@when("click", "#upgrade-confirm")
+def on_upgrade_confirm():
+    EmpMix.track("Upgrade", {"plan": "Pro"})
+    q("#upgrade-dialog").hidden = True
+    Status.action("EmpMix.track('Upgrade', {'plan': 'Pro'})  # + $duration")
+
+
+@when("click", "#upgrade-cancel")
+def on_upgrade_cancel():
+    q("#upgrade-dialog").hidden = True
+
+
+def campaign_href():
+    """The campaign link keeps this page and its ``?token=``."""
+    link = str(window.location.pathname) + "?"
+    if "token" in params:
+        link += "token=" + params["token"] + "&"
+    return link + "utm_source=newsletter&utm_medium=email&utm_campaign=spring"
+
+
 def product_button(button):
     name = str(button.dataset.event)  # read now: a worker gets the event after dispatch
 
@@ -215,6 +253,7 @@ for btn in document.querySelectorAll(".track-btn"):
     product_button(btn)
 
 # -- start ---------------------------------------------------------------------------------------
+q("#campaign-link").setAttribute("href", campaign_href())
 Session.user = EmpMix.get_user_id()  # still logged in from an earlier visit
 EmpMix.track_pageview()
 Status.action("EmpMix.track_pageview()")

@@ -6,7 +6,7 @@ Markup comes from dashview.py (pure Python); this file only fetches and swaps it
 
 import asyncio
 from datetime import datetime
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from pyodide.http import pyfetch
 from pyscript import document, window
@@ -14,6 +14,9 @@ from pyscript import document, window
 import dashview
 
 STEPS = ["$mp_web_page_view", "Signed Up", "Logged In"]
+PRODUCT_STEPS = ["Signed Up", "Created Note", "Upgrade"]  # counted by person and by company
+GROUP_KEY = "company"
+SESSIONS_FOR = 12  # persons whose sessions are fetched (the first cards shown)
 POLL_S = 2.0
 params = parse_qs(str(window.location.search).lstrip("?"))
 TOKEN = params.get("token", [None])[0]
@@ -44,17 +47,32 @@ def put(selector, markup):
         shown[selector] = markup
 
 
+async def sessions_of(persons):
+    """person_id -> its sessions, for the persons whose cards come first."""
+    shown = [p for p in dashview.ordered_persons(persons)[:SESSIONS_FOR] if p.get("distinct_ids")]
+    answers = await asyncio.gather(*(
+        get("/api/persons/" + quote(p["distinct_ids"][0], safe="") + "/sessions", "sessions") for p in shown))
+    return {p["person_id"]: found for p, found in zip(shown, answers)}
+
+
 async def refresh():
-    events, persons, merges, by_person, by_distinct = await asyncio.gather(
+    events, persons, merges, by_person, by_distinct, product_person, product_company, groups = await asyncio.gather(
         get("/api/events", "events", limit=40),
         get("/api/persons", "persons"),
         get("/api/merges", "merges"),
         get("/api/funnel", "steps", steps=",".join(STEPS)),
         get("/api/funnel", "steps", steps=",".join(STEPS), by="distinct_id"),
+        get("/api/funnel", "steps", steps=",".join(PRODUCT_STEPS)),
+        get("/api/funnel", "steps", steps=",".join(PRODUCT_STEPS), by="group", group_key=GROUP_KEY),
+        get("/api/groups", "groups", group_key=GROUP_KEY),
     )
+    sessions = await sessions_of(persons)
     put("#funnel-person", dashview.funnel_html(by_person))
     put("#funnel-distinct", dashview.funnel_html(by_distinct))
-    put("#persons", dashview.persons_html(persons, merges))
+    put("#funnel-product-person", dashview.funnel_html(product_person))
+    put("#funnel-product-company", dashview.funnel_html(product_company))
+    put("#groups tbody", dashview.groups_rows(groups, persons))
+    put("#persons", dashview.persons_html(persons, merges, sessions=sessions))
     put("#refused tbody", dashview.refused_rows(merges))
     put("#events tbody", dashview.events_rows(events, persons))
 

@@ -137,7 +137,27 @@ def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
 
 
 # -- sections ------------------------------------------------------------------------------------
-def person_card(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
+def sessions_html(sessions: list[dict[str, Any]] | None, limit: int = 6) -> str:
+    """The person's sessions, newest first: start-end, how many events, the id's tail."""
+    if not sessions:
+        return ""
+    items = []
+    for found in list(reversed(sessions))[:limit]:
+        count = int(found.get("events") or 0)
+        sid = str(found.get("session_id"))
+        items.append(
+            f'<li class="session" data-session-id="{esc(sid)}" data-events="{count}" title="$session_id {esc(sid)}">'
+            f'{clock(found.get("start"))}–{clock(found.get("end"))} · {count} event{"s" if count != 1 else ""}'
+            f' <span class="muted">…{esc(sid[-6:])}</span></li>')
+    more = len(sessions) - limit
+    plural = "s" if len(sessions) != 1 else ""
+    return (f'<details class="sessions-box" open><summary>{len(sessions)} session{plural}</summary>'
+            f'<ol class="sessions" data-count="{len(sessions)}">' + "".join(items)
+            + (f'<li class="muted">… {more} older</li>' if more > 0 else "") + "</ol></details>")
+
+
+def person_card(person: dict[str, Any], merges: list[dict[str, Any]],
+                sessions: list[dict[str, Any]] | None = None) -> str:
     ids = person.get("distinct_ids") or []
     identified = bool(person.get("identified"))
     props = person.get("properties") or {}
@@ -150,15 +170,40 @@ def person_card(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
         f'<span class="muted">person #{esc(person.get("person_id"))} · {len(ids)} id{"s" if len(ids) != 1 else ""}</span></header>'
         f'<div class="graph">{graph_svg(person, merges)}</div>'
         + (f'<dl class="props">{shown}</dl>' if shown else "")
+        + sessions_html(sessions)
         + "</article>")
 
 
-def persons_html(persons: list[dict[str, Any]], merges: list[dict[str, Any]], limit: int = 40) -> str:
-    """Identified persons first, then the newest."""
-    ordered = sorted(persons, key=lambda p: (not p.get("identified"), -int(p.get("person_id") or 0)))
+def ordered_persons(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Identified persons first, then the newest (the order of the cards)."""
+    return sorted(persons, key=lambda p: (not p.get("identified"), -int(p.get("person_id") or 0)))
+
+
+def persons_html(persons: list[dict[str, Any]], merges: list[dict[str, Any]], limit: int = 40,
+                 sessions: dict[Any, list[dict[str, Any]]] | None = None) -> str:
+    """Identified persons first, then the newest; ``sessions``: person_id -> its sessions."""
+    ordered = ordered_persons(persons)
     if not ordered:
         return '<p class="muted empty">No persons yet: open the app and click around.</p>'
-    return "".join(person_card(p, merges) for p in ordered[:limit])
+    found = sessions or {}
+    return "".join(person_card(p, merges, found.get(p.get("person_id"))) for p in ordered[:limit])
+
+
+def groups_rows(groups: list[dict[str, Any]], persons: list[dict[str, Any]]) -> str:
+    """One row per group: its id, its ``name`` property, its members (persons), its events."""
+    labels = {p.get("person_id"): person_label(p) for p in persons}
+    out = []
+    for group in groups:
+        members = group.get("members") or []
+        names = [labels.get(m.get("person_id")) or short_id(str(m.get("distinct_id") or "?")) for m in members]
+        props = group.get("properties") or {}
+        out.append(
+            f'<tr data-group-id="{esc(group.get("group_id"))}" data-members="{len(members)}" '
+            f'data-member-labels="{esc(" ".join(names))}">'
+            f'<td>{esc(group.get("group_id"))}</td><td>{esc(props.get("name", ""))}</td>'
+            f'<td>{esc(", ".join(names)) or "—"}</td><td>{esc(group.get("events", 0))}</td></tr>')
+    empty = '<tr><td colspan="4" class="muted">No companies yet: sign up with a company.</td></tr>'
+    return "".join(out) or empty
 
 
 def funnel_html(steps: list[dict[str, Any]]) -> str:

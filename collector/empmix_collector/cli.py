@@ -84,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="allow_origin",
         help="CORS origin allowed to send and read (repeatable); none given: any origin (dev mode)",
     )
+    parser.add_argument(
+        "--api-route",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        dest="api_route",
+        help="also accept NAME (track, engage, groups or cookie) requests on PATH, e.g. track=e/ (repeatable)",
+    )
+    parser.add_argument(
+        "--cookie-domain",
+        default=None,
+        metavar="DOMAIN",
+        help="Domain= of the identity cookie POST /cookie sets (default: host-only)",
+    )
     parser.add_argument("--site", default=None, metavar="DIR", help="also serve this folder as a static site on /")
     parser.add_argument(
         "--max-ids-per-person",
@@ -121,6 +135,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_ids_per_person=args.max_ids_per_person,
         track_max_age_days=args.track_max_age_days,
         workers=args.workers,
+        api_routes=tuple(args.api_route),
+        cookie_domain=args.cookie_domain,
     )
 
 

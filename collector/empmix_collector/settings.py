@@ -12,7 +12,14 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "DEFAULT_MAX_IDS_PER_PERSON", "DEFAULT_TRACK_MAX_AGE_DAYS", "is_postgres_url"]
+__all__ = [
+    "Settings",
+    "DEFAULT_MAX_IDS_PER_PERSON",
+    "DEFAULT_TRACK_MAX_AGE_DAYS",
+    "ROUTE_KINDS",
+    "is_postgres_url",
+    "parse_api_route",
+]
 
 DEFAULT_MAX_IDS_PER_PERSON = 500
 """Cluster cap (Mixpanel Original ID merge uses 500): a merge that would make a
@@ -20,6 +27,51 @@ person hold more distinct ids is refused with ``too_many_ids``."""
 
 DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
 """``/track`` accepts events of the last 5 days only (Mixpanel); older data goes to ``/import``."""
+
+
+ROUTE_KINDS = ("track", "engage", "groups", "cookie")
+"""What ``--api-route NAME=PATH`` may name: the SDK's ``api_routes`` keys."""
+_RESERVED_PATHS = ("/track", "/engage", "/groups", "/cookie", "/import", "/healthz", "/api")
+_PATH_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/")
+_DOMAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+def parse_api_route(text: str) -> tuple[str, str]:
+    """``"track=/e/"`` -> ``("track", "/e")``: the kind and its path (leading ``/``, no trailing one).
+
+    Raises:
+        ValueError: an unknown kind, or a path that is empty, holds other characters than
+            ``A-Z a-z 0-9 - . _ ~ /``, or is one of the collector's own paths.
+    """
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or name not in ROUTE_KINDS:
+        raise ValueError(f"--api-route {text!r}: expected NAME=PATH with NAME one of {', '.join(ROUTE_KINDS)}")
+    path = "/" + raw.strip().strip("/")
+    if path == "/" or not set(path) <= _PATH_CHARS or "//" in path or "/../" in path + "/" or "/./" in path + "/":
+        raise ValueError(
+            f"--api-route {text!r}: PATH must be a non-empty path of A-Z a-z 0-9 - . _ ~ / (such as e/ or collect/t)"
+        )
+    for reserved in _RESERVED_PATHS:
+        if path == reserved or path.startswith(reserved + "/"):
+            raise ValueError(f"--api-route {text!r}: {path} is one of the collector's own paths")
+    return name, path
+
+
+def _check_cookie_domain(domain: str) -> str:
+    value = domain.strip().lower().lstrip(".")
+    labels = value.split(".")
+    if (
+        not value
+        or not set(value) <= _DOMAIN_CHARS
+        or len(labels) < 2
+        or any(not label or label.startswith("-") or label.endswith("-") for label in labels)
+        or all(label.isdigit() for label in labels)
+    ):
+        raise ValueError(
+            f"Settings.cookie_domain={domain!r}: give a host name such as shop.example (no scheme, port or IP address)"
+        )
+    return value
 
 
 def is_postgres_url(target: str) -> bool:
@@ -46,6 +98,10 @@ class Settings:
         track_max_age_days: how far in the past ``/track`` accepts events.
         workers: collector processes serving one port (PostgreSQL only: a SQLite file
             has one writer).
+        api_routes: ``(kind, path)`` pairs (``--api-route``): ``kind`` (``track``, ``engage``,
+            ``groups``, ``cookie``) is also accepted on ``path``, beside its default path.
+        cookie_domain: ``Domain=`` of the identity cookie that ``POST /cookie`` sets
+            (``--cookie-domain``); ``None``: a host-only cookie.
     """
 
     db_path: str
@@ -56,6 +112,8 @@ class Settings:
     max_ids_per_person: int = DEFAULT_MAX_IDS_PER_PERSON
     track_max_age_days: float = DEFAULT_TRACK_MAX_AGE_DAYS
     workers: int = 1
+    api_routes: tuple[tuple[str, str], ...] = ()
+    cookie_domain: str | None = None
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):
@@ -99,6 +157,17 @@ class Settings:
                 f"--workers {self.workers} needs PostgreSQL: a SQLite file has one writer, so one process"
                 " serves it (give --db postgresql://... to run several)"
             )
+        routes: list[tuple[str, str]] = []
+        for route in self.api_routes:
+            name, path = parse_api_route(route if isinstance(route, str) else f"{route[0]}={route[1]}")
+            for other_name, other_path in routes:
+                if other_path == path and other_name != name:
+                    raise ValueError(f"--api-route: {path} is given for both {other_name} and {name}")
+            if (name, path) not in routes:
+                routes.append((name, path))
+        object.__setattr__(self, "api_routes", tuple(routes))
+        if self.cookie_domain is not None:
+            object.__setattr__(self, "cookie_domain", _check_cookie_domain(self.cookie_domain))
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

@@ -69,7 +69,8 @@ def _check_upgraded(proc: CollectorProcess, db: Path) -> None:
     assert person["properties"] == {"plan": "pro"} and person["identified"]
     assert [e["event"] for e in proc.events_of("$device:old")] == ["view", "signup"]
     assert [m["kind"] for m in proc.api("/api/merges")["merges"]] == ["identify"]
-    assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)] and CURRENT_VERSION == 2
+    assert rows(db, "SELECT COUNT(*) FROM group_profiles") == [(0,)]
     # new data lands next to the old, ids keep counting from where 0.1.0 stopped
     assert _track(proc, [event("$identify", "old-user", **{"$anon_distinct_id": "$device:new"})]) == 200
     assert proc.person("$device:new")["person_id"] == person["person_id"]  # type: ignore[index]
@@ -138,5 +139,52 @@ def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[
     with psycopg.connect(target, autocommit=True) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
-    assert versions == [1, newest] and newest == 2
+    assert versions == [1, newest] and newest == 3
     assert "ix_events_name_time_id" in indexes and "ix_events_name_time" not in indexes
+    _groups_work(target)
+
+
+def _groups_work(target: str) -> None:
+    """The upgraded database takes group profiles (schema version 2 on SQLite, 3 on PostgreSQL)."""
+    from empmix_collector.domain.records import GroupRecord, WriteBatch
+    from empmix_collector.store import reads
+    from empmix_collector.store.postgres import PostgresStore
+    from empmix_collector.store.sqlite import SqliteStore
+
+    store = PostgresStore(target, [TOKEN]) if target.startswith("postgresql://") else SqliteStore(target, [TOKEN])
+    store.open()
+    try:
+        project = store.projects[TOKEN]
+        batch = WriteBatch(received_ms=now_ms(), groups=[GroupRecord(0, project, "company", "acme", [("$set", {"n": 1})])])
+        from tests.collector.test_store import run
+
+        assert run(lambda: store.write(batch)).failed == []
+        assert store.read_sync(reads.get_group, project, "company", "acme")["properties"] == {"n": 1}  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_a_database_of_the_previous_version_is_upgraded_for_groups(new_db: Callable[[], str]) -> None:
+    """SQLite 1 -> 2 and PostgreSQL 2 -> 3 add the group tables in place; the data stays."""
+    target = new_db()
+    if target.startswith("postgresql://"):
+        import psycopg
+        from empmix_collector.store.postgres.schema import SCHEMA_V1, SCHEMA_V2
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(SCHEMA_V1)  # type: ignore[arg-type]
+            conn.execute(SCHEMA_V2)  # type: ignore[arg-type]
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms BIGINT)")
+            conn.execute("INSERT INTO schema_version VALUES (1, 0), (2, 0)")
+    else:
+        from empmix_collector.store.sqlite.schema import SCHEMA_V1
+
+        conn = sqlite3.connect(target)
+        conn.executescript(SCHEMA_V1)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_ms INTEGER)")
+        conn.execute("INSERT INTO schema_version VALUES (1, 0)")
+        conn.commit()
+        conn.close()
+    _groups_work(target)
+    versions = sorted(row[0] for row in rows(target, "SELECT version FROM schema_version"))
+    assert versions[-1] == (3 if target.startswith("postgresql://") else 2)

@@ -90,3 +90,31 @@ def test_refused_rows() -> None:
     rows = dashview.refused_rows(MERGES)
     assert rows.count("<tr") == 1 and "already_identified" in rows and 'data-to="usr_mallory"' in rows
     assert "None: every link" in dashview.refused_rows(MERGES[:3])
+
+
+def test_sessions_newest_first_and_escaped() -> None:
+    sessions = [{"session_id": "0190-a", "start": 0, "end": 60_000, "events": 3},
+                {"session_id": '<b>"x"</b>', "start": 120_000, "end": 120_000, "events": 1}]
+    html = dashview.sessions_html(sessions)
+    assert re.findall(r'data-session-id="([^"]+)"', html) == ["&lt;b&gt;&quot;x&quot;&lt;/b&gt;", "0190-a"]
+    assert 'data-count="2"' in html and "00:00:00–00:01:00 · 3 events" in html and "1 event " in html
+    assert "<b>" not in html and dashview.sessions_html([]) == "" and dashview.sessions_html(None) == ""
+    many = [{"session_id": f"s{i}", "start": i, "end": i, "events": 1} for i in range(9)]
+    assert "3 older" in dashview.sessions_html(many)
+    card = dashview.person_card(ALICE, MERGES, sessions)
+    assert 'class="sessions"' in card
+    listed = dashview.persons_html([ALICE], MERGES, sessions={7: sessions})
+    assert 'data-session-id="0190-a"' in listed
+
+
+def test_groups_rows_with_members() -> None:
+    groups = [{"group_key": "company", "group_id": "Acme", "properties": {"name": "Acme <Inc>"}, "events": 4,
+               "members": [{"person_id": 7, "distinct_id": D1}, {"person_id": 9, "distinct_id": "usr_zed"}]},
+              {"group_key": "company", "group_id": "Empty", "properties": {}, "events": 0, "members": []}]
+    rows = dashview.groups_rows(groups, [ALICE])
+    assert rows.count("<tr") == 2
+    assert 'data-group-id="Acme" data-members="2" data-member-labels="usr_alice usr_zed"' in rows
+    assert "Acme &lt;Inc&gt;" in rows and "<td>4</td>" in rows and "<td>—</td>" in rows
+    assert "No companies yet" in dashview.groups_rows([], [])
+    assert [p["person_id"] for p in dashview.ordered_persons(
+        [{"person_id": 1}, {"person_id": 2, "identified": True}, {"person_id": 3}])] == [2, 3, 1]

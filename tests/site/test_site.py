@@ -12,6 +12,7 @@ import json
 import os
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
@@ -48,8 +49,26 @@ def act(page: Any, selector: str, **fill: str) -> None:
     wait_confirmed(page, seq + 1)
 
 
-def signup(page: Any, name: str) -> None:
-    act(page, "#signup-submit", signup_user=name)
+def signup(page: Any, name: str, company: str = "") -> None:
+    act(page, "#signup-submit", signup_user=name, signup_company=company)
+
+
+def upgrade(page: Any) -> None:
+    """The timed step: open the dialog (``time_event``), confirm (``track('Upgrade')``)."""
+    act(page, "#upgrade-open")
+    expect(page.locator("#upgrade-dialog")).to_be_visible()
+    act(page, "#upgrade-confirm")
+    expect(page.locator("#upgrade-dialog")).to_be_hidden()
+
+
+def props_of(site: Site, distinct_id: str, name: str, token: str = "demo_token") -> list[dict[str, Any]]:
+    """The properties of every ``name`` event of the person of ``distinct_id``."""
+    return [e["properties"] for e in site.events_of(distinct_id, token) if e["event"] == name]
+
+
+def group_funnel(site: Site, steps: str, token: str = "demo_token") -> list[int]:
+    body = site.api(f"/api/funnel?steps={quote(steps)}&by=group&group_key=company", token)
+    return [s["count"] for s in body["steps"]]
 
 
 def login(page: Any, name: str) -> None:
@@ -101,12 +120,13 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     wait_confirmed(a.page, 1)
     expect(dash.locator(f'.person .node[data-id="{first["distinct_id"]}"]')).to_have_count(1, timeout=CONFIRM_MS)
 
-    # sign up: alias + identify + 'Signed Up'; the device id stays
-    signup(a.page, "Alice")
+    # sign up with a company: alias + identify + set_group + 'Signed Up'; the device id stays
+    signup(a.page, "Alice", "Acme")
     assert identity(a.page) == {"state": "identified", "distinct_id": "usr_alice",
                                 "device_id": first["device_id"], "user": "usr_alice"}
     expect(a.page.locator("#whoami")).to_have_text("usr_alice")
     act(a.page, "#btn-create-note")
+    upgrade(a.page)  # time_event('Upgrade') on open, track('Upgrade') on confirm
 
     # log out: reset() mints a new anonymous visitor, which survives a reload
     act(a.page, "#logout")
@@ -118,6 +138,12 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     b_ctx = browser.new_context(base_url=site.url)
     b = open_page(b_ctx, "/")
     device_b = identity(b.page)["device_id"]
+    # ... arriving by the campaign link first: its page view carries the UTM parameters
+    b.page.click("#campaign-link")
+    b.page.wait_for_url(re.compile(r"utm_source=newsletter"))
+    b.page.wait_for_selector("body[data-ready=true]", state="attached")
+    wait_confirmed(b.page, 1)
+    assert identity(b.page)["device_id"] == device_b
     login(b.page, "alice")
     assert identity(b.page) == {"state": "identified", "distinct_id": "usr_alice",
                                 "device_id": device_b, "user": "usr_alice"}
@@ -158,8 +184,29 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     refused = [m for m in site.api("/api/merges")["merges"] if m["result"] == "refused"]
     assert [(m["kind"], m["from_id"], m["to_id"]) for m in refused] == [
         ("link", second["distinct_id"], "usr_carol")], refused
+
+    # context: alice's company group, the timed upgrade, the campaign page view, sessions
+    assert site.api("/api/groups/company/Acme")["properties"] == {"name": "Acme"}
+    assert alice["properties"]["company"] == ["Acme"]
+    assert [p["company"] for p in props_of(site, "usr_alice", "Signed Up")] == [["Acme"]]
+    (upgraded,) = props_of(site, "usr_alice", "Upgrade")
+    assert upgraded["company"] == ["Acme"] and upgraded["plan"] == "Pro"
+    assert isinstance(upgraded["$duration"], float) and 0 < upgraded["$duration"] < 60, upgraded
+    assert group_funnel(site, "Signed Up,Created Note,Upgrade") == [1, 1, 1]
+    views = props_of(site, "usr_alice", "$mp_web_page_view")
+    campaign = [p for p in views if p.get("utm_source") == "newsletter"]
+    assert len(campaign) == 1 and campaign[0]["distinct_id"] == "$device:" + device_b, views
+    assert (campaign[0]["utm_medium"], campaign[0]["utm_campaign"]) == ("email", "spring")
+    assert all("utm_source" not in p for p in views if p is not campaign[0])
+    sessions = site.api("/api/persons/usr_alice/sessions")["sessions"]
+    by_session: dict[str, int] = {}
+    for e in site.events_of("usr_alice", "demo_token"):
+        by_session[e["properties"]["$session_id"]] = by_session.get(e["properties"]["$session_id"], 0) + 1
+    assert {s["session_id"]: s["events"] for s in sessions} == by_session and len(sessions) >= 2, sessions
+    assert [s["start"] for s in sessions] == sorted(s["start"] for s in sessions)
     STORY.update(a1=first["distinct_id"], a2=second["distinct_id"], b="$device:" + device_b,
-                 alice=alice["person_id"], bob=bob["person_id"], carol=carol["person_id"])
+                 alice=alice["person_id"], bob=bob["person_id"], carol=carol["person_id"],
+                 alice_sessions=len(sessions))
 
 
 def funnel_counts(page: Any, selector: str) -> list[int]:
@@ -177,8 +224,19 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
     wait_until(lambda: funnel_counts(page, "#funnel-distinct") == [3, 0, 0], 15, "the distinct_id funnel",
                page=page)
 
+    # Signed Up -> Created Note -> Upgrade: alice did it all, for herself and for Acme
+    wait_until(lambda: funnel_counts(page, "#funnel-product-person") == [1, 1, 1], 15, "the product funnel",
+               page=page)
+    wait_until(lambda: funnel_counts(page, "#funnel-product-company") == [1, 1, 1], 15, "the company funnel",
+               page=page)
+    acme = page.locator('#groups tr[data-group-id="Acme"]')
+    expect(acme).to_have_attribute("data-members", "1")
+    expect(acme).to_have_attribute("data-member-labels", "usr_alice")
+    expect(acme.locator("td").nth(1)).to_have_text("Acme")
+
     alice = page.locator(f'.person[data-person-id="{STORY["alice"]}"]')
     expect(alice).to_have_attribute("data-identified", "true", timeout=10_000)
+    expect(alice.locator(".sessions")).to_have_attribute("data-count", str(STORY["alice_sessions"]))
     expect(alice.locator(".graph svg .node")).to_have_count(3)
     for did in ("usr_alice", STORY["a1"], STORY["b"]):
         expect(alice.locator(f'.node:not(.ghost)[data-id="{did}"]')).to_have_count(1)
@@ -238,7 +296,7 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
     assert anonymous(first), first
     wait_confirmed(page, 1)
 
-    signup(page, "Dave")
+    signup(page, "Dave", "Initech")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_dave",
                               "device_id": first["device_id"], "user": "usr_dave"}
     # the worker wrote the page's real localStorage and cookie
@@ -278,6 +336,8 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
     dave = site.person("usr_dave", token)
     assert set(dave["distinct_ids"]) == {"usr_dave", first["distinct_id"], second["distinct_id"]}
     assert dave["properties"]["logins_count"] == 1
+    assert site.api("/api/groups/company/Initech", token)["properties"] == {"name": "Initech"}
+    assert [p["company"] for p in props_of(site, "usr_dave", "Signed Up", token)] == [["Initech"]]
 
 
 def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
@@ -291,9 +351,10 @@ def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
     first = identity(page)
     assert anonymous(first), first
     wait_confirmed(page, 1)
-    signup(page, "Erin")
+    signup(page, "Erin", "Globex")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_erin",
                               "device_id": first["device_id"], "user": "usr_erin"}
+    upgrade(page)
     act(page, "#logout")
     second = identity(page)
     assert anonymous(second) and second["device_id"] != first["device_id"], second
@@ -312,3 +373,8 @@ def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
     assert set(erin["distinct_ids"]) == {"usr_erin", first["distinct_id"], second["distinct_id"]}
     assert erin["identified"] and erin["properties"]["logins_count"] == 1
     assert {"Signed Up", "Logged Out", "Logged In", "Created Note"} <= set(site.event_names("usr_erin", token))
+    assert site.api("/api/groups/company/Globex", token)["properties"] == {"name": "Globex"}
+    (upgraded,) = props_of(site, "usr_erin", "Upgrade", token)
+    assert upgraded["company"] == ["Globex"] and isinstance(upgraded["$duration"], float)
+    assert upgraded["$duration"] > 0 and upgraded["$session_id"]
+    assert group_funnel(site, "Signed Up,Upgrade", token) == [1, 1]

@@ -26,6 +26,7 @@ __all__ = [
     "period_start",
     "first_times",
     "retention_table",
+    "sessions_of",
 ]
 
 HOUR_MS = 3_600_000
@@ -126,3 +127,22 @@ def retention_table(births: dict[Any, int], returns: Iterable[Row], unit: str) -
                     counts[k] += 1
         table.append({"start": start, "size": len(members), "returned": counts})
     return table
+
+
+def sessions_of(events: Iterable[tuple[int, Any]]) -> list[dict[str, Any]]:
+    """``[{"session_id", "start", "end", "events"}]`` from ``(time_ms, $session_id)`` pairs,
+    oldest session first (by start, then id). Events without a usable session id (not a
+    non-empty string of at most 255 characters) are left out."""
+    found: dict[str, list[int]] = {}
+    for time_ms, session_id in events:
+        if type(session_id) is not str or not session_id or len(session_id) > 255:
+            continue
+        span = found.get(session_id)
+        if span is None:
+            found[session_id] = [time_ms, time_ms, 1]
+        else:
+            span[0] = min(span[0], time_ms)
+            span[1] = max(span[1], time_ms)
+            span[2] += 1
+    ordered = sorted(found.items(), key=lambda item: (item[1][0], item[0]))
+    return [{"session_id": sid, "start": a, "end": b, "events": n} for sid, (a, b, n) in ordered]

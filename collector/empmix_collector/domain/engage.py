@@ -19,7 +19,7 @@ from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import clean_object as _clean_object
 from empmix_collector.domain.values import safe_text as _safe_text
 
-__all__ = ["MAX_PROFILE_KEYS", "validate_profile"]
+__all__ = ["MAX_PROFILE_KEYS", "validate_profile", "clean_operation"]
 
 MAX_PROFILE_KEYS = 2000
 """Keys in one profile operation (Mixpanel: 2000 properties per profile)."""
@@ -48,7 +48,7 @@ def validate_profile(raw: Any, index: int, ctx: Context, text: str | None = None
         ops: list[tuple[str, Any]] = []
         for key, value in raw.items():
             if key in profiles.OPERATIONS:
-                ops.append((key, _clean_operation(key, value)))
+                ops.append((key, clean_operation(key, value)))
         if not ops:
             raise _Invalid("no profile operation (one of " + ", ".join(profiles.OPERATIONS) + ")", None)
     except _Invalid as exc:
@@ -56,7 +56,8 @@ def validate_profile(raw: Any, index: int, ctx: Context, text: str | None = None
     return ProfileRecord(index, project_id, distinct_id, ops, insert_id)
 
 
-def _clean_operation(op: str, value: Any) -> Any:
+def clean_operation(op: str, value: Any) -> Any:
+    """One operation's operand, checked and cleaned (shared with ``/groups``)."""
     if op == "$delete":
         return None
     if op == "$unset":

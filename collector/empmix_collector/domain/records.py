@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Rejection", "IdentityOp", "EventRecord", "ProfileRecord", "WriteBatch", "WriteResult"]
+__all__ = ["Rejection", "IdentityOp", "EventRecord", "ProfileRecord", "GroupRecord", "WriteBatch", "WriteResult"]
 
 
 @dataclass(slots=True)
@@ -71,6 +71,18 @@ class ProfileRecord:
     insert_id: str | None = None
 
 
+@dataclass(slots=True)
+class GroupRecord:
+    """An accepted ``/groups`` update of the profile of ``(project, group_key, group_id)``."""
+
+    index: int
+    project_id: int
+    group_key: str
+    group_id: str
+    ops: list[tuple[str, Any]] = field(default_factory=list)
+    insert_id: str | None = None
+
+
 @dataclass
 class WriteBatch:
     """The validated records of one request."""
@@ -78,9 +90,10 @@ class WriteBatch:
     events: list[EventRecord] = field(default_factory=list)
     profiles: list[ProfileRecord] = field(default_factory=list)
     received_ms: int = 0
+    groups: list[GroupRecord] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.profiles)
+        return len(self.events) + len(self.profiles) + len(self.groups)
 
 
 @dataclass

@@ -6,11 +6,14 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 ==============================================  =============================================
 ``GET /api/persons/{distinct_id}``              ``{person_id, distinct_ids, identified, properties, created_at}``
 ``GET /api/persons/{distinct_id}/events``       ``{"events": [{event, distinct_id, time, insert_id, properties}]}``
+``GET /api/persons/{distinct_id}/sessions``     ``{"sessions": [{session_id, start, end, events}]}``
 ``GET /api/persons?limit=&offset=``             ``{"persons": [...]}`` newest first
+``GET /api/groups/{group_key}/{group_id}``      ``{group_key, group_id, properties, created_at, updated_at}``
+``GET /api/groups?group_key=K&limit=``          ``{"groups": [{group_key, group_id, properties, members, events}]}``
 ``GET /api/events?limit=``                      ``{"events": [... + person_id]}`` newest first
 ``GET /api/merges?limit=``                      ``{"merges": [{kind, from_id, to_id, result, reason, time, ...}]}``
-``GET /api/funnel?steps=A,B&from=&to=&window_ms=&by=``   ``{"steps": [{event, count}], "by": ...}``
-``GET /api/retention?born=&returned=&from=&to=&unit=&by=``  ``{"cohorts": [{start, size, returned}]}``
+``GET /api/funnel?steps=A,B&from=&to=&window_ms=&by=[&group_key=]``   ``{"steps": [{event, count}], "by": ...}``
+``GET /api/retention?born=&returned=&from=&to=&unit=&by=[&group_key=]``  ``{"cohorts": [{start, size, returned}]}``
 ==============================================  =============================================
 """
 
@@ -71,6 +74,21 @@ def _choice(request: Request, name: str, default: str, allowed: tuple[str, ...])
     return value
 
 
+def _by(request: Request) -> tuple[str, str | None]:
+    """``by`` (``person``, ``distinct_id`` or ``group``) and, for ``group``, its ``group_key``."""
+    by = _choice(request, "by", "person", ("person", "distinct_id", "group"))
+    group_key = request.query_params.get("group_key")
+    if by != "group":
+        if group_key:
+            raise _BadRequest(400, "group_key is used with by=group only")
+        return by, None
+    if not group_key or not group_key.strip():
+        raise _BadRequest(400, "by=group needs group_key=K (the event property holding the group ids)")
+    if len(group_key) > 255:
+        raise _BadRequest(400, "group_key is longer than 255 characters")
+    return by, group_key
+
+
 class QueryAPI:
     """Read endpoints bound to one settings object and one store."""
 
@@ -128,6 +146,43 @@ class QueryAPI:
 
         return await self._run(request, handler)
 
+    async def person_sessions(self, request: Request) -> Response:
+        """``GET /api/persons/{distinct_id}/sessions``: the person's sessions, oldest first."""
+
+        async def handler(request: Request, project: int) -> Response:
+            distinct_id = request.path_params["distinct_id"]
+            sessions = await self.store.person_sessions(project, distinct_id)
+            if sessions is None:
+                return _reply({"error": f"no person has distinct_id {distinct_id[:80]!r}"}, 404)
+            return _reply({"sessions": sessions})
+
+        return await self._run(request, handler)
+
+    async def group(self, request: Request) -> Response:
+        """``GET /api/groups/{group_key}/{group_id}``: one group's profile."""
+
+        async def handler(request: Request, project: int) -> Response:
+            group_key = request.path_params["group_key"]
+            group_id = request.path_params["group_id"]
+            found = await self.store.get_group(project, group_key, group_id)
+            if found is None:
+                return _reply({"error": f"no group {group_key[:80]!r} {group_id[:80]!r}"}, 404)
+            return _reply(found)
+
+        return await self._run(request, handler)
+
+    async def groups(self, request: Request) -> Response:
+        """``GET /api/groups?group_key=K``: the groups of one key with their members."""
+
+        async def handler(request: Request, project: int) -> Response:
+            group_key = request.query_params.get("group_key", "")
+            if not group_key.strip():
+                raise _BadRequest(400, "group_key=K is required")
+            limit = _int_param(request, "limit", 1000, 1, 10_000)
+            return _reply({"group_key": group_key, "groups": await self.store.list_groups(project, group_key, limit)})
+
+        return await self._run(request, handler)
+
     async def persons(self, request: Request) -> Response:
         """``GET /api/persons``: persons with their ids, newest first."""
 
@@ -169,9 +224,12 @@ class QueryAPI:
             lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
             hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
             window = _int_param(request, "window_ms", DEFAULT_WINDOW_MS, 0, _MAX_TIME)
-            by = _choice(request, "by", "person", ("person", "distinct_id"))
-            result = await self.store.funnel(project, steps, lo, hi, window, by)
-            return _reply({"steps": result, "by": by, "window_ms": window})
+            by, group_key = _by(request)
+            result = await self.store.funnel(project, steps, lo, hi, window, by, group_key)
+            body: dict[str, Any] = {"steps": result, "by": by, "window_ms": window}
+            if group_key is not None:
+                body["group_key"] = group_key
+            return _reply(body)
 
         return await self._run(request, handler)
 
@@ -186,8 +244,11 @@ class QueryAPI:
             lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
             hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
             unit = _choice(request, "unit", "day", tuple(UNITS_MS))
-            by = _choice(request, "by", "person", ("person", "distinct_id"))
-            cohorts = await self.store.retention(project, born, returned, lo, hi, unit, by)
-            return _reply({"cohorts": cohorts, "unit": unit, "by": by})
+            by, group_key = _by(request)
+            cohorts = await self.store.retention(project, born, returned, lo, hi, unit, by, group_key)
+            body: dict[str, Any] = {"cohorts": cohorts, "unit": unit, "by": by}
+            if group_key is not None:
+                body["group_key"] = group_key
+            return _reply(body)
 
         return await self._run(request, handler)

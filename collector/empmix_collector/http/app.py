@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from empmix_collector.http.api import QueryAPI
+from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
 from empmix_collector.http.ingest import Ingest
 from empmix_collector.http.site import SiteFiles
@@ -44,12 +45,20 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     ingest = Ingest(settings, store)
     api = QueryAPI(settings, store)
     routes: list[BaseRoute] = [Route("/healthz", api.healthz, methods=["GET"])]
-    for path, endpoint in (("/track", ingest.track), ("/engage", ingest.engage), ("/import", ingest.import_)):
+    cookie = CookieEndpoint(settings, store)
+    kinds = {"track": ingest.track, "engage": ingest.engage, "groups": ingest.groups, "cookie": cookie.set_cookie}
+    for path, endpoint in (*((f"/{name}", handler) for name, handler in kinds.items()), ("/import", ingest.import_)):
         routes.append(Route(path, endpoint, methods=["POST"]))
         routes.append(Route(path + "/", endpoint, methods=["POST"]))
+    for name, path in settings.api_routes:  # --api-route NAME=PATH: the same handler on PATH too
+        routes.append(Route(path, kinds[name], methods=["POST"]))
+        routes.append(Route(path + "/", kinds[name], methods=["POST"]))
     routes += [
         Route("/api/persons", api.persons, methods=["GET"]),
         Route("/api/persons/{distinct_id:path}/events", api.person_events, methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}/sessions", api.person_sessions, methods=["GET"]),
+        Route("/api/groups", api.groups, methods=["GET"]),
+        Route("/api/groups/{group_key}/{group_id:path}", api.group, methods=["GET"]),
         Route("/api/persons/{distinct_id:path}", api.person, methods=["GET"]),
         Route("/api/events", api.events, methods=["GET"]),
         Route("/api/merges", api.merges, methods=["GET"]),

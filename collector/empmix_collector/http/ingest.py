@@ -1,10 +1,10 @@
-"""Ingestion endpoints: ``/track``, ``/engage`` and ``/import``.
+"""Ingestion endpoints: ``/track``, ``/engage``, ``/groups`` and ``/import``.
 
 Flow of one request: cap and read the body, decode it (``wire``), validate each
 record (``validate``), hand the good ones to the writer and wait for the commit
 (``store``), then answer as Mixpanel does:
 
-* ``/track`` and ``/engage``: ``1`` / ``0``, or with ``verbose=1``
+* ``/track``, ``/engage`` and ``/groups``: ``1`` / ``0``, or with ``verbose=1``
   ``{"status": 1|0, "error": ...}`` plus ``failed_records`` (``index``, ``reason``)
   when records were rejected. 400 when the body is malformed *or no record is
   valid* (so an SDK can tell a dropped batch), 413 when too large.
@@ -34,7 +34,8 @@ from starlette.responses import Response
 
 from empmix_collector.domain import validate
 from empmix_collector.domain.engage import validate_profile
-from empmix_collector.domain.records import EventRecord, ProfileRecord, Rejection, WriteBatch
+from empmix_collector.domain.groups import validate_group
+from empmix_collector.domain.records import EventRecord, GroupRecord, ProfileRecord, Rejection, WriteBatch
 from empmix_collector.domain.validate import Context
 from empmix_collector.domain.wire import (
     MAX_BODY_BYTES,
@@ -122,6 +123,10 @@ class Ingest:
         """``POST /engage``: profile operations."""
         return await self._handle(request, "engage")
 
+    async def groups(self, request: Request) -> Response:
+        """``POST /groups``: group profile operations (same body forms and replies as ``/engage``)."""
+        return await self._handle(request, "groups")
+
     async def import_(self, request: Request) -> Response:
         """``POST /import``: server-side and historical events, ``$merge``; needs the secret."""
         if not secret_matches(request.headers.get("authorization"), self.settings.secret):
@@ -158,7 +163,13 @@ class Ingest:
             token = payload.params.get("token")
             default_project = projects.get(token) if token else projects.get(self.settings.default_token)
         ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms)
-        check = validate_profile if endpoint == "engage" else validate.validate_event
+        check = (
+            validate_profile
+            if endpoint == "engage"
+            else validate_group
+            if endpoint == "groups"
+            else validate.validate_event
+        )
         failures: list[Rejection] = []
         batch = WriteBatch(received_ms=now_ms)
         texts = payload.texts
@@ -168,6 +179,8 @@ class Ingest:
                 failures.append(outcome)
             elif type(outcome) is ProfileRecord:
                 batch.profiles.append(outcome)
+            elif type(outcome) is GroupRecord:
+                batch.groups.append(outcome)
             else:
                 assert type(outcome) is EventRecord
                 batch.events.append(outcome)

@@ -97,6 +97,18 @@ class Store(Protocol):
         """The person's events under all its ids, oldest first; ``None`` if unknown."""
         ...
 
+    async def person_sessions(self, project_id: int, distinct_id: str) -> list[JSON] | None:
+        """The person's sessions ``[{session_id, start, end, events}]``, oldest first; ``None`` if unknown."""
+        ...
+
+    async def get_group(self, project_id: int, group_key: str, group_id: str) -> JSON | None:
+        """``{group_key, group_id, properties, created_at, updated_at}`` or ``None``."""
+        ...
+
+    async def list_groups(self, project_id: int, group_key: str, limit: int) -> list[JSON]:
+        """Groups of ``group_key`` with their members, sorted by id."""
+        ...
+
     async def list_persons(self, project_id: int, limit: int, offset: int) -> list[JSON]:
         """Persons, newest first."""
         ...
@@ -117,8 +129,9 @@ class Store(Protocol):
         to_ms: int | None,
         window_ms: int,
         by: str,
+        group_key: str | None = None,
     ) -> list[JSON]:
-        """Ordered funnel counts ``[{event, count}]``."""
+        """Ordered funnel counts ``[{event, count}]`` (``by="group"``: group ids of ``group_key``)."""
         ...
 
     async def retention(
@@ -130,6 +143,7 @@ class Store(Protocol):
         to_ms: int | None,
         unit: str,
         by: str,
+        group_key: str | None = None,
     ) -> list[JSON]:
         """Cohort retention ``[{start, size, returned}]``."""
         ...

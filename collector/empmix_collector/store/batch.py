@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from empmix_collector.domain import identity, profiles
 from empmix_collector.domain.identity import Decision, PersonView
-from empmix_collector.domain.records import EventRecord, ProfileRecord, Rejection, WriteBatch, WriteResult
+from empmix_collector.domain.records import EventRecord, GroupRecord, ProfileRecord, Rejection, WriteBatch, WriteResult
 from empmix_collector.domain.wire import dumps_json, loads_json
 from empmix_collector.store.sql import WriteSql
 
@@ -97,6 +97,8 @@ class BatchWriter:
             for p in batch.profiles:
                 wanted.add((p.project_id, p.distinct_id))
                 changes.add(p.project_id)
+            for g in batch.groups:
+                changes.add(g.project_id)
         missing = [key for key in wanted if key not in self._known]
         if changes:
             self.sql.lock_projects(changes | {key[0] for key in missing}, exclusive=True)
@@ -149,6 +151,10 @@ class BatchWriter:
                     self._links_seen.add(link_key)
         for record in batch.profiles:
             rejection = self._profile(record, received)
+            if rejection is not None:
+                result.failed.append(rejection)
+        for group in batch.groups:
+            rejection = self._group(group, received)
             if rejection is not None:
                 result.failed.append(rejection)
 
@@ -330,4 +336,42 @@ class BatchWriter:
             if not first_time:  # a replay: already applied once
                 return None
         sql.run("UPDATE persons SET properties = ? WHERE id = ?", (dumps_json(updated), row[0]))
+        return None
+
+    # -- group profiles (/groups) -----------------------------------------------------------
+
+    def _group(self, record: GroupRecord, now_ms: int) -> Rejection | None:
+        """Apply one ``/groups`` record: same operations and limits as a person's profile;
+        ``$delete`` removes the group's profile (a later ``$set`` starts a new one)."""
+        sql = self.sql
+        where = (record.project_id, record.group_key, record.group_id)
+        row = sql.one(
+            "SELECT properties FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where
+        )
+        try:
+            updated = profiles.apply_operations(loads_json(row[0]) if row is not None else {}, record.ops)
+        except profiles.ProfileError as exc:
+            return Rejection(record.index, str(exc), record.ops[0][0] if record.ops else None, record.insert_id)
+        if record.insert_id is not None:
+            first_time = sql.all(
+                "INSERT INTO group_updates(project_id, insert_id, group_key, group_id, received_ms)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING insert_id",
+                (record.project_id, record.insert_id, record.group_key, record.group_id, now_ms),
+            )
+            if not first_time:  # a replay: already applied once
+                return None
+        if record.ops[-1][0] == "$delete":
+            sql.run("DELETE FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where)
+        elif row is None:
+            sql.run(
+                "INSERT INTO group_profiles(project_id, group_key, group_id, created_at, updated_at, properties)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (*where, now_ms, now_ms, dumps_json(updated)),
+            )
+        else:
+            sql.run(
+                "UPDATE group_profiles SET properties = ?, updated_at = ?"
+                " WHERE project_id = ? AND group_key = ? AND group_id = ?",
+                (dumps_json(updated), now_ms, *where),
+            )
         return None

@@ -18,11 +18,30 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from empmix_collector.domain.analysis import NO_TIME, first_times, funnel_counts, period_start, retention_table
-from empmix_collector.domain.wire import loads_json
+from empmix_collector.domain.analysis import (
+    NO_TIME,
+    first_times,
+    funnel_counts,
+    period_start,
+    retention_table,
+    sessions_of,
+)
+from empmix_collector.domain.groups import group_ids
+from empmix_collector.domain.wire import dumps_json, loads_json
 from empmix_collector.store.sql import Row, Sql
 
-__all__ = ["get_person", "person_events", "list_persons", "latest_events", "merge_log", "funnel", "retention"]
+__all__ = [
+    "get_person",
+    "person_events",
+    "person_sessions",
+    "list_persons",
+    "latest_events",
+    "merge_log",
+    "funnel",
+    "retention",
+    "get_group",
+    "list_groups",
+]
 
 _CHUNK = 500
 
@@ -90,6 +109,29 @@ def person_events(sql: Sql, project_id: int, distinct_id: str, limit: int) -> li
         (person_id, project_id, limit),
     )
     return [_event(row) for row in rows]
+
+
+def person_sessions(sql: Sql, project_id: int, distinct_id: str) -> list[dict[str, Any]] | None:
+    """The person's sessions (events grouped by ``properties.$session_id``, over all its ids),
+    oldest first: ``[{"session_id", "start", "end", "events"}]``; ``None`` if the id is unknown."""
+    person_id = _person_id_of(sql, project_id, distinct_id)
+    if person_id is None:
+        return None
+    rows = sql.all(
+        "SELECT e.time_ms, e.properties"
+        f" FROM person_distinct_ids m {sql.pin_join} events e"
+        " ON e.project_id = m.project_id AND e.distinct_id = m.distinct_id"
+        " WHERE m.person_id = ? AND m.project_id = ? AND e.properties LIKE ? ESCAPE '\\'",
+        (person_id, project_id, _like_key("$session_id")),
+    )
+    return sessions_of((time_ms, loads_json(props).get("$session_id")) for time_ms, props in rows)
+
+
+def _like_key(key: str) -> str:
+    """A ``LIKE`` pattern (escape ``\\``) matching stored properties that may hold ``key``: a cheap
+    filter in the database; the exact test is on the parsed properties."""
+    quoted = dumps_json(key)
+    return "%" + quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_persons(sql: Sql, project_id: int, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -177,8 +219,10 @@ def funnel(
     to_ms: int | None,
     window_ms: int,
     by: str = "person",
+    group_key: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Ordered funnel: how many persons (or raw distinct ids, ``by="distinct_id"``) did
+    """Ordered funnel: how many persons (or raw distinct ids, ``by="distinct_id"``, or group
+    ids named by the events' property ``group_key``, ``by="group"``) did
     ``steps[0]``, then ``steps[1]``, ... in order, every step within ``window_ms`` of the
     first. The first step must fall in ``[from_ms, to_ms]``; later steps may run past
     ``to_ms`` up to the window. Returns ``[{"event", "count"}, ...]``.
@@ -186,6 +230,10 @@ def funnel(
     lo = NO_TIME[0] if from_ms is None else from_ms
     hi = NO_TIME[1] if to_ms is None else to_ms
     last = min(hi + window_ms, NO_TIME[1])
+    if by == "group":  # counted in Python on both stores: the ids live inside the properties
+        assert group_key is not None
+        rows = _group_keyed_events(sql, project_id, sorted(set(steps)), lo, last, group_key)
+        return funnel_counts(rows, steps, hi, window_ms)
     if sql.funnel_in_sql:
         return _funnel_in_sql(sql, project_id, steps, lo, hi, last, window_ms, by)
     rows = _keyed_events(sql, project_id, sorted(set(steps)), lo, last, by, True)
@@ -244,14 +292,124 @@ def retention(
     to_ms: int | None,
     unit: str = "day",
     by: str = "person",
+    group_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """Cohort retention table (see ``domain.analysis.retention_table``): each person (or
-    distinct id) is born at its first ``born`` event in ``[from_ms, to_ms]``."""
+    distinct id, or group id with ``by="group"``) is born at its first ``born`` event in
+    ``[from_ms, to_ms]``."""
     lo = NO_TIME[0] if from_ms is None else from_ms
     hi = NO_TIME[1] if to_ms is None else to_ms
-    births = first_times(_keyed_events(sql, project_id, [born], lo, hi, by))
+
+    def keyed(names: list[str], start: int, end: int) -> list[Row]:
+        if by == "group":
+            assert group_key is not None
+            return _group_keyed_events(sql, project_id, names, start, end, group_key)
+        return _keyed_events(sql, project_id, names, start, end, by)
+
+    births = first_times(keyed([born], lo, hi))
     if not births:
         return []
     first = min(period_start(t, unit) for t in births.values())
-    returns = _keyed_events(sql, project_id, [returned], first, NO_TIME[1], by)
+    returns = keyed([returned], first, NO_TIME[1])
     return retention_table(births, returns, unit)
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def get_group(sql: Sql, project_id: int, group_key: str, group_id: str) -> dict[str, Any] | None:
+    """``{"group_key", "group_id", "properties", "created_at", "updated_at"}`` or ``None``."""
+    row = sql.one(
+        "SELECT properties, created_at, updated_at FROM group_profiles"
+        " WHERE project_id = ? AND group_key = ? AND group_id = ?",
+        (project_id, group_key, group_id),
+    )
+    if row is None:
+        return None
+    return {
+        "group_key": group_key,
+        "group_id": group_id,
+        "properties": loads_json(row[0]),
+        "created_at": row[1],
+        "updated_at": row[2],
+    }
+
+
+def list_groups(sql: Sql, project_id: int, group_key: str, limit: int) -> list[dict[str, Any]]:
+    """Every group of ``group_key`` that has a profile or is named by an event or a person's
+    profile, sorted by id: ``[{"group_key", "group_id", "properties", "members", "events"}]``.
+
+    ``members`` are the distinct ids (each person's first id, in the identity map's order)
+    of the persons whose events or profile property ``group_key`` name the group; ``events``
+    counts the events naming it. Reads every event that may carry the key: a dashboard
+    query, not one for millions of events.
+    """
+    like = _like_key(group_key)
+    groups: dict[str, dict[str, Any]] = {}
+
+    def entry(group_id: str) -> dict[str, Any]:
+        found = groups.get(group_id)
+        if found is None:
+            found = groups[group_id] = {
+                "group_key": group_key, "group_id": group_id, "properties": {}, "members": set(), "events": 0,
+            }  # fmt: skip
+        return found
+
+    for group_id, props in sql.all(
+        "SELECT group_id, properties FROM group_profiles WHERE project_id = ? AND group_key = ?",
+        (project_id, group_key),
+    ):
+        entry(group_id)["properties"] = loads_json(props)
+    for person_id, props in sql.all(
+        "SELECT id, properties FROM persons WHERE project_id = ? AND properties LIKE ? ESCAPE '\\'",
+        (project_id, like),
+    ):
+        for group_id in group_ids(loads_json(props), group_key):
+            entry(group_id)["members"].add(person_id)
+    for person_id, props in sql.all(
+        "SELECT m.person_id, e.properties FROM events e"
+        " LEFT JOIN person_distinct_ids m ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
+        " WHERE e.project_id = ? AND e.distinct_id <> '' AND e.properties LIKE ? ESCAPE '\\'",
+        (project_id, like),
+    ):
+        for group_id in group_ids(loads_json(props), group_key):
+            found = entry(group_id)
+            found["events"] += 1
+            if person_id is not None:
+                found["members"].add(person_id)
+    chosen = [groups[group_id] for group_id in sorted(groups)[:limit]]
+    persons = sorted({person_id for group in chosen for person_id in group["members"]})
+    first_id: dict[int, str] = {}
+    for start in range(0, len(persons), _CHUNK):
+        among, values = sql.in_list(persons[start : start + _CHUNK])
+        for person_id, distinct_id in sql.all(
+            f"SELECT person_id, distinct_id FROM person_distinct_ids WHERE person_id {among} ORDER BY seq", values
+        ):
+            first_id.setdefault(person_id, distinct_id)
+    for group in chosen:
+        group["members"] = sorted(
+            ({"person_id": p, "distinct_id": first_id.get(p)} for p in group["members"]),
+            key=lambda member: member["person_id"],
+        )
+    return chosen
+
+
+def _group_keyed_events(
+    sql: Sql, project_id: int, names: Sequence[str], lo: int, hi: int, group_key: str
+) -> list[Row]:
+    """(group id, time, id, event) for the named events in [lo, hi], one row per group id the
+    event names under ``group_key``, sorted by (group id, time, id)."""
+    among, values = sql.in_list(names)
+    rows = sql.all(
+        "SELECT e.time_ms, e.id, e.event, e.properties FROM events e"
+        f" WHERE e.project_id = ? AND e.event {among} AND e.time_ms BETWEEN ? AND ? AND e.distinct_id <> ''"
+        " AND e.properties LIKE ? ESCAPE '\\'",
+        (project_id, *values, lo, hi, _like_key(group_key)),
+    )
+    out = [
+        (group_id, time_ms, event_id, name)
+        for time_ms, event_id, name, props in rows
+        for group_id in group_ids(loads_json(props), group_key)
+    ]
+    out.sort(key=lambda row: (row[0], row[1], row[2]))
+    return out

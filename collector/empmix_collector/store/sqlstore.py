@@ -83,6 +83,18 @@ class SqlStore:
         """See ``Store.person_events``."""
         return await self._read(reads.person_events, project_id, distinct_id, limit)
 
+    async def person_sessions(self, project_id: int, distinct_id: str) -> list[JSON] | None:
+        """See ``Store.person_sessions``."""
+        return await self._read(reads.person_sessions, project_id, distinct_id)
+
+    async def get_group(self, project_id: int, group_key: str, group_id: str) -> JSON | None:
+        """See ``Store.get_group``."""
+        return await self._read(reads.get_group, project_id, group_key, group_id)
+
+    async def list_groups(self, project_id: int, group_key: str, limit: int) -> list[JSON]:
+        """See ``Store.list_groups``."""
+        return await self._read(reads.list_groups, project_id, group_key, limit)
+
     async def list_persons(self, project_id: int, limit: int, offset: int) -> list[JSON]:
         """See ``Store.list_persons``."""
         return await self._read(reads.list_persons, project_id, limit, offset)
@@ -96,10 +108,17 @@ class SqlStore:
         return await self._read(reads.merge_log, project_id, limit)
 
     async def funnel(
-        self, project_id: int, steps: Sequence[str], from_ms: int | None, to_ms: int | None, window_ms: int, by: str
+        self,
+        project_id: int,
+        steps: Sequence[str],
+        from_ms: int | None,
+        to_ms: int | None,
+        window_ms: int,
+        by: str,
+        group_key: str | None = None,
     ) -> list[JSON]:
         """See ``Store.funnel``."""
-        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by)
+        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by, group_key)
 
     async def retention(
         self,
@@ -110,9 +129,10 @@ class SqlStore:
         to_ms: int | None,
         unit: str,
         by: str,
+        group_key: str | None = None,
     ) -> list[JSON]:
         """See ``Store.retention``."""
-        return await self._read(reads.retention, project_id, born, returned, from_ms, to_ms, unit, by)
+        return await self._read(reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key)
 
 
 def register_projects(sql: Sql, tokens: Sequence[str], now_ms: int) -> dict[str, int]:

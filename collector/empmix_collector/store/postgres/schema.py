@@ -15,7 +15,7 @@ import psycopg
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "SCHEMA_V2", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
 
 LOCK_SPACE = 0x656D70  # "emp": first key of every advisory lock the collector takes
 """Advisory locks are (LOCK_SPACE, project id); (LOCK_SPACE, 0) guards schema upgrades."""
@@ -73,7 +73,18 @@ An index-only scan skips the heap only for pages the visibility map marks all-vi
 which autovacuum does; ``events`` is append-only, so its insert-triggered autovacuum runs
 after 1 % new rows instead of the default 20 % (and statistics are refreshed after 2 %)."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2)]
+SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS group_profiles (
+  project_id BIGINT NOT NULL, group_key TEXT COLLATE "C" NOT NULL, group_id TEXT COLLATE "C" NOT NULL,
+  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, properties TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (project_id, group_key, group_id));
+CREATE TABLE IF NOT EXISTS group_updates (
+  project_id BIGINT NOT NULL, insert_id TEXT COLLATE "C" NOT NULL, group_key TEXT NOT NULL, group_id TEXT NOT NULL,
+  received_ms BIGINT NOT NULL, PRIMARY KEY (project_id, insert_id));
+"""
+"""Group profiles (``/groups``): one row per (project, group key, group id)."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

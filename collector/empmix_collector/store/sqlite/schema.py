@@ -12,7 +12,7 @@ import sqlite3
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -59,7 +59,18 @@ CREATE TABLE IF NOT EXISTS profile_updates (        -- dedup of /engage records 
   received_ms INTEGER NOT NULL, PRIMARY KEY (project_id, insert_id)) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1)]
+SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS group_profiles (                 -- group profiles (/groups), Mixpanel's group analytics
+  project_id INTEGER NOT NULL, group_key TEXT NOT NULL, group_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, properties TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (project_id, group_key, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_updates (          -- dedup of /groups records carrying $insert_id
+  project_id INTEGER NOT NULL, insert_id TEXT NOT NULL, group_key TEXT NOT NULL, group_id TEXT NOT NULL,
+  received_ms INTEGER NOT NULL, PRIMARY KEY (project_id, insert_id)) WITHOUT ROWID;
+"""
+"""Group profiles (``/groups``): one row per (project, group key, group id)."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
