@@ -27,9 +27,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.collector_load import TOKEN, form_body_factory  # noqa: E402
-from bench.common import RESULTS, ROOT, CollectorProcess, count_events  # noqa: E402
-from bench.loadgen import run_load  # noqa: E402
+from bench.collector_load import TOKEN, form_body_factory
+from bench.common import RESULTS, ROOT, CollectorProcess, count_events
+from bench.loadgen import run_load
 
 __all__ = ["aggregate", "main"]
 

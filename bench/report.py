@@ -190,102 +190,159 @@ def _pyscript(pys: dict[str, Any] | None) -> list[str]:
     """Navigation to ``init`` on PyScript pages (MicroPython, Pyodide) and mixpanel-browser."""
     if not pys:
         return []
-    cols = [(name, (pys.get(key) or {}).get("median", {})) for key, name in
-            (("micropython", "empmix-web, MicroPython (`type=\"mpy\"`)"), ("pyodide", "empmix-web, Pyodide (`type=\"py\"`)"),
-             ("mixpanel", "mixpanel-browser"))]
+    cols = [
+        (name, (pys.get(key) or {}).get("median", {}))
+        for key, name in (
+            ("micropython", 'empmix-web, MicroPython (`type="mpy"`)'),
+            ("pyodide", 'empmix-web, Pyodide (`type="py"`)'),
+            ("mixpanel", "mixpanel-browser"),
+        )
+    ]
     cols = [(name, m) for name, m in cols if m]
     mpy = (pys.get("micropython") or {}).get("median", {})
-    rows = [("navigation → first line of the script", "nav_to_first_line_ms", 0),
-            ("navigation → `init` done", "nav_to_init_ms", 0),
-            ("`import` + `init` (mixpanel-browser: load + evaluate `mixpanel.min.js`, `init` → `loaded`)",
-             "import_to_init_ms", 1), ("of which `import`", "import_ms", 1), ("of which `init`", "init_ms", 1)]
-    lines = ["", f"Navigation to `init` done, PyScript pages and mixpanel-browser alone (median of {pys['repeats']} "
-             "fresh context(s) each, same run):", "",
-             "| | " + " | ".join(name for name, _ in cols) + " |", "|---|" + "---:|" * len(cols)]
+    rows = [
+        ("navigation → first line of the script", "nav_to_first_line_ms", 0),
+        ("navigation → `init` done", "nav_to_init_ms", 0),
+        (
+            "`import` + `init` (mixpanel-browser: load + evaluate `mixpanel.min.js`, `init` → `loaded`)",
+            "import_to_init_ms",
+            1,
+        ),
+        ("of which `import`", "import_ms", 1),
+        ("of which `init`", "init_ms", 1),
+    ]
+    lines = [
+        "",
+        f"Navigation to `init` done, PyScript pages and mixpanel-browser alone (median of {pys['repeats']} "
+        "fresh context(s) each, same run):",
+        "",
+        "| | " + " | ".join(name for name, _ in cols) + " |",
+        "|---|" + "---:|" * len(cols),
+    ]
     for label, key, digits in rows:
         lines.append(f"| {label} | " + " | ".join(f"{_f(m.get(key), digits)} ms" for _, m in cols) + " |")
     nav, imp = mpy.get("nav_to_init_ms"), mpy.get("import_to_init_ms")
-    lines += ["", f"MicroPython goals: navigation → `init` ≤ 1.0 s: **{_f(nav, 0)} ms** "
-              f"({'met' if _met(nav, 1000.0) else 'not met'}); `import` + `init` ≤ 30 ms: **{_f(imp, 1)} ms** "
-              f"({'met' if _met(imp, 30.0) else 'not met'}). Pyodide / MicroPython, navigation → `init`: "
-              f"{_f(pys.get('ratio_nav_to_init_pyodide_to_mpy'), 1)}×."]
+    lines += [
+        "",
+        f"MicroPython goals: navigation → `init` ≤ 1.0 s: **{_f(nav, 0)} ms** "
+        f"({'met' if _met(nav, 1000.0) else 'not met'}); `import` + `init` ≤ 30 ms: **{_f(imp, 1)} ms** "
+        f"({'met' if _met(imp, 30.0) else 'not met'}). Pyodide / MicroPython, navigation → `init`: "
+        f"{_f(pys.get('ratio_nav_to_init_pyodide_to_mpy'), 1)}×.",
+    ]
     return lines
 
 
 def _burst(burst: dict[str, Any]) -> list[str]:
-    lines = [f"#### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
-             "", "| SDK | HTTP requests | time until the collector stored all | main-thread busy meanwhile "
-             "| the tracking loop itself |", "|---|---:|---:|---:|---:|"]
-    sdks = [("empmix", "empmix-web" + (" (Pyodide)" if "empmix_mpy" in burst else "")),
-            ("empmix_mpy", "empmix-web (MicroPython)"), ("mixpanel", "mixpanel-browser")]
+    lines = [
+        f"#### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
+        "",
+        "| SDK | HTTP requests | time until the collector stored all | main-thread busy meanwhile "
+        "| the tracking loop itself |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    sdks = [
+        ("empmix", "empmix-web" + (" (Pyodide)" if "empmix_mpy" in burst else "")),
+        ("empmix_mpy", "empmix-web (MicroPython)"),
+        ("mixpanel", "mixpanel-browser"),
+    ]
     for sdk, label in sdks:
         if sdk not in burst:
             continue
         r = burst[sdk]
-        done = (_f(r["seconds_to_all_stored"], 2, " s") if r["complete"]
-                else f"{r['stored']} stored after {r['seconds_waited']} s")
-        lines.append(f"| {label} | {r['requests']} | {done} | {_f(r['main_thread_busy_ms'], 0)} ms "
-                     f"| {_f(r['track_loop_ms'], 0)} ms |")
+        done = (
+            _f(r["seconds_to_all_stored"], 2, " s")
+            if r["complete"]
+            else f"{r['stored']} stored after {r['seconds_waited']} s"
+        )
+        lines.append(
+            f"| {label} | {r['requests']} | {done} | {_f(r['main_thread_busy_ms'], 0)} ms "
+            f"| {_f(r['track_loop_ms'], 0)} ms |"
+        )
     return lines
 
 
 def _load(load: dict[str, Any]) -> list[str]:
-    lines = ["#### 4. Collector under load (loopback, keep-alive, form-encoded `/track`)", "",
-             "| events / request | connections | seconds | stored events / s | requests / s | p50 | p99 "
-             "| collector peak RSS | collector CPU | load generator CPU |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "#### 4. Collector under load (loopback, keep-alive, form-encoded `/track`)",
+        "",
+        "| events / request | connections | seconds | stored events / s | requests / s | p50 | p99 "
+        "| collector peak RSS | collector CPU | load generator CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in load["runs"]:
         lines.append(
             f"| {r['events_per_request']} | {r['connections']} | {_f(r['duration_s'], 1)} "
             f"| **{_f(r['stored_events_per_s'])}** | {_f(r['requests_per_s'])} | {_f(r['p50_ms'], 1)} ms "
             f"| {_f(r['p99_ms'], 1)} ms | {_mb(r['collector_peak_rss_bytes'])} | {_f(r['collector_cpu_s'], 1)} s "
-            f"| {_f(r['loadgen_cpu_s'], 1)} s |")
+            f"| {_f(r['loadgen_cpu_s'], 1)} s |"
+        )
     goal = load.get("goal_events_per_s_at_50")
     if goal:
-        lines += ["", f"Goal at 50 events / request: ≥ {goal:,} events/s with p99 ≤ 50 ms; the 1-event row is "
-                      "this run's reference for how loaded the machine was."]
+        lines += [
+            "",
+            f"Goal at 50 events / request: ≥ {goal:,} events/s with p99 ≤ 50 ms; the 1-event row is "
+            "this run's reference for how loaded the machine was.",
+        ]
     return lines
 
 
 def _postgres(pg: dict[str, Any]) -> list[str]:
     r, c = pg["load"], pg["ceiling"]
-    return ["#### 6. PostgreSQL: 2 collector processes on one database (50 events / request, same run)", "",
-            "| | stored rows / s | p50 | p99 | collector CPU | PostgreSQL CPU | load generator CPU |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            f"| collector, `--workers {pg['workers']}`, {r['connections']} connections, {_f(r['duration_s'], 1)} s "
-            f"| **{_f(r['stored_events_per_s'])}** | {_f(r['p50_ms'], 1)} ms | {_f(r['p99_ms'], 1)} ms "
-            f"| {_f(r['collector_cpu_s'], 1)} s | {_f(r['database_cpu_s'], 1)} s | {_f(r['loadgen_cpu_s'], 1)} s |",
-            f"| ceiling: one client, `COPY` + `INSERT … ON CONFLICT DO NOTHING`, {c['rows_per_transaction']:,} rows "
-            f"/ transaction | {_f(c['rows_per_s'])} | | | | | |",
-            "", f"Collector / ceiling: **{_f(pg['ratio_to_ceiling'], 2)}** (goal ≥ {pg['goal_ratio_to_ceiling']})."]
+    return [
+        "#### 6. PostgreSQL: 2 collector processes on one database (50 events / request, same run)",
+        "",
+        "| | stored rows / s | p50 | p99 | collector CPU | PostgreSQL CPU | load generator CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| collector, `--workers {pg['workers']}`, {r['connections']} connections, {_f(r['duration_s'], 1)} s "
+        f"| **{_f(r['stored_events_per_s'])}** | {_f(r['p50_ms'], 1)} ms | {_f(r['p99_ms'], 1)} ms "
+        f"| {_f(r['collector_cpu_s'], 1)} s | {_f(r['database_cpu_s'], 1)} s | {_f(r['loadgen_cpu_s'], 1)} s |",
+        f"| ceiling: one client, `COPY` + `INSERT … ON CONFLICT DO NOTHING`, {c['rows_per_transaction']:,} rows "
+        f"/ transaction | {_f(c['rows_per_s'])} | | | | | |",
+        "",
+        f"Collector / ceiling: **{_f(pg['ratio_to_ceiling'], 2)}** (goal ≥ {pg['goal_ratio_to_ceiling']}).",
+    ]
 
 
 def _scaling(scaling: dict[str, Any]) -> list[str]:
     store = scaling.get("store", "sqlite")
-    lines = [f"#### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})", "",
-             "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
-             "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"#### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})",
+        "",
+        "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
+        "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in scaling["steps"]:
         fresh = s.get("funnel_before_vacuum")
         funnel = f"{_f(s['funnel']['median_ms'], 1)} ms" + (
-            f" ({_f(fresh['median_ms'], 1)} ms before `VACUUM`)" if fresh else "")
+            f" ({_f(fresh['median_ms'], 1)} ms before `VACUUM`)" if fresh else ""
+        )
         lines.append(
             f"| {s['stored_events']:,} | {_f(s['bulk_load']['events_per_s'])} ev/s "
             f"| {_f(s['ingest_50_per_request']['events_per_s'])} ev/s | {_f(s['person_events']['median_ms'], 1)} ms "
-            f"| {funnel} | {_mb(s['db_bytes']) if s['db_bytes'] else '?'} |")
+            f"| {funnel} | {_mb(s['db_bytes']) if s['db_bytes'] else '?'} |"
+        )
     if any("funnel_before_vacuum" in s for s in scaling["steps"]):
-        lines += ["", "PostgreSQL queries are timed after `VACUUM (ANALYZE)`, as autovacuum leaves a running "
-                      "database; right after a bulk load every matching event still costs a heap page visit."]
+        lines += [
+            "",
+            "PostgreSQL queries are timed after `VACUUM (ANALYZE)`, as autovacuum leaves a running "
+            "database; right after a bulk load every matching event still costs a heap page visit.",
+        ]
     return lines
 
 
 def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
     """All tables of the benchmarks that ran, with the command that produced them."""
     parts: list[str] = [f"Produced by `{command}`" + (f" on {machine}" if machine else "") + ".", ""]
-    for key, render in (("track", _track), ("startup", _startup), ("burst", _burst),
-                        ("collector_load", _load), ("scaling", _scaling), ("collector_load_pg", _postgres),
-                        ("scaling_pg", _scaling)):
+    for key, render in (
+        ("track", _track),
+        ("startup", _startup),
+        ("burst", _burst),
+        ("collector_load", _load),
+        ("scaling", _scaling),
+        ("collector_load_pg", _postgres),
+        ("scaling_pg", _scaling),
+    ):
         if results.get(key):
             parts += render(results[key]) + [""]
     sqlite_steps = (results.get("scaling") or {}).get("steps") or []

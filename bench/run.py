@@ -38,9 +38,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile  # noqa: E402
-from bench.browser import BenchBrowser, chromium_path  # noqa: E402
-from bench.common import RESULTS  # noqa: E402
+from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile
+from bench.browser import BenchBrowser, chromium_path
+from bench.common import RESULTS
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 

@@ -133,8 +133,10 @@ class JsBrowser:
     def __init__(self) -> None:
         self.in_worker, window = _page_scope()
         if self.in_worker and window is None:
-            raise RuntimeError("empmix: this worker cannot reach the page (serve it with COOP/COEP "
-                               "headers so PyScript can proxy window and document)")
+            raise RuntimeError(
+                "empmix: this worker cannot reach the page (serve it with COOP/COEP "
+                "headers so PyScript can proxy window and document)"
+            )
         self._page = _make(window, _PAGE_HELPER)
         self._local = _make(js, _LOCAL_HELPER)
         host, self._origin, protocol, self._referrer, width, height = str(self._page.page()).split("\n")

@@ -63,8 +63,7 @@ class Browser(Protocol):
 
     # network: post_form raises NetworkError when no HTTP reply came back; credentials=True
     # sends cookies and lets the reply set them (the server-set identity cookie)
-    def post_form(self, url: str, body: str, timeout_ms: int,
-                  credentials: bool = False) -> "Awaitable[HttpReply]": ...
+    def post_form(self, url: str, body: str, timeout_ms: int, credentials: bool = False) -> "Awaitable[HttpReply]": ...
     def send_beacon(self, url: str, body: str) -> bool: ...
 
     # Web Locks: one per tab, held for the life of the page

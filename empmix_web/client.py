@@ -43,8 +43,7 @@ class ConsoleHandler(logging.Handler):
         self.browser = browser
 
     def emit(self, record: "Any") -> None:
-        level = "error" if record.levelno >= logging.ERROR else (
-            "warn" if record.levelno >= logging.WARNING else "log")
+        level = "error" if record.levelno >= logging.ERROR else ("warn" if record.levelno >= logging.WARNING else "log")
         try:
             # MicroPython's LogRecord has the formatted text as .message, CPython's getMessage()
             get = getattr(record, "getMessage", None)
@@ -78,14 +77,27 @@ class EmpMixClient:
             self.init(token, **options)
 
     # -- setup --------------------------------------------------------------------------------
-    def init(self, token: str, api_host: "str | None" = None, batch_size: int = 50,
-             flush_interval_ms: int = 1000, debug: bool = False, *,
-             cookie_domain: "str | None" = None, cross_subdomain_cookie: bool = False,
-             secure_cookie: "bool | None" = None, max_queue_size: int = 5000,
-             opt_out_by_default: bool = False, session_timeout_ms: int = DEFAULT_TIMEOUT_MS,
-             session_max_ms: int = DEFAULT_MAX_MS, track_marketing: bool = True,
-             bootstrap: "dict[str, str] | None" = None, api_routes: "dict[str, str] | None" = None,
-             server_cookie: bool = False, browser: "Browser | None" = None) -> None:
+    def init(
+        self,
+        token: str,
+        api_host: "str | None" = None,
+        batch_size: int = 50,
+        flush_interval_ms: int = 1000,
+        debug: bool = False,
+        *,
+        cookie_domain: "str | None" = None,
+        cross_subdomain_cookie: bool = False,
+        secure_cookie: "bool | None" = None,
+        max_queue_size: int = 5000,
+        opt_out_by_default: bool = False,
+        session_timeout_ms: int = DEFAULT_TIMEOUT_MS,
+        session_max_ms: int = DEFAULT_MAX_MS,
+        track_marketing: bool = True,
+        bootstrap: "dict[str, str] | None" = None,
+        api_routes: "dict[str, str] | None" = None,
+        server_cookie: bool = False,
+        browser: "Browser | None" = None,
+    ) -> None:
         """Start tracking for ``token``: load (or mint) the identity, resend what a previous page
         left queued, and start the sender.
 
@@ -114,9 +126,12 @@ class EmpMixClient:
         if cookie_domain is not None:
             check_str(cookie_domain, "cookie_domain")
         if self._core is not None:
-            log.warning("empmix: init(%r) refused: this client is already initialised for %r; the "
-                        "first configuration stays (use EmpMixClient(token) for another project)",
-                        token, self._core.token)
+            log.warning(
+                "empmix: init(%r) refused: this client is already initialised for %r; the "
+                "first configuration stays (use EmpMixClient(token) for another project)",
+                token,
+                self._core.token,
+            )
             return
         if browser is None:
             from ._bridge import JsBrowser  # only importable inside Pyodide / MicroPython
@@ -124,13 +139,21 @@ class EmpMixClient:
             browser = JsBrowser()
         _install_console_log(browser)
         config = {
-            "api_host": check_api_host(api_host, browser), "batch_size": min(batch_size, 2000),
-            "debug": bool(debug), "flush_interval_ms": flush_interval_ms,
-            "cookie_domain": cookie_domain, "cross_subdomain_cookie": bool(cross_subdomain_cookie),
-            "secure_cookie": secure_cookie, "max_queue_size": max_queue_size,
-            "opt_out_by_default": bool(opt_out_by_default), "session_timeout_ms": session_timeout_ms,
-            "session_max_ms": session_max_ms, "track_marketing": bool(track_marketing),
-            "bootstrap": boot, "api_routes": routes, "server_cookie": bool(server_cookie),
+            "api_host": check_api_host(api_host, browser),
+            "batch_size": min(batch_size, 2000),
+            "debug": bool(debug),
+            "flush_interval_ms": flush_interval_ms,
+            "cookie_domain": cookie_domain,
+            "cross_subdomain_cookie": bool(cross_subdomain_cookie),
+            "secure_cookie": secure_cookie,
+            "max_queue_size": max_queue_size,
+            "opt_out_by_default": bool(opt_out_by_default),
+            "session_timeout_ms": session_timeout_ms,
+            "session_max_ms": session_max_ms,
+            "track_marketing": bool(track_marketing),
+            "bootstrap": boot,
+            "api_routes": routes,
+            "server_cookie": bool(server_cookie),
         }
         core = Core(token, browser, config)
         core.start()
@@ -157,8 +180,7 @@ class EmpMixClient:
         """Track a ``$mp_web_page_view`` event for the current page."""
         self.track("$mp_web_page_view", properties)
 
-    def track_with_groups(self, event: str, properties: "dict[str, Any] | None",
-                          groups: "dict[str, Any]") -> None:
+    def track_with_groups(self, event: str, properties: "dict[str, Any] | None", groups: "dict[str, Any]") -> None:
         """Track ``event`` with ``groups`` (``{group_key: id or [ids]}``) on this event only."""
         props = check_properties(properties, deep=False)
         props.update(check_groups(groups))

@@ -9,8 +9,7 @@ super properties are re-read before anything is built or written.
 import logging
 
 from . import people
-from .compat import dumps, loads_bounded
-from .compat import spawn
+from .compat import dumps, loads_bounded, spawn
 from .consent import Consent
 from .context import PageContext
 from .identity import Identity, IdentityStore, parse_identity
@@ -50,8 +49,9 @@ class Core:
         secure = config["secure_cookie"]
         self.cookies = CookieJar(browser, domain, browser.is_https() if secure is None else bool(secure))
         self.consent = Consent(self.storage, token, config["opt_out_by_default"])
-        self.identity = IdentityStore(self.storage, self.cookies, token, browser.monotonic,
-                                      lambda: browser.random_bytes(16))
+        self.identity = IdentityStore(
+            self.storage, self.cookies, token, browser.monotonic, lambda: browser.random_bytes(16)
+        )
         if config["server_cookie"]:
             self.identity.on_cookie_written = self._ask_server_for_cookie
         self.props = SuperProperties(self.storage, token, browser.monotonic)
@@ -59,14 +59,29 @@ class Core:
         self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
         self.tab_id = browser.random_bytes(6).hex()
         self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
-        self.sender = Sender(browser, self.queue, config["api_host"], config["batch_size"],
-                             config["flush_interval_ms"], self.debug, _jitter(browser), config["api_routes"])
-        self.sessions = Sessions(self.storage, token, browser.now_ms, lambda: browser.random_bytes(10),
-                                 config["session_timeout_ms"], config["session_max_ms"])
+        self.sender = Sender(
+            browser,
+            self.queue,
+            config["api_host"],
+            config["batch_size"],
+            config["flush_interval_ms"],
+            self.debug,
+            _jitter(browser),
+            config["api_routes"],
+        )
+        self.sessions = Sessions(
+            self.storage,
+            token,
+            browser.now_ms,
+            lambda: browser.random_bytes(10),
+            config["session_timeout_ms"],
+            config["session_max_ms"],
+        )
         self.timers = Timers(self.storage, token, browser.now_ms)
         self.page = PageContext(browser, self.storage, self.sessions, config["track_marketing"])
-        self.tabs = TabCoordinator(browser, self.storage, self.queue, self.sender, token,
-                                   lambda: not self.consent.opted_out)
+        self.tabs = TabCoordinator(
+            browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.opted_out
+        )
         self._seen: "str | None" = None  # the stored identity text at the end of the last call
         self._out = False  # this tab is in the opted-out state
         self._memory_identity: "Identity | None" = None  # while opted out: never stored
@@ -89,8 +104,10 @@ class Core:
             self.identify(bootstrap["user_id"])
 
     def _nothing_stored(self) -> bool:
-        return (parse_identity(self.identity.stored_raw()) is None
-                and parse_identity(self.cookies.get(self.identity.cookie_name)) is None)
+        return (
+            parse_identity(self.identity.stored_raw()) is None
+            and parse_identity(self.cookies.get(self.identity.cookie_name)) is None
+        )
 
     def stop(self) -> None:
         self.sender.stop()
@@ -196,15 +213,27 @@ class Core:
         if ident.user_id == uid:
             return
         if ident.identified:
-            log.warning("empmix: identify(%r) while identified as %r: switching users without "
-                        "linking them. Call reset() at logout.", uid, ident.user_id)
+            log.warning(
+                "empmix: identify(%r) while identified as %r: switching users without "
+                "linking them. Call reset() at logout.",
+                uid,
+                ident.user_id,
+            )
             self.queue.unstore()
             self._saved(ident.as_user(uid))
             return
         new = self._saved(ident.as_user(uid))
         if ident.alias != uid:  # alias() already linked this pair
-            self._event("$identify", new, {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id,
-                                             "$device_id": ident.device_id, "$user_id": uid})
+            self._event(
+                "$identify",
+                new,
+                {
+                    "distinct_id": uid,
+                    "$anon_distinct_id": ident.distinct_id,
+                    "$device_id": ident.device_id,
+                    "$user_id": uid,
+                },
+            )
         held = self._held()
         self.storage.remove(self.people_key)
         for op, value in held:
@@ -217,12 +246,19 @@ class Core:
         if nid == ident.distinct_id or nid == ident.alias:
             return
         if ident.identified:
-            log.warning("empmix: alias(%r) refused: already identified as %r (alias is for sign-up, "
-                        "while anonymous).", nid, ident.user_id)
+            log.warning(
+                "empmix: alias(%r) refused: already identified as %r (alias is for sign-up, while anonymous).",
+                nid,
+                ident.user_id,
+            )
             return
         if ident.alias is not None:
-            log.warning("empmix: alias(%r) refused: this visitor was already aliased to %r; call "
-                        "identify(%r).", nid, ident.alias, ident.alias)
+            log.warning(
+                "empmix: alias(%r) refused: this visitor was already aliased to %r; call identify(%r).",
+                nid,
+                ident.alias,
+                ident.alias,
+            )
             return
         self._event("$create_alias", ident, {"distinct_id": ident.distinct_id, "alias": nid})
         self._saved(ident.with_alias(nid))

@@ -27,8 +27,9 @@ class Identity:
 
     __slots__ = ("distinct_id", "device_id", "user_id", "alias")
 
-    def __init__(self, distinct_id: str, device_id: str, user_id: "str | None" = None,
-                 alias: "str | None" = None) -> None:
+    def __init__(
+        self, distinct_id: str, device_id: str, user_id: "str | None" = None, alias: "str | None" = None
+    ) -> None:
         self.distinct_id = distinct_id
         self.device_id = device_id
         self.user_id = user_id
@@ -39,9 +40,13 @@ class Identity:
         return self.user_id is not None
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Identity) and self.distinct_id == other.distinct_id
-                and self.device_id == other.device_id and self.user_id == other.user_id
-                and self.alias == other.alias)
+        return (
+            isinstance(other, Identity)
+            and self.distinct_id == other.distinct_id
+            and self.device_id == other.device_id
+            and self.user_id == other.user_id
+            and self.alias == other.alias
+        )
 
     def __repr__(self) -> str:
         return "Identity(" + repr(self.distinct_id) + ", user_id=" + repr(self.user_id) + ")"
@@ -101,8 +106,14 @@ def parse_identity(raw: "str | None") -> "Identity | None":
 class IdentityStore:
     """Loads and saves one token's :class:`Identity` in localStorage and the cookie."""
 
-    def __init__(self, storage: Storage, cookies: CookieJar, token: str,
-                 monotonic: "Callable[[], float]", random16: "Callable[[], bytes]") -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        cookies: CookieJar,
+        token: str,
+        monotonic: "Callable[[], float]",
+        random16: "Callable[[], bytes]",
+    ) -> None:
         self._storage = storage
         self._cookies = cookies
         self._monotonic = monotonic

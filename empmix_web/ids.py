@@ -17,12 +17,34 @@ DEVICE_PREFIX = "$device:"
 
 # compared after .lower()
 ILLEGAL_WORDS = {
-    "anonymous", "guest", "distinctid", "distinct_id", "id", "not_authenticated", "email",
-    "undefined", "true", "false", "anon", "nil", "n/a", "na", "unknown", "<nil>",
+    "anonymous",
+    "guest",
+    "distinctid",
+    "distinct_id",
+    "id",
+    "not_authenticated",
+    "email",
+    "undefined",
+    "true",
+    "false",
+    "anon",
+    "nil",
+    "n/a",
+    "na",
+    "unknown",
+    "<nil>",
 }
 # compared exactly
 ILLEGAL_EXACT = {
-    "[object Object]", "NaN", "None", "none", "null", "0", "-1", "[]", "{}",
+    "[object Object]",
+    "NaN",
+    "None",
+    "none",
+    "null",
+    "0",
+    "-1",
+    "[]",
+    "{}",
     "00000000-0000-0000-0000-000000000000",
 }
 
@@ -48,7 +70,7 @@ def illegal_id_reason(distinct_id: str) -> "str | None":
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
         candidates.append(stripped[1:-1].strip())
     if stripped.startswith(DEVICE_PREFIX):
-        device = stripped[len(DEVICE_PREFIX):].strip()
+        device = stripped[len(DEVICE_PREFIX) :].strip()
         if not device:
             return "empty device id"
         candidates.append(device)

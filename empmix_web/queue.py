@@ -34,7 +34,7 @@ def queue_prefix(token: str) -> str:
 
 def parse_key(prefix: str, key: str) -> "tuple[str, int, Kind] | None":
     """``(tab, seq, kind)`` of a queue key, or None if it is not one."""
-    tab, sep, tail = key[len(prefix):].partition("_")
+    tab, sep, tail = key[len(prefix) :].partition("_")
     if not sep or not tab or len(tail) < 2 or tail[-1] not in KINDS or not tail[:-1].isdigit():
         return None
     return tab, int(tail[:-1]), KINDS[tail[-1]]
@@ -43,8 +43,9 @@ def parse_key(prefix: str, key: str) -> "tuple[str, int, Kind] | None":
 class OutboundQueue:
     """This tab's records, oldest first, mirrored one key per record in storage."""
 
-    def __init__(self, storage: Storage, token: str, tab_id: str, max_size: int,
-                 max_chars: int = MAX_QUEUE_CHARS) -> None:
+    def __init__(
+        self, storage: Storage, token: str, tab_id: str, max_size: int, max_chars: int = MAX_QUEUE_CHARS
+    ) -> None:
         self._storage = storage
         self.prefix = queue_prefix(token)
         self.tab_id = tab_id
@@ -81,8 +82,12 @@ class OutboundQueue:
             self._forget(oldest)
             self.dropped += 1
             if self.dropped == 1:
-                log.warning("empmix: outbound queue full (max_queue_size=%d, %d characters at most); "
-                            "dropping the oldest records", self.max_size, self.max_chars)
+                log.warning(
+                    "empmix: outbound queue full (max_queue_size=%d, %d characters at most); "
+                    "dropping the oldest records",
+                    self.max_size,
+                    self.max_chars,
+                )
 
     def _forget(self, record: Record) -> None:
         self._chars -= len(record.body)

@@ -34,8 +34,7 @@ PROFILE = Kind("u", "engage", True)
 GROUP = Kind("g", "groups", True)
 # profile records queued by empmix-web 0.1.0 carry no $insert_id: a resend may apply twice
 LEGACY_PROFILE = Kind("p", "engage", False)
-KINDS = {EVENT.letter: EVENT, PROFILE.letter: PROFILE, GROUP.letter: GROUP,
-         LEGACY_PROFILE.letter: LEGACY_PROFILE}
+KINDS = {EVENT.letter: EVENT, PROFILE.letter: PROFILE, GROUP.letter: GROUP, LEGACY_PROFILE.letter: LEGACY_PROFILE}
 
 _orders = [0]
 
@@ -82,8 +81,14 @@ class RecordFactory:
         self._now_ms = now_ms
         self._insert_id = insert_id
 
-    def event(self, name: str, identity: "Any", context: "dict[str, Any]",
-              super_props: "dict[str, Any]", props: "dict[str, Any]") -> Record:
+    def event(
+        self,
+        name: str,
+        identity: "Any",
+        context: "dict[str, Any]",
+        super_props: "dict[str, Any]",
+        props: "dict[str, Any]",
+    ) -> Record:
         """An event: SDK properties, then context, super properties, then ``props`` (which win)."""
         properties: "dict[str, Any]" = {
             "token": self.token,

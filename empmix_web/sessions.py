@@ -12,7 +12,7 @@ from .compat import dumps, loads_bounded
 from .storage import Storage
 
 try:
-    from typing import Any, Callable
+    from typing import Callable
 except ImportError:
     pass
 
@@ -54,8 +54,15 @@ def _parse(raw: "str | None") -> "Session | None":
 
 
 class Sessions:
-    def __init__(self, storage: Storage, token: str, now_ms: "Callable[[], float]",
-                 random10: "Callable[[], bytes]", timeout_ms: int, max_ms: int) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        token: str,
+        now_ms: "Callable[[], float]",
+        random10: "Callable[[], bytes]",
+        timeout_ms: int,
+        max_ms: int,
+    ) -> None:
         self._storage = storage
         self.key = "empmix_" + token + "_session"
         self._now_ms = now_ms

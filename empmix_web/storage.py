@@ -46,8 +46,7 @@ class Storage:
     def _degrade(self, exc: Exception) -> None:
         if self.persistent:
             self.persistent = False
-            log.warning("empmix: localStorage refused a write (%s); keeping that state in memory "
-                        "for this page", exc)
+            log.warning("empmix: localStorage refused a write (%s); keeping that state in memory for this page", exc)
 
     def get(self, key: str) -> "str | None":
         if key in self._overlay:

@@ -34,8 +34,15 @@ STALE_MS = 20_000
 
 
 class TabCoordinator:
-    def __init__(self, browser: "Browser", storage: "Storage", queue: OutboundQueue, sender: "Sender",
-                 token: str, active: "Callable[[], bool]") -> None:
+    def __init__(
+        self,
+        browser: "Browser",
+        storage: "Storage",
+        queue: OutboundQueue,
+        sender: "Sender",
+        token: str,
+        active: "Callable[[], bool]",
+    ) -> None:
         self._browser = browser
         self._storage = storage
         self._queue = queue
@@ -122,7 +129,7 @@ class TabCoordinator:
     def _sweep_heartbeats(self, now: float) -> None:
         """Remove the heartbeats of tabs that are gone (records or not)."""
         for key in self._storage.keys(self.heartbeat_prefix):
-            tab = key[len(self.heartbeat_prefix):]
+            tab = key[len(self.heartbeat_prefix) :]
             if tab != self._queue.tab_id and not self._alive(tab, now):
                 if not self._queue_has(tab):
                     self._storage.remove(key)

@@ -32,9 +32,17 @@ REQUEST_TIMEOUT_MS = 30_000
 class Sender:
     """Sends one client's queue; never raises into the page."""
 
-    def __init__(self, browser: "Browser", queue: OutboundQueue, api_host: str, batch_size: int,
-                 flush_interval_ms: int, debug: "Callable[[str], None]",
-                 jitter: "Callable[[], float]", routes: "dict[str, str] | None" = None) -> None:
+    def __init__(
+        self,
+        browser: "Browser",
+        queue: OutboundQueue,
+        api_host: str,
+        batch_size: int,
+        flush_interval_ms: int,
+        debug: "Callable[[str], None]",
+        jitter: "Callable[[], float]",
+        routes: "dict[str, str] | None" = None,
+    ) -> None:
         self._browser = browser
         self.queue = queue
         self.api_host = api_host
@@ -120,8 +128,7 @@ class Sender:
         url = self.url(batch[0].kind.endpoint)
         self.requests += 1
         try:
-            reply = await self._browser.post_form(url, wire.encode_batch([r.body for r in batch]),
-                                                  REQUEST_TIMEOUT_MS)
+            reply = await self._browser.post_form(url, wire.encode_batch([r.body for r in batch]), REQUEST_TIMEOUT_MS)
         except NetworkError as exc:
             self._retry_later(None, "network error: " + str(exc))
             return
@@ -142,8 +149,12 @@ class Sender:
         elif action == wire.DROP_SOME:
             self._done([batch[i] for i in sorted(refused) if 0 <= i < len(batch)] or batch)
         else:
-            log.warning("empmix: the server refused a batch of %d records (HTTP %d): %s",
-                        len(batch), reply.status, reply.body[:200])
+            log.warning(
+                "empmix: the server refused a batch of %d records (HTTP %d): %s",
+                len(batch),
+                reply.status,
+                reply.body[:200],
+            )
             self._done(batch)
 
     def _done(self, records: "list[Record]") -> None:

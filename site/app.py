@@ -15,7 +15,7 @@ import asyncio
 import sys
 import time
 
-from pyscript import document, window, when
+from pyscript import document, when, window
 from pyscript.context import RUNNING_IN_WORKER
 
 from empmix_web import EmpMix

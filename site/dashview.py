@@ -6,7 +6,7 @@ tested on CPython too). Every value that reaches the markup goes through :func:`
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -33,7 +33,7 @@ def short_id(distinct_id: str, limit: int = 22) -> str:
 
 def clock(ms: Any) -> str:
     try:
-        return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).strftime("%H:%M:%S")
+        return datetime.fromtimestamp(int(ms) / 1000, UTC).strftime("%H:%M:%S")
     except (TypeError, ValueError, OverflowError, OSError):
         return "?"
 
@@ -86,7 +86,9 @@ def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
                 ghosts.append(end)
     columns: dict[str, list[tuple[str, str]]] = {"left": [], "right": []}
     for distinct_id in ids:
-        columns["left" if distinct_id.startswith(DEVICE) else "right"].append((distinct_id, "anon" if distinct_id.startswith(DEVICE) else "user"))
+        columns["left" if distinct_id.startswith(DEVICE) else "right"].append(
+            (distinct_id, "anon" if distinct_id.startswith(DEVICE) else "user")
+        )
     for ghost in ghosts:
         columns["left" if ghost.startswith(DEVICE) else "right"].append((ghost, "ghost"))
     pos: dict[str, tuple[float, float]] = {}
@@ -98,7 +100,8 @@ def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
             nodes.append(
                 f'<g class="node {kind}" data-id="{esc(distinct_id)}"><title>{esc(distinct_id)}</title>'
                 f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="5"/>'
-                f'<text x="{x + 8}" y="{y + 16}">{esc(short_id(distinct_id))}</text></g>')
+                f'<text x="{x + 8}" y="{y + 16}">{esc(short_id(distinct_id))}</text></g>'
+            )
     degree: dict[str, int] = {}
     for edge in edges:
         for end in (edge["from"], edge["to"]):
@@ -122,18 +125,26 @@ def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
             path = f"M{xr} {y1} C{bulge} {y1} {bulge} {y2} {xr} {y2}"
             lx, ly = bulge - 6, (y1 + y2) / 2 + 4
         label = " / ".join(("✕ " if r == "refused" else "") + k for k, r in edge["kinds"].items())
-        title = f"{edge['from']} → {edge['to']}: {label} ({edge['result']}" + (
-            f": {', '.join(edge['reasons'])}" if edge["reasons"] else "") + ")"
+        title = (
+            f"{edge['from']} → {edge['to']}: {label} ({edge['result']}"
+            + (f": {', '.join(edge['reasons'])}" if edge["reasons"] else "")
+            + ")"
+        )
         lines.append(
             f'<g class="edge {edge["result"]}" data-from="{esc(edge["from"])}" data-to="{esc(edge["to"])}" '
             f'data-kinds="{esc(" ".join(edge["kinds"]))}" '
             f'data-refused="{esc(" ".join(k for k, r in edge["kinds"].items() if r == "refused"))}"><title>{esc(title)}</title>'
-            f'<path d="{path}"/><text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle">{esc(label)}</text></g>')
+            f'<path d="{path}"/><text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle">{esc(label)}</text></g>'
+        )
     rows = max(len(columns["left"]), len(columns["right"]), 1)
     height = PAD * 2 + (rows - 1) * ROW + NODE_H
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-            f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="identity graph of {esc(person_label(person))}">'
-            + "".join(lines) + "".join(nodes) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="identity graph of {esc(person_label(person))}">'
+        + "".join(lines)
+        + "".join(nodes)
+        + "</svg>"
+    )
 
 
 # -- sections ------------------------------------------------------------------------------------
@@ -147,17 +158,23 @@ def sessions_html(sessions: list[dict[str, Any]] | None, limit: int = 6) -> str:
         sid = str(found.get("session_id"))
         items.append(
             f'<li class="session" data-session-id="{esc(sid)}" data-events="{count}" title="$session_id {esc(sid)}">'
-            f'{clock(found.get("start"))}–{clock(found.get("end"))} · {count} event{"s" if count != 1 else ""}'
-            f' <span class="muted">…{esc(sid[-6:])}</span></li>')
+            f"{clock(found.get('start'))}–{clock(found.get('end'))} · {count} event{'s' if count != 1 else ''}"
+            f' <span class="muted">…{esc(sid[-6:])}</span></li>'
+        )
     more = len(sessions) - limit
     plural = "s" if len(sessions) != 1 else ""
-    return (f'<details class="sessions-box" open><summary>{len(sessions)} session{plural}</summary>'
-            f'<ol class="sessions" data-count="{len(sessions)}">' + "".join(items)
-            + (f'<li class="muted">… {more} older</li>' if more > 0 else "") + "</ol></details>")
+    return (
+        f'<details class="sessions-box" open><summary>{len(sessions)} session{plural}</summary>'
+        f'<ol class="sessions" data-count="{len(sessions)}">'
+        + "".join(items)
+        + (f'<li class="muted">… {more} older</li>' if more > 0 else "")
+        + "</ol></details>"
+    )
 
 
-def person_card(person: dict[str, Any], merges: list[dict[str, Any]],
-                sessions: list[dict[str, Any]] | None = None) -> str:
+def person_card(
+    person: dict[str, Any], merges: list[dict[str, Any]], sessions: list[dict[str, Any]] | None = None
+) -> str:
     ids = person.get("distinct_ids") or []
     identified = bool(person.get("identified"))
     props = person.get("properties") or {}
@@ -165,13 +182,14 @@ def person_card(person: dict[str, Any], merges: list[dict[str, Any]],
     return (
         f'<article class="person" data-person-id="{esc(person.get("person_id"))}" '
         f'data-identified="{"true" if identified else "false"}" data-label="{esc(person_label(person))}">'
-        f'<header><h3>{esc(person_label(person))}</h3>'
+        f"<header><h3>{esc(person_label(person))}</h3>"
         f'<span class="badge {"identified" if identified else "anonymous"}">{"identified" if identified else "anonymous"}</span>'
         f'<span class="muted">person #{esc(person.get("person_id"))} · {len(ids)} id{"s" if len(ids) != 1 else ""}</span></header>'
         f'<div class="graph">{graph_svg(person, merges)}</div>'
         + (f'<dl class="props">{shown}</dl>' if shown else "")
         + sessions_html(sessions)
-        + "</article>")
+        + "</article>"
+    )
 
 
 def ordered_persons(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -179,8 +197,12 @@ def ordered_persons(persons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(persons, key=lambda p: (not p.get("identified"), -int(p.get("person_id") or 0)))
 
 
-def persons_html(persons: list[dict[str, Any]], merges: list[dict[str, Any]], limit: int = 40,
-                 sessions: dict[Any, list[dict[str, Any]]] | None = None) -> str:
+def persons_html(
+    persons: list[dict[str, Any]],
+    merges: list[dict[str, Any]],
+    limit: int = 40,
+    sessions: dict[Any, list[dict[str, Any]]] | None = None,
+) -> str:
     """Identified persons first, then the newest; ``sessions``: person_id -> its sessions."""
     ordered = ordered_persons(persons)
     if not ordered:
@@ -200,8 +222,9 @@ def groups_rows(groups: list[dict[str, Any]], persons: list[dict[str, Any]]) -> 
         out.append(
             f'<tr data-group-id="{esc(group.get("group_id"))}" data-members="{len(members)}" '
             f'data-member-labels="{esc(" ".join(names))}">'
-            f'<td>{esc(group.get("group_id"))}</td><td>{esc(props.get("name", ""))}</td>'
-            f'<td>{esc(", ".join(names)) or "—"}</td><td>{esc(group.get("events", 0))}</td></tr>')
+            f"<td>{esc(group.get('group_id'))}</td><td>{esc(props.get('name', ''))}</td>"
+            f"<td>{esc(', '.join(names)) or '—'}</td><td>{esc(group.get('events', 0))}</td></tr>"
+        )
     empty = '<tr><td colspan="4" class="muted">No companies yet: sign up with a company.</td></tr>'
     return "".join(out) or empty
 
@@ -216,7 +239,8 @@ def funnel_html(steps: list[dict[str, Any]]) -> str:
             f'<li class="step" data-event="{esc(step.get("event"))}" data-count="{count}">'
             f'<span class="name">{esc(STEP_LABELS.get(step.get("event"), step.get("event")))}</span>'
             f'<span class="bar"><span style="width:{share:.0f}%"></span></span>'
-            f'<span class="count">{count}</span><span class="share">{share:.0f}%</span></li>')
+            f'<span class="count">{count}</span><span class="share">{share:.0f}%</span></li>'
+        )
     return "".join(out)
 
 
@@ -229,16 +253,19 @@ def events_rows(events: list[dict[str, Any]], persons: list[dict[str, Any]]) -> 
         out.append(
             f'<tr data-event="{esc(event.get("event"))}" data-distinct-id="{esc(event.get("distinct_id"))}" '
             f'data-person-id="{esc("" if person_id is None else person_id)}">'
-            f'<td>{clock(event.get("time"))}</td><td>{esc(event.get("event"))}</td>'
+            f"<td>{clock(event.get('time'))}</td><td>{esc(event.get('event'))}</td>"
             f'<td title="{esc(event.get("distinct_id"))}">{esc(short_id(str(event.get("distinct_id") or ""), 32))}</td>'
-            f"<td>{esc(who)}</td></tr>")
+            f"<td>{esc(who)}</td></tr>"
+        )
     return "".join(out) or '<tr><td colspan="4" class="muted">No events yet.</td></tr>'
 
 
 def refused_rows(merges: list[dict[str, Any]]) -> str:
     out = [
         f'<tr class="refused" data-kind="{esc(m.get("kind"))}" data-from="{esc(m.get("from_id"))}" data-to="{esc(m.get("to_id"))}">'
-        f'<td>{clock(m.get("time"))}</td><td>{esc(m.get("kind"))}</td><td>{esc(short_id(str(m.get("from_id")), 32))}</td>'
+        f"<td>{clock(m.get('time'))}</td><td>{esc(m.get('kind'))}</td><td>{esc(short_id(str(m.get('from_id')), 32))}</td>"
         f'<td>{esc(short_id(str(m.get("to_id")), 32))}</td><td title="{esc(m.get("detail") or "")}">{esc(m.get("reason"))}</td></tr>'
-        for m in reversed(merges) if m.get("result") == "refused"]
+        for m in reversed(merges)
+        if m.get("result") == "refused"
+    ]
     return "".join(out) or '<tr><td colspan="5" class="muted">None: every link so far was allowed.</td></tr>'

@@ -32,7 +32,7 @@ else:
         return _pc() * 1e6
 
 _t0 = clock_us()
-import empmix_web  # noqa: E402
+import empmix_web
 
 _t1 = clock_us()
 _startup_token = "startup_" + ("mpy" if MICROPYTHON else "pys")
@@ -42,7 +42,7 @@ _t2 = clock_us()
 NAV_INIT_MS = float(js.performance.now())
 _startup_client.opt_out_tracking()
 
-import json  # noqa: E402
+import json
 
 _modules = [name for name in sys.modules if name == "empmix_web" or name.startswith("empmix_web.")]
 js.window.benchStartup = json.dumps({
@@ -55,6 +55,6 @@ js.window.benchStartup = json.dumps({
     "empmix_web_modules": len(_modules),
 }, separators=(",", ":"))
 
-from page_runner import serve  # noqa: E402
+from page_runner import serve
 
 serve(globals(), "benchPyReady")

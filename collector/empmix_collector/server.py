@@ -101,7 +101,7 @@ def serve_workers(settings: Settings, sock: socket.socket, workers: int, *, log_
                 status = serve(settings, sock, log_level=log_level, access_log=access_log)
             except SystemExit as exc:
                 status = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
+            except BaseException:  # a worker must never return into the supervisor's code
                 log.exception("worker failed")
             finally:
                 sys.stdout.flush()

@@ -9,6 +9,7 @@ import pytest
 
 from tests.harness import run_in_page, wrap
 
+
 class Py:
     """Runs Python in one page (either interpreter); ``py(code, expr)`` runs ``code`` and returns
     the JSON-decoded value of ``expr``. The page's harness defines ``mk``, ``clients``, ``stored``

@@ -205,7 +205,8 @@ document.cookie = 'empmix_{TOKEN}=%7Bbad; path=/';
     track(py, run, range(5))
     assert py("r = await c.flush(timeout_ms=10000)", "r") is True
     assert_exactly_once(collector, did, run, list(range(5)))
-    wait_until(lambda: f"empmix_{TOKEN}_q_deadtab_0000000001e" not in py("", "stored()"), 15, "the corrupted record to go")
+    gone = f"empmix_{TOKEN}_q_deadtab_0000000001e"
+    wait_until(lambda: gone not in py("", "stored()"), 15, "the corrupted record to go")
 
 
 def test_413_splits_a_large_batch_and_drops_a_lone_oversized_record(context, base_url, collector):
@@ -284,8 +285,10 @@ def test_identity_events_keep_their_order_under_retries(context, base_url, colle
     context.route("**/track/**", handler)
     py, run = start(context, base_url, collector, batch_size=2)
     user = f"order_{run}"
-    py.run(f"c.track('d', {{'run': {run!r}, 'n': 0}}); c.alias({user!r}); c.identify({user!r})"
-           f"\nfor n in range(1, 6): c.track('d', {{'run': {run!r}, 'n': n}})")
+    py.run(
+        f"c.track('d', {{'run': {run!r}, 'n': 0}}); c.alias({user!r}); c.identify({user!r})"
+        f"\nfor n in range(1, 6): c.track('d', {{'run': {run!r}, 'n': n}})"
+    )
     assert py("r = await c.flush(timeout_ms=60000)", "r") is True
     assert delivered == ["d", "$create_alias", "d", "d", "d", "d", "d"]
     assert_exactly_once(collector, user, run, list(range(6)))
@@ -300,8 +303,12 @@ def test_a_live_tabs_records_are_never_taken_and_a_closed_tabs_are(context, base
     tab2, _ = start(context, base_url, collector)
     assert tab2("n = await c._core.tabs.scan()", "[n, len(c._core.queue)]") == [0, 0]  # tab 1 holds its lock
     tab1.page.close()
-    wait_until(lambda: tab2("await c._core.tabs.scan()", "len(c._core.queue)") == 10, 15,
-               "tab 2 to adopt the closed tab's records", page=tab2.page)
+    wait_until(
+        lambda: tab2("await c._core.tabs.scan()", "len(c._core.queue)") == 10,
+        15,
+        "tab 2 to adopt the closed tab's records",
+        page=tab2.page,
+    )
     blocked["on"] = False
     assert tab2("r = await c.flush(timeout_ms=30000)", "r") is True
     assert_exactly_once(collector, did, run, list(range(10)), page=tab2.page)

@@ -20,7 +20,9 @@ def test_documentation_flows_in_pyscript(browser, base_url, wire, token, interp)
         page.goto(f"/test/docs_flows-{interp}.html")
         status = page.locator("#status")
         status.filter(has_text="ready").wait_for(timeout=PAGE_READY_MS)
-        anon = page.evaluate(f"JSON.parse(decodeURIComponent(document.cookie.split('empmix_{token}=')[1].split(';')[0])).distinct_id")
+        anon = page.evaluate(
+            f"JSON.parse(decodeURIComponent(document.cookie.split('empmix_{token}=')[1].split(';')[0])).distinct_id"
+        )
 
         page.click("#signup")
         status.filter(has_text="signed-up usr_abc123").wait_for(timeout=10_000)
@@ -31,8 +33,12 @@ def test_documentation_flows_in_pyscript(browser, base_url, wire, token, interp)
         status.filter(has_text="logged-in db_user_89012").wait_for(timeout=10_000)
 
         events = [(e["event"], e["properties"]["distinct_id"]) for e in wire.events(token)]
-        assert events == [("Page Viewed", anon), ("$create_alias", anon), ("Signed Up", "usr_abc123"),
-                          ("$identify", "db_user_89012")]
+        assert events == [
+            ("Page Viewed", anon),
+            ("$create_alias", anon),
+            ("Signed Up", "usr_abc123"),
+            ("$identify", "db_user_89012"),
+        ]
         create_alias = wire.events(token)[1]["properties"]
         assert create_alias["alias"] == "usr_abc123"
         identify = wire.events(token)[3]["properties"]
@@ -40,7 +46,9 @@ def test_documentation_flows_in_pyscript(browser, base_url, wire, token, interp)
         # each visitor's first touch goes out as $set_once once identified (track_marketing=True)
         touches = [p for p in wire.profiles(token) if "$set_once" in p]
         assert [(p["$distinct_id"], p["$set_once"]["$initial_referrer"]) for p in touches] == [
-            ("usr_abc123", "$direct"), ("db_user_89012", "$direct")]
+            ("usr_abc123", "$direct"),
+            ("db_user_89012", "$direct"),
+        ]
         profiles = [p for p in wire.profiles(token) if "$set_once" not in p]
         assert [p["$distinct_id"] for p in profiles] == ["db_user_89012"] * 3
         assert profiles[0]["$set"] == {"name": "Dana", "email": "dana@example.com"}

@@ -76,21 +76,29 @@ def test_a_bootstrapped_page_sends_no_identify_for_a_user_it_already_was(py, sdk
     tab = Py(page)
     boot = {"device_id": "srv-" + token, "user_id": "usr_boot_" + token}
     try:
-        ids = tab(f"c = mk({token!r}, bootstrap={boot!r})\nawait c.flush(5000)", "[c.get_device_id(), c.get_distinct_id()]")
+        ids = tab(
+            f"c = mk({token!r}, bootstrap={boot!r})\nawait c.flush(5000)", "[c.get_device_id(), c.get_distinct_id()]"
+        )
         assert ids == [boot["device_id"], boot["user_id"]]
         tab = reload(tab)
         tab(f"c = mk({token!r}, bootstrap={boot!r}); c.track('again')\nawait c.flush(5000)")
         identifies = [e for e in wire.events(token) if e["event"] == "$identify"]
-        assert len(identifies) == 1 and identifies[0]["properties"]["$anon_distinct_id"] == "$device:" + boot["device_id"]
-        assert [e["properties"]["distinct_id"] for e in wire.events(token) if e["event"] == "again"] == [boot["user_id"]]
+        assert (
+            len(identifies) == 1 and identifies[0]["properties"]["$anon_distinct_id"] == "$device:" + boot["device_id"]
+        )
+        assert [e["properties"]["distinct_id"] for e in wire.events(token) if e["event"] == "again"] == [
+            boot["user_id"]
+        ]
     finally:
         page.close()
 
 
 def test_groups_cross_the_wire(py, wire, token):
-    py(f"c = mk({token!r}); c.identify('usr_grp'); c.set_group('company', 'acme')"
-       "\nc.get_group('company', 'acme').set({'name': 'Acme'})"
-       "\nc.track_with_groups('Bought', {'n': 1}, {'team': 't1'}); c.track('plain')\nawait c.flush(5000)")
+    py(
+        f"c = mk({token!r}); c.identify('usr_grp'); c.set_group('company', 'acme')"
+        "\nc.get_group('company', 'acme').set({'name': 'Acme'})"
+        "\nc.track_with_groups('Bought', {'n': 1}, {'team': 't1'}); c.track('plain')\nawait c.flush(5000)"
+    )
     ev = {e["event"]: e["properties"] for e in wire.events(token)}
     assert ev["Bought"]["company"] == ["acme"] and ev["Bought"]["team"] == ["t1"]
     assert ev["plain"]["company"] == ["acme"] and "team" not in ev["plain"]
@@ -105,9 +113,12 @@ def test_groups_cross_the_wire(py, wire, token):
 def test_custom_routes_deliver_where_the_default_paths_are_blocked(py, sdk_page, wire, token, blocked):
     sdk_page.route(blocked, lambda route: route.abort("blockedbyclient"))  # what an ad blocker does
     try:
-        py(f"c = mk({token!r}, api_routes={{'track': 'e/', 'engage': 'p/', 'groups': 'g/'}})"
-           "\nc.identify('usr_route'); c.set_user_properties({'a': 1}); c.track('through e')"
-           "\nc.get_group('company', 'x').set({'n': 1})\nok = await c.flush(5000)", "ok")
+        py(
+            f"c = mk({token!r}, api_routes={{'track': 'e/', 'engage': 'p/', 'groups': 'g/'}})"
+            "\nc.identify('usr_route'); c.set_user_properties({'a': 1}); c.track('through e')"
+            "\nc.get_group('company', 'x').set({'n': 1})\nok = await c.flush(5000)",
+            "ok",
+        )
         paths = {r.path for r in wire.for_token(token)}
         assert paths == {"/e/", "/p/", "/g/"}
         assert [e["event"] for e in wire.events(token)] == ["$identify", "through e"]

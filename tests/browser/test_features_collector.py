@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
@@ -61,7 +62,7 @@ def test_groups_sessions_and_routes_are_stored(context, base_url, routed):
     sessions = routed.api(f"/api/persons/{user}/sessions", TOKEN)["sessions"]
     assert len(sessions) == 1 and sessions[0]["session_id"] == events["Page"]["$session_id"]
     assert sessions[0]["events"] == len(routed.events_of(user, TOKEN))
-    funnel = routed.api(f"/api/funnel?steps=Signed%20Up,Upgrade&by=group&group_key=company", TOKEN)
+    funnel = routed.api("/api/funnel?steps=Signed%20Up,Upgrade&by=group&group_key=company", TOKEN)
     assert funnel is not None and json.dumps(funnel).count(company) <= 1  # counted by company id
     assert routed.person(user, TOKEN)["properties"]["company"] == [company]
 
@@ -90,9 +91,12 @@ def test_the_collector_sets_the_identity_cookie_for_a_same_site_page(context, ba
     assert json.loads(unquote(jar[f"empmix_{TOKEN}"]["value"]))["distinct_id"].startswith("usr_cookie_")
     # the same page posting a value the SDK would never write gets no cookie
     forged = json.dumps({"distinct_id": "undefined", "$device_id": "x", "$user_id": "undefined"})
-    got = py.page.evaluate("""async ([url, body]) => { const r = await fetch(url, {method: 'POST', body,
+    got = py.page.evaluate(
+        """async ([url, body]) => { const r = await fetch(url, {method: 'POST', body,
         credentials: 'include', headers: {'Content-Type': 'application/x-www-form-urlencoded'}});
-        return [r.status, r.headers.get('set-cookie')] }""", [routed.url + "/c", f"token={TOKEN}&value={quote(forged)}"])
+        return [r.status, r.headers.get('set-cookie')] }""",
+        [routed.url + "/c", f"token={TOKEN}&value={quote(forged)}"],
+    )
     assert got[0] == 400 and got[1] is None
     assert "undefined" not in unquote({c["name"]: c for c in context.cookies(routed.url)}[f"empmix_{TOKEN}"]["value"])
 

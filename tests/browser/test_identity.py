@@ -93,7 +93,9 @@ def test_identify_links_the_anonymous_id_once(py, wire, token):
     assert profiles[0]["$distinct_id"] == "usr_1" and profiles[0]["$set"] == {"name": "Ann", "email": "ann@example.com"}
     # the profile $set left after the $identify
     mine = wire.for_token(token)
-    track_at = next(i for i, r in enumerate(mine) if r.path.startswith("/track") and r.records[-1]["event"] == "$identify")
+    track_at = next(
+        i for i, r in enumerate(mine) if r.path.startswith("/track") and r.records[-1]["event"] == "$identify"
+    )
     engage_at = next(i for i, r in enumerate(mine) if r.path.startswith("/engage"))
     assert track_at < engage_at
     assert py("", "[c.get_distinct_id(), c.get_user_id(), c.get_device_id()]") == ["usr_1", "usr_1", device]
@@ -108,8 +110,7 @@ def test_identify_as_someone_else_switches_without_linking(py, sdk_page, wire, t
     assert events[0]["properties"]["distinct_id"] == "usr_a"
     assert events[1]["properties"]["distinct_id"] == "usr_b"
     assert all(e["properties"].get("$anon_distinct_id") != "usr_a" for e in events)
-    wait_until(lambda: any("reset()" in w and "usr_b" in w for w in warnings), 5, "the reset() warning",
-               page=sdk_page)
+    wait_until(lambda: any("reset()" in w and "usr_b" in w for w in warnings), 5, "the reset() warning", page=sdk_page)
 
 
 def test_int_ids_become_strings(py, wire, token):
@@ -117,9 +118,26 @@ def test_int_ids_become_strings(py, wire, token):
     assert wire.events(token)[0]["properties"]["distinct_id"] == "90125"
 
 
-BAD_IDS = ["''", "'   '", "'undefined'", "'null'", "'None'", "'none'", "'UNDEFINED'", "'anonymous'", "'0'", "'-1'",
-           "'[object Object]'", "'\"undefined\"'", "'NaN'", "'guest'", "'00000000-0000-0000-0000-000000000000'",
-           "'$device:abc'", "'x' * 256", "'a\\x00b'"]
+BAD_IDS = [
+    "''",
+    "'   '",
+    "'undefined'",
+    "'null'",
+    "'None'",
+    "'none'",
+    "'UNDEFINED'",
+    "'anonymous'",
+    "'0'",
+    "'-1'",
+    "'[object Object]'",
+    "'\"undefined\"'",
+    "'NaN'",
+    "'guest'",
+    "'00000000-0000-0000-0000-000000000000'",
+    "'$device:abc'",
+    "'x' * 256",
+    "'a\\x00b'",
+]
 
 
 @pytest.mark.parametrize("method", ["identify", "alias"])
@@ -153,8 +171,7 @@ def test_alias_at_sign_up_then_identify_sends_one_link(py, wire, token):
 
 
 def test_reset_clears_the_user_and_delivers_what_was_tracked(py, sdk_context, wire, token):
-    old_anon, old_device = py(f"c = mk({token!r}, flush_interval_ms=60000)",
-                              "[c.get_distinct_id(), c.get_device_id()]")
+    old_anon, old_device = py(f"c = mk({token!r}, flush_interval_ms=60000)", "[c.get_distinct_id(), c.get_device_id()]")
     py("c.register({'team': 'red'}); c.identify('usr_r'); c.track('work')\nc.reset()")
     assert py("", "len(c._core.queue)") == 2  # still queued when reset ran
     new_anon, new_device = py("", "[c.get_distinct_id(), c.get_device_id()]")
@@ -195,8 +212,10 @@ def test_using_a_client_before_init_raises(py):
 
 def test_two_tokens_do_not_share_state(py, wire, token):
     other = token + "b"
-    py(f"a = mk({token!r}); b = mk({other!r}); a.identify('only_a'); a.register({{'s': 1}})"
-       "\nb.track('b event'); a.track('a event')\nawait a.flush(5000); await b.flush(5000)")
+    py(
+        f"a = mk({token!r}); b = mk({other!r}); a.identify('only_a'); a.register({{'s': 1}})"
+        "\nb.track('b event'); a.track('a event')\nawait a.flush(5000); await b.flush(5000)"
+    )
     (b_event,) = wire.events(other)
     assert b_event["properties"]["distinct_id"].startswith("$device:") and "s" not in b_event["properties"]
     assert py("", "[a.get_distinct_id(), b.get_user_id()]") == ["only_a", None]

@@ -7,7 +7,6 @@ import re
 import time
 from urllib.parse import parse_qs
 
-
 INSERT_ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 
 

@@ -10,15 +10,17 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from empmix_collector.domain.cookie import check_identity, site_of
 from empmix_collector.settings import Settings, parse_api_route
 from empmix_web.percent import unquote
-
 from tests.collector.conftest import TOKEN, TOKEN2, Collector, event, form, new_id, now_ms
-from tests.collector.test_query import DAY, HOUR, MIN, D0, at, load
+from tests.collector.test_query import D0, DAY, HOUR, MIN, at, load
 
 
-def grp(group_id: Any, key: str = "company", token: str = TOKEN, insert_id: str | None = "new", **ops: Any) -> dict[str, Any]:
+def grp(
+    group_id: Any, key: str = "company", token: str = TOKEN, insert_id: str | None = "new", **ops: Any
+) -> dict[str, Any]:
     """A /groups record as the SDK sends it."""
     record: dict[str, Any] = {"$token": token, "$group_key": key, "$group_id": group_id, "$time": now_ms()}
     if insert_id is not None:
@@ -91,12 +93,28 @@ def test_groups_exactly_once_json_body_both_paths_and_projects(client: Collector
         ({"$token": TOKEN, "$group_key": "company", "$group_id": ["a"], "$set": {}}, "$group_id", "must be"),
         ({"$token": TOKEN, "$group_key": "company", "$group_id": "a" * 256, "$set": {}}, "$group_id", "longer than"),
         ({"$token": TOKEN, "$group_key": "company", "$group_id": "a"}, None, "no group operation"),
-        ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$add": {"n": 1}}, "$add", "not a group operation"),
+        (
+            {"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$add": {"n": 1}},
+            "$add",
+            "not a group operation",
+        ),
         ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$union": {"t": "x"}}, "$union", "takes a list"),
         ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$set": [1]}, "$set", "takes an object"),
-        ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$set": {"d": {"a": {"b": {"c": {}}}}}}, None, "nest"),
-        ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$set": {f"k{i}": 1 for i in range(2001)}}, "$set", "2000"),
-        ({"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$insert_id": "bad id!", "$set": {}}, "$insert_id", "$insert_id"),
+        (
+            {"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$set": {"d": {"a": {"b": {"c": {}}}}}},
+            None,
+            "nest",
+        ),
+        (
+            {"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$set": {f"k{i}": 1 for i in range(2001)}},
+            "$set",
+            "2000",
+        ),
+        (
+            {"$token": TOKEN, "$group_key": "company", "$group_id": "a", "$insert_id": "bad id!", "$set": {}},
+            "$insert_id",
+            "$insert_id",
+        ),
     ],
 )
 def test_group_records_are_validated_like_profiles(
@@ -281,8 +299,19 @@ def test_custom_routes_accept_their_kind_beside_the_defaults(make_client: Callab
 
 @pytest.mark.parametrize(
     "text",
-    ["nope=/e", "track", "track=", "track=/", "track=/api/x", "track=/healthz", "engage=/track", "track=/a b",
-     "track=/{x}", "track=/a/../b", "track=/e?x=1"],
+    [
+        "nope=/e",
+        "track",
+        "track=",
+        "track=/",
+        "track=/api/x",
+        "track=/healthz",
+        "engage=/track",
+        "track=/a b",
+        "track=/{x}",
+        "track=/a/../b",
+        "track=/e?x=1",
+    ],
 )
 def test_bad_api_routes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="--api-route"):
@@ -309,8 +338,13 @@ USER = json.dumps({"distinct_id": "user@x", "$device_id": "d-1", "$user_id": "us
 
 
 def post_cookie(
-    client: Collector, value: str = ANON, token: str = TOKEN, origin: str | None = "http://testserver",
-    host: str | None = None, path: str = "/cookie", **headers: str,
+    client: Collector,
+    value: str = ANON,
+    token: str = TOKEN,
+    origin: str | None = "http://testserver",
+    host: str | None = None,
+    path: str = "/cookie",
+    **headers: str,
 ) -> Any:
     sent = dict(headers)
     if origin is not None:
@@ -427,8 +461,19 @@ def _identity(**changes: Any) -> str:
         (_identity(**{"$alias": ["x"]}), "$alias"),
         (_identity(distinct_id={"x": 1}), "distinct_id"),
         (_identity(distinct_id="$device:a\x00", **{"$device_id": "a\x00"}), "NUL"),
-        (json.dumps({"distinct_id": "u" * 255, "$device_id": "d" * 255, "$user_id": "u" * 255,
-                     "state": "identified", "$alias": "a" * 255, "pad": "x" * 2000}), "longer than"),
+        (
+            json.dumps(
+                {
+                    "distinct_id": "u" * 255,
+                    "$device_id": "d" * 255,
+                    "$user_id": "u" * 255,
+                    "state": "identified",
+                    "$alias": "a" * 255,
+                    "pad": "x" * 2000,
+                }
+            ),
+            "longer than",
+        ),
     ],
 )
 def test_only_a_valid_identity_is_set(client: Collector, value: str, reason: str) -> None:
@@ -447,12 +492,19 @@ def test_bad_requests_to_the_cookie_endpoint(client: Collector) -> None:
     r = client.http.post("/cookie", content="token=tok&value=" + "x" * 9000, headers=headers)
     assert r.status_code == 413 and "set-cookie" not in r.headers
     # a hostile value cannot add attributes or headers: everything but unreserved is encoded
-    tricky = _identity(distinct_id="a; Domain=evil.example\r\nX: y", **{"$user_id": "a; Domain=evil.example\r\nX: y",
-                                                                         "state": "identified"})
+    tricky = _identity(
+        distinct_id="a; Domain=evil.example\r\nX: y",
+        **{"$user_id": "a; Domain=evil.example\r\nX: y", "state": "identified"},
+    )
     r = post_cookie(client, tricky)
     assert r.status_code == 200
     header = r.headers["set-cookie"]
-    assert "evil.example" in unquote(header) and "; Domain" not in header and "\r" not in header and " " not in header.split(";")[0]
+    assert (
+        "evil.example" in unquote(header)
+        and "; Domain" not in header
+        and "\r" not in header
+        and " " not in header.split(";")[0]
+    )
     assert cookie_value(r) == tricky
 
 
@@ -486,16 +538,24 @@ def test_routes_and_cookie_options_on_the_command_line(start_collector: Callable
     assert (status, json.loads(body)) == (200, {"status": 1, "error": None})
     assert [e["event"] for e in proc.events_of("cli-user")] == ["unload"]
     form_body = "token=" + TOKEN + "&value=" + quote(ANON, safe="")
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://www.shop.example",
-               "Host": "t.shop.example"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": "https://www.shop.example",
+        "Host": "t.shop.example",
+    }
     status, got, _ = post("/c", form_body, headers)
     assert status == 200 and got["set-cookie"].endswith("; Domain=shop.example; Secure")
     assert got["access-control-allow-origin"] == "https://www.shop.example"
     status, got, _ = post("/c", form_body, {**headers, "Origin": "https://evil.example"})
     assert status == 403 and "set-cookie" not in got
-    for args, message in ((["--api-route", "track=/api/x"], "own paths"), (["--cookie-domain", "1.2.3.4"], "cookie_domain")):
+    for args, message in (
+        (["--api-route", "track=/api/x"], "own paths"),
+        (["--cookie-domain", "1.2.3.4"], "cookie_domain"),
+    ):
         bad = subprocess.run(
             [sys.executable, "-m", "empmix_collector", "--db", str(tmp_path / "x.db"), "--token", TOKEN, *args],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr

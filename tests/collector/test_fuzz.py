@@ -13,8 +13,8 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.collector.dbs import stored_insert_ids
 from tests.collector.conftest import AUTH, SECRET, TOKEN, TOKEN2, Collector, now_ms
+from tests.collector.dbs import stored_insert_ids
 
 FUZZ_SMALL = settings(
     max_examples=70, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

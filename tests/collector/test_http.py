@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from empmix_collector.http.site import CONTENT_SECURITY_POLICY
 
+from empmix_collector.http.site import CONTENT_SECURITY_POLICY
 from tests.collector.conftest import TOKEN, Collector, CollectorProcess, event, form
 
 ORIGIN = "https://shop.example"

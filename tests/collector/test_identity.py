@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from empmix_collector.domain.identity import PersonView, decide, illegal_id_reason
 
+from empmix_collector.domain.identity import PersonView, decide, illegal_id_reason
 from tests.collector.conftest import TOKEN, Collector, event, new_id, now_ms
 
 

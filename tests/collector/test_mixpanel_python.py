@@ -12,7 +12,6 @@ from mixpanel import BufferedConsumer, Consumer, Mixpanel, MixpanelException
 from tests.collector.conftest import SECRET, TOKEN, CollectorProcess
 
 
-
 def consumer_kwargs(proc: CollectorProcess) -> dict[str, str]:
     return {"events_url": proc.url + "/track", "people_url": proc.url + "/engage", "import_url": proc.url + "/import"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from empmix_collector.domain import profiles
 
+from empmix_collector.domain import profiles
 from tests.collector.conftest import TOKEN, Collector, event, new_id
 
 

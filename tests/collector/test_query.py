@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from empmix_collector.domain import analysis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from empmix_collector.domain import analysis
 from tests.collector.conftest import AUTH, TOKEN, TOKEN2, Collector, event, new_id
 
 D0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z, a Monday
@@ -345,7 +345,13 @@ def test_funnel_counted_by_the_store_matches_the_python_reference(client: Collec
             first = analysis.NO_TIME[0] if lo is None else lo
             last = analysis.NO_TIME[1] if hi is None else hi
             rows = store.read_sync(
-                reads._keyed_events, project, sorted(set(names)), first, min(last + window, analysis.NO_TIME[1]), by, True
+                reads._keyed_events,
+                project,
+                sorted(set(names)),
+                first,
+                min(last + window, analysis.NO_TIME[1]),
+                by,
+                True,
             )
             expected = [s["count"] for s in analysis.funnel_counts(rows, names, last, window)]
             assert got == expected, (names, lo, hi, window, by)

@@ -11,10 +11,10 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+
 from empmix_collector.store.base import SchemaTooNew
 from empmix_collector.store.sqlite import SqliteStore
 from empmix_collector.store.sqlite.schema import CURRENT_VERSION
-
 from tests.collector.conftest import TOKEN, CollectorProcess, event, launch_collector, now_ms
 from tests.collector.dbs import rows
 
@@ -80,6 +80,7 @@ def test_a_database_from_a_newer_collector_is_refused(new_db: Callable[[], str])
     target = new_db()
     if target.startswith("postgresql://"):
         import psycopg
+
         from empmix_collector.store.postgres import PostgresStore
         from empmix_collector.store.postgres.schema import CURRENT_VERSION as newest
 
@@ -115,6 +116,7 @@ def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[
     if not target.startswith("postgresql://"):
         pytest.skip("the PostgreSQL schema's own versions")
     import psycopg
+
     from empmix_collector.store.postgres import PostgresStore
     from empmix_collector.store.postgres.schema import CURRENT_VERSION as newest
     from empmix_collector.store.postgres.schema import SCHEMA_V1
@@ -133,7 +135,9 @@ def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[
     try:
         from empmix_collector.store import reads
 
-        assert store.read_sync(reads.funnel, store.projects[TOKEN], ["view"], None, None, 10, "person") == [{"event": "view", "count": 1}]
+        assert store.read_sync(reads.funnel, store.projects[TOKEN], ["view"], None, None, 10, "person") == [
+            {"event": "view", "count": 1}
+        ]
     finally:
         store.close()
     with psycopg.connect(target, autocommit=True) as conn:
@@ -155,7 +159,9 @@ def _groups_work(target: str) -> None:
     store.open()
     try:
         project = store.projects[TOKEN]
-        batch = WriteBatch(received_ms=now_ms(), groups=[GroupRecord(0, project, "company", "acme", [("$set", {"n": 1})])])
+        batch = WriteBatch(
+            received_ms=now_ms(), groups=[GroupRecord(0, project, "company", "acme", [("$set", {"n": 1})])]
+        )
         from tests.collector.test_store import run
 
         assert run(lambda: store.write(batch)).failed == []
@@ -169,6 +175,7 @@ def test_a_database_of_the_previous_version_is_upgraded_for_groups(new_db: Calla
     target = new_db()
     if target.startswith("postgresql://"):
         import psycopg
+
         from empmix_collector.store.postgres.schema import SCHEMA_V1, SCHEMA_V2
 
         with psycopg.connect(target, autocommit=True) as conn:

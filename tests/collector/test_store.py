@@ -9,12 +9,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
+
 from empmix_collector.domain import validate
 from empmix_collector.domain.records import EventRecord, WriteBatch
 from empmix_collector.store.base import StoreBusy, StoreClosed, StoreError
 from empmix_collector.store.sqlite import SqliteStore, connect
 from empmix_collector.store.sqlstore import SqlStore
-
 from tests.collector.conftest import TOKEN, event, now_ms
 from tests.collector.dbs import is_postgres, rows
 

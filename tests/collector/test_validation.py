@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 import pytest
-from empmix_collector.domain import validate, values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from empmix_collector.domain import validate, values
 from tests.collector.conftest import TOKEN, Collector, event, new_id, now_ms
 
 DAY_MS = 86_400_000

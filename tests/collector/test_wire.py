@@ -9,8 +9,8 @@ import zlib
 from urllib.parse import quote
 
 import pytest
-from empmix_collector.domain import wire
 
+from empmix_collector.domain import wire
 from tests.collector.conftest import TOKEN, Collector, event, form
 
 

@@ -4,9 +4,9 @@ import json
 import sys
 
 import js
-from page_runner import serve
 
-from empmix_web import EmpMix, EmpMixClient
+from empmix_web import EmpMixClient
+from page_runner import serve
 
 INTERPRETER = sys.implementation.name
 clients = {}

@@ -7,16 +7,16 @@ with one token per test flow (the pages take ``?token=``), so flows don't see ea
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.collector_process import CollectorProcess, launch_collector
-from tools import site_pages
-
 from tests.conftest import PAGE_READY_MS, ROOT, wait_until
+from tools import site_pages
 
 WWW = ROOT / "build" / "www"
 ARTIFACTS = ROOT / "test-results" / "site"  # pytest-playwright empties test-results/ when a session starts

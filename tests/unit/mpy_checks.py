@@ -7,12 +7,12 @@ import time
 
 from empmix_web import EmpMixClient
 from empmix_web.browser import HttpReply
+from empmix_web.campaigns import campaign, domain_of, first_touch
 from empmix_web.compat import MICROPYTHON, loads_bounded
 from empmix_web.ids import illegal_id_reason, uuid4
 from empmix_web.percent import quote, unquote
-from empmix_web.validation import check_user_id
-from empmix_web.campaigns import campaign, domain_of, first_touch
 from empmix_web.sessions import uuid7
+from empmix_web.validation import check_user_id
 from empmix_web.wire import http_date_ms, outcome
 
 

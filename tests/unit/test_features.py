@@ -37,10 +37,14 @@ def test_set_add_remove_group_keep_a_super_property_and_the_profile(origin):
         assert await c.flush(2000)
         assert events(origin, "with groups")[0]["properties"]["company"] == ["acme", "globex"]
         assert "company" not in events(origin, "without")[0]["properties"]
-        ops = [[k for k in r if k.startswith("$") and k in ("$set", "$union", "$remove")][0] for r in sent_to(origin, "/engage/")]
+        ops = [
+            [k for k in r if k.startswith("$") and k in ("$set", "$union", "$remove")][0]
+            for r in sent_to(origin, "/engage/")
+        ]
         assert ops == ["$set", "$union", "$remove", "$remove"]  # held while anonymous, in order (unions merged)
         assert sent_to(origin, "/engage/")[0]["$set"] == {"company": ["acme"]}
         assert c.get_property("company") is None
+
     run(body)
 
 
@@ -57,9 +61,11 @@ def test_group_profiles_go_to_groups_exactly_once(origin):
         assert await c.flush(2000)
         records = sent_to(origin, "/groups/")
         assert [r["$group_key"] for r in records] == ["company"] * 6 and {r["$group_id"] for r in records} == {"acme"}
-        assert [[k for k in r if k in ("$set", "$set_once", "$unset", "$union", "$remove", "$delete")][0]
-                for r in records] == ["$set", "$set_once", "$unset", "$union", "$remove", "$delete"]
+        assert [
+            [k for k in r if k in ("$set", "$set_once", "$unset", "$union", "$remove", "$delete")][0] for r in records
+        ] == ["$set", "$set_once", "$unset", "$union", "$remove", "$delete"]
         assert len({r["$insert_id"] for r in records}) == 6 and records[0]["$token"] == "tok"
+
     run(body)
 
 
@@ -72,12 +78,17 @@ def test_track_with_groups_is_for_one_event_and_arguments_are_checked(origin):
         p = events(origin, "Bought")[0]["properties"]
         assert p["company"] == ["acme"] and p["team"] == ["a", "b"] and p["price"] == 5
         assert "company" not in events(origin, "later")[0]["properties"]
-        for bad, kind in ((lambda: c.set_group("", "x"), ValueError), (lambda: c.set_group("k", 1.5), TypeError),
-                          (lambda: c.set_group(3, "x"), TypeError), (lambda: c.get_group("k", None), TypeError),
-                          (lambda: c.track_with_groups("e", None, ["x"]), TypeError),
-                          (lambda: c.get_group("k", "x").set(["no"]), TypeError)):
+        for bad, kind in (
+            (lambda: c.set_group("", "x"), ValueError),
+            (lambda: c.set_group("k", 1.5), TypeError),
+            (lambda: c.set_group(3, "x"), TypeError),
+            (lambda: c.get_group("k", None), TypeError),
+            (lambda: c.track_with_groups("e", None, ["x"]), TypeError),
+            (lambda: c.get_group("k", "x").set(["no"]), TypeError),
+        ):
             with pytest.raises(kind):
                 bad()
+
     run(body)
 
 
@@ -107,8 +118,13 @@ def test_sessions_are_shared_by_tabs_rotate_on_idle_and_on_length_and_on_reset(o
         a.reset()
         assert a.get_session_id() not in (third, second, first)
         assert await a.flush(2000) and await b.flush(2000)
-        sids = {e["event"]: e["properties"]["$session_id"] for e in events(origin) if e["event"] in ("a1", "b1", "b2", "a2", "a3")}
+        sids = {
+            e["event"]: e["properties"]["$session_id"]
+            for e in events(origin)
+            if e["event"] in ("a1", "b1", "b2", "a2", "a3")
+        }
         assert sids["a1"] == sids["b1"] == sids["b2"] == sids["a2"] == first and sids["a3"] == second
+
     run(body)
 
 
@@ -138,21 +154,28 @@ def test_campaign_referrer_and_first_touch(origin):
         assert q["utm_campaign"] == "second" and "utm_source" not in q
         assert q["initial_utm_source"] == "news" and "initial_utm_campaign" not in q and q["$referrer"] == "$direct"
         (once,) = [r["$set_once"] for r in sent_to(origin, "/engage/") if "$set_once" in r]
-        assert once == {"$initial_referrer": "https://www.google.com/search?q=x",
-                        "$initial_referring_domain": "www.google.com", "initial_utm_source": "news",
-                        "initial_utm_medium": "email"}
+        assert once == {
+            "$initial_referrer": "https://www.google.com/search?q=x",
+            "$initial_referring_domain": "www.google.com",
+            "initial_utm_source": "news",
+            "initial_utm_medium": "email",
+        }
+
     run(body)
 
 
 def test_track_marketing_false_turns_all_of_it_off(origin):
     async def body():
-        c, _ = tab(origin, url="https://shop.example/?utm_source=x", referrer="https://r.example/", track_marketing=False)
+        c, _ = tab(
+            origin, url="https://shop.example/?utm_source=x", referrer="https://r.example/", track_marketing=False
+        )
         c.track("e")
         c.identify("usr_m")
         assert await c.flush(2000)
         p = events(origin, "e")[0]["properties"]
         assert not [k for k in p if "utm" in k or "initial" in k or k == "$referring_domain"]
         assert not [r for r in sent_to(origin, "/engage/") if "$set_once" in r]
+
     run(body)
 
 
@@ -176,6 +199,7 @@ def test_time_event_measures_across_a_reload_and_restarts(origin):
         assert durations == [2.5, None, 0.5]
         c2.register({"plan": "pro"})
         assert c2.get_property("plan") == "pro" and c2.get_property("nope") is None
+
     run(body)
 
 
@@ -198,6 +222,7 @@ def test_bootstrap_device_and_user_from_the_server(origin):
         for bad in ({"device_id": "$device:x"}, {"user_id": "undefined"}, {"nope": 1}, ["x"]):
             with pytest.raises((ValueError, TypeError)):
                 tab(origin, token="t2", bootstrap=bad)
+
     run(body)
 
 
@@ -214,10 +239,15 @@ def test_api_routes_are_used_for_sends_and_beacons(origin):
         c.track("beaconed")
         b.hide()
         urls = {url for url, _r in origin.received}
-        assert urls == {"http://127.0.0.1/e/?verbose=1", "http://127.0.0.1/p/?verbose=1", "http://127.0.0.1/g/?verbose=1"}
+        assert urls == {
+            "http://127.0.0.1/e/?verbose=1",
+            "http://127.0.0.1/p/?verbose=1",
+            "http://127.0.0.1/g/?verbose=1",
+        }
         for bad in ({"track": "https://evil.example/t"}, {"nope": "x/"}, {"track": ""}, {"track": 3}):
             with pytest.raises((ValueError, TypeError)):
                 tab(origin, token="t3", api_routes=bad)
+
     run(body)
 
 
@@ -237,4 +267,5 @@ def test_server_cookie_asks_the_collector_with_credentials(origin):
         c.identify("usr_t")  # a failing cookie request changes nothing for the page
         await asyncio.sleep(0.05)
         assert c.get_distinct_id() == "usr_t"
+
     run(body)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from email.utils import formatdate
-from urllib.parse import parse_qs, quote as urllib_quote
+from urllib.parse import parse_qs
+from urllib.parse import quote as urllib_quote
 
 import pytest
 from hypothesis import given

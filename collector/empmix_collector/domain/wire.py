@@ -30,7 +30,6 @@ from urllib.parse import unquote
 from empmix_collector.domain.jsoncodec import Parsed as _Parsed
 from empmix_collector.domain.jsoncodec import dumps_json, loads_json, split_json
 
-
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_IMPORT_BODY_BYTES",

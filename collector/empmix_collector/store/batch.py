@@ -36,7 +36,9 @@ _EVENT_COLUMNS = (
 _EVENT_KEY = "project_id, dedup_time_ms, insert_id, event, distinct_id"
 _PERSON_COLUMNS = ("id", "project_id", "created_at")  # is_identified 0 and properties '{}' by default
 _ID_COLUMNS = ("project_id", "distinct_id", "person_id", "created_at", "seq")
-_INSERT_IDS = "INSERT INTO person_distinct_ids(project_id, distinct_id, person_id, created_at, seq) VALUES (?, ?, ?, ?, ?)"
+_INSERT_IDS = (
+    "INSERT INTO person_distinct_ids(project_id, distinct_id, person_id, created_at, seq) VALUES (?, ?, ?, ?, ?)"
+)
 _INSERT_MERGE = (
     "INSERT INTO merges(project_id, insert_id, kind, from_id, to_id, result, reason,"
     " detail, time_ms, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -300,7 +302,9 @@ class BatchWriter:
         target_props, target_created = rows[target.person_id]
         source_props, source_created = rows[source.person_id]
         merged = profiles.merge_properties(loads_json(target_props), loads_json(source_props))
-        sql.run("UPDATE person_distinct_ids SET person_id = ? WHERE person_id = ?", (target.person_id, source.person_id))
+        sql.run(
+            "UPDATE person_distinct_ids SET person_id = ? WHERE person_id = ?", (target.person_id, source.person_id)
+        )
         sql.run(
             "UPDATE persons SET properties = ?, is_identified = ?, created_at = ? WHERE id = ?",
             (

@@ -61,7 +61,8 @@ def _person_row(sql: Sql, person_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     ids = [
-        r[0] for r in sql.all("SELECT distinct_id FROM person_distinct_ids WHERE person_id = ? ORDER BY seq", (person_id,))
+        r[0]
+        for r in sql.all("SELECT distinct_id FROM person_distinct_ids WHERE person_id = ? ORDER BY seq", (person_id,))
     ]
     return _person_json(row, ids)
 
@@ -256,8 +257,7 @@ def _funnel_in_sql(
     if by == "person":  # the person, or the raw distinct id when it has none (k2 is then set)
         keys = "m.person_id AS k1, CASE WHEN m.person_id IS NULL THEN e.distinct_id END AS k2"
         source = (
-            "events e LEFT JOIN person_distinct_ids m"
-            " ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
+            "events e LEFT JOIN person_distinct_ids m ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
         )
     else:
         keys = "0 AS k1, e.distinct_id AS k2"
@@ -394,9 +394,7 @@ def list_groups(sql: Sql, project_id: int, group_key: str, limit: int) -> list[d
     return chosen
 
 
-def _group_keyed_events(
-    sql: Sql, project_id: int, names: Sequence[str], lo: int, hi: int, group_key: str
-) -> list[Row]:
+def _group_keyed_events(sql: Sql, project_id: int, names: Sequence[str], lo: int, hi: int, group_key: str) -> list[Row]:
     """(group id, time, id, event) for the named events in [lo, hi], one row per group id the
     event names under ``group_key``, sorted by (group id, time, id)."""
     among, values = sql.in_list(names)

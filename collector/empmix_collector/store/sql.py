@@ -53,9 +53,7 @@ class Sql(Protocol):
 class WriteSql(Sql, Protocol):
     """The writer's connection, inside an open transaction."""
 
-    def insert_many(
-        self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = ""
-    ) -> list[Row]:
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = "") -> list[Row]:
         """``INSERT ... ON CONFLICT DO NOTHING`` of many rows in few statements (SQLite:
         multi-row ``VALUES``; PostgreSQL: ``unnest`` of one array per column). Returns the
         ``RETURNING`` rows of what was inserted when ``returning`` names columns."""

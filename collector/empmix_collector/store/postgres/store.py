@@ -141,7 +141,8 @@ class PgSql:
     def new_ids(self, what: str, count: int) -> list[int]:
         sequence = "persons_id_seq" if what == "person" else "person_distinct_ids_seq"
         rows = self.conn.execute(
-            f"SELECT nextval('{sequence}') FROM generate_series(1, %s)", (count,)  # noqa: S608 - fixed names
+            f"SELECT nextval('{sequence}') FROM generate_series(1, %s)",
+            (count,),  # fixed names, not input
         ).fetchall()
         return sorted(int(row[0]) for row in rows)
 
@@ -222,7 +223,9 @@ class PostgresStore(SqlStore):
             name="empmix-readers",
         )
         self._writer = GroupWriter(
-            lambda group: self._commit(batches, group), on_exit=self._close_writer_connection, max_pending=self.max_pending
+            lambda group: self._commit(batches, group),
+            on_exit=self._close_writer_connection,
+            max_pending=self.max_pending,
         )
         self._writer.start()
 

@@ -107,7 +107,8 @@ def upgrade(conn: sqlite3.Connection, path: str) -> tuple[int, int]:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_ms INTEGER)")
         if found < CURRENT_VERSION or conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
             conn.execute(
-                "INSERT INTO schema_version(version, applied_ms) VALUES (?, CAST(strftime('%s','now') AS INTEGER) * 1000)",
+                "INSERT INTO schema_version(version, applied_ms) "
+                "VALUES (?, CAST(strftime('%s','now') AS INTEGER) * 1000)",
                 (CURRENT_VERSION,),
             )
         conn.execute("COMMIT")
