@@ -34,9 +34,9 @@ if MICROPYTHON:
     try:
         from pyscript.ffi import create_proxy
     except ImportError:
-        from jsffi import create_proxy  # type: ignore[import-not-found,no-redef]
+        from jsffi import create_proxy
 else:
-    from pyodide.ffi import create_proxy  # type: ignore[import-not-found,no-redef]
+    from pyodide.ffi import create_proxy
 
 # Made in the page's realm: storage, cookies, beacons, location, lifecycle.
 _PAGE_HELPER = r"""
@@ -103,7 +103,7 @@ return {
 def _page_scope() -> "tuple[bool, Any]":
     """(in a worker?, the page's window)."""
     try:
-        from pyscript import RUNNING_IN_WORKER, window  # type: ignore[import-not-found]
+        from pyscript import RUNNING_IN_WORKER, window
     except ImportError:  # bare Pyodide (loadPyodide) on the main thread, without PyScript
         return False, js
     return bool(RUNNING_IN_WORKER), window
@@ -170,7 +170,8 @@ class JsBrowser:
         reply = str(self._page.keys(prefix))
         if reply[:1] != "V":
             raise StorageUnavailable(reply[1:])
-        return json.loads(reply[1:])
+        keys: "list[str]" = json.loads(reply[1:])
+        return keys
 
     # -- cookies ------------------------------------------------------------------------------
     def get_cookies(self) -> str:
@@ -237,7 +238,8 @@ class JsBrowser:
         return bool(self._local.hasLocks())
 
     def hold_lock(self, name: str) -> "Callable[[], None]":
-        return self._local.holdLock(name)
+        release: "Callable[[], None]" = self._local.holdLock(name)
+        return release
 
     async def try_lock(self, name: str) -> "Callable[[], None] | None":
         release = await self._local.tryLock(name)  # false (not null: no sentinel) when not granted

@@ -8,14 +8,19 @@ enforces it): no ``{**a}``, no dataclasses, ``typing`` only behind ``try``, ``js
 import json
 import sys
 
+try:
+    from typing import Any
+except ImportError:
+    pass
+
 MICROPYTHON = sys.implementation.name == "micropython"
 MAX_DEPTH = 24  # nesting accepted in stored JSON: deeper values are hostile, not ours
 
 if MICROPYTHON:
 
-    def dumps(value):  # type: ignore[no-untyped-def]
+    def dumps(o: "Any") -> str:
         """Compact JSON (MicroPython writes non-ASCII raw, like CPython with ensure_ascii=False)."""
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(o, separators=(",", ":"))
 
 else:
     _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -65,7 +70,7 @@ def loads_bounded(text: object, max_length: int) -> object:
         return None
 
 
-def spawn(coro):  # type: ignore[no-untyped-def]
+def spawn(coro: "Any") -> "Any":
     """Start ``coro`` as a task on the running loop (the browser's, in Pyodide and MicroPython),
     also from synchronous code such as an event handler."""
     import asyncio
@@ -77,7 +82,7 @@ def spawn(coro):  # type: ignore[no-untyped-def]
     return loop.create_task(coro)
 
 
-async def wait_event(event, seconds):  # type: ignore[no-untyped-def]
+async def wait_event(event: "Any", seconds: "float | None") -> bool:
     """True once ``event`` is set, False after ``seconds`` (None: no limit).
 
     Not ``asyncio.wait_for``: CPython 3.11's can swallow a cancellation that races the event
@@ -92,11 +97,11 @@ async def wait_event(event, seconds):  # type: ignore[no-untyped-def]
         return True
     done = asyncio.Event()
 
-    async def watch():  # type: ignore[no-untyped-def]
+    async def watch() -> None:
         await event.wait()
         done.set()
 
-    async def ring():  # type: ignore[no-untyped-def]
+    async def ring() -> None:
         await asyncio.sleep(max(0.0, seconds))
         done.set()
 
@@ -106,4 +111,4 @@ async def wait_event(event, seconds):  # type: ignore[no-untyped-def]
     finally:
         watcher.cancel()
         timer.cancel()
-    return event.is_set()
+    return bool(event.is_set())

@@ -18,7 +18,8 @@ def check_group_key(value: "Any") -> str:
     check_str(value, "group_key")
     if not value.strip():
         raise ValueError("group_key must be a non-empty string")
-    return value
+    text: str = value
+    return text
 
 
 def check_group_id(value: "Any", name: str = "group_id") -> "str | int":

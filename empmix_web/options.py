@@ -52,4 +52,5 @@ def check_api_host(api_host: "Any", browser: "Browser") -> str:
     check_str(api_host, "api_host")
     if not (api_host.startswith("http://") or api_host.startswith("https://")) or len(api_host) < 10:
         raise ValueError("api_host must be an http(s) URL, got " + repr(api_host[:80]))
-    return api_host.rstrip("/")
+    host: str = api_host.rstrip("/")
+    return host

@@ -50,7 +50,7 @@ def _parse(raw: "str | None") -> "Session | None":
     for value in (start, last):
         if value is True or value is False or not isinstance(value, (int, float)):
             return None
-    return Session(sid, float(start), float(last))
+    return Session(sid, float(start), float(last))  # type: ignore[arg-type]  # numbers: checked above
 
 
 class Sessions:

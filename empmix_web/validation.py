@@ -47,7 +47,8 @@ def check_event_name(value: "Any") -> str:
     check_str(value, "event")
     if not value.strip():
         raise ValueError("event must be a non-empty string")
-    return value
+    text: str = value
+    return text
 
 
 def _finite(value: float) -> bool:

@@ -79,7 +79,7 @@ def group_ids(properties: Any, group_key: str) -> list[str]:
     if type(properties) is not dict:
         return []
     value = properties.get(group_key)
-    items = value if type(value) is list else [value]
+    items: list[Any] = value if type(value) is list else [value]
     out: list[str] = []
     for item in items:
         kind = type(item)

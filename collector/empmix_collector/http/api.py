@@ -20,7 +20,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,6 +48,10 @@ def _reply(body: Any, status: int = 200) -> Response:
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+@overload
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int: ...
+@overload
+def _int_param(request: Request, name: str, default: None, lo: int, hi: int) -> int | None: ...
 def _int_param(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":

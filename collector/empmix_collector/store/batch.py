@@ -130,7 +130,7 @@ class BatchWriter:
             self.sql.insert_many("events", _EVENT_COLUMNS, rows)
             return set()
         inserted = self.sql.insert_many("events", _EVENT_COLUMNS, rows, returning=_EVENT_KEY)
-        return {(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in inserted}  # type: ignore[call-overload]
+        return {(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in inserted}
 
     def _identity_and_profiles(self, batch: WriteBatch, result: WriteResult, fresh: set[EventKey]) -> None:
         received = batch.received_ms

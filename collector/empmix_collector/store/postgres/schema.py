@@ -99,14 +99,14 @@ def upgrade(conn: psycopg.Connection[tuple[object, ...]], where: str) -> tuple[i
         conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SPACE,))
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_ms BIGINT)")
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        found = int(row[0]) if row and row[0] is not None else 0
+        found = int(row[0]) if row and row[0] is not None else 0  # type: ignore[call-overload]
         if found > CURRENT_VERSION:
             raise SchemaTooNew(
                 f"{where} has schema version {found}; this collector knows up to {CURRENT_VERSION}: upgrade it"
             )
         for version, ddl in MIGRATIONS:
             if version > found:
-                conn.execute(ddl)  # type: ignore[arg-type]  # several statements, no parameters
+                conn.execute(ddl)  # several statements, no parameters
         if found < CURRENT_VERSION:
             conn.execute(
                 "INSERT INTO schema_version(version, applied_ms) VALUES (%s, %s)",
