@@ -3,7 +3,8 @@
 #
 #   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium,
 #                               PostgreSQL server binaries (for the collector's tests)
-#   ./build.sh test [ARGS]      setup, then the whole pytest suite (ARGS go to pytest)
+#   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
+#   ./build.sh test [ARGS]      setup, lint, then the whole pytest suite (ARGS go to pytest)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
 set -euo pipefail
@@ -105,6 +106,14 @@ find_postgres() {
   log "no PostgreSQL server binaries (apt-get install postgresql): the PostgreSQL tests will fail"
 }
 
+lint() {
+  # every finding fails the command; the configuration (rules, exclusions, strictness) is in pyproject.toml
+  log "lint: ruff check, ruff format --check, mypy"
+  "$VENV/bin/ruff" check --quiet .
+  "$VENV/bin/ruff" format --check --quiet .
+  "$VENV/bin/mypy"
+}
+
 setup() {
   setup_venv
   setup_npm
@@ -118,8 +127,12 @@ setup() {
 cmd=${1:-help}; shift || true
 case "$cmd" in
   setup) setup ;;
+  lint)
+    setup_venv
+    lint ;;
   test)
     setup
+    lint
     log "running the test suite"
     set +e
     "$PY" -m pytest tests "$@"
@@ -134,6 +147,6 @@ case "$cmd" in
     setup
     exec "$PY" bench/run.py "$@" ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     [[ $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2 ;;
 esac
