@@ -70,9 +70,8 @@ def make_site(folder: Path) -> Path:
         link = folder / name
         if not link.exists():
             link.symlink_to(target, target_is_directory=True)
-    runner = folder / "page_runner.py"  # the snippet runner the SDK's test pages use too
-    if not runner.exists():
-        runner.symlink_to(ROOT / "tests" / "pages" / "page_runner.py")
+    # the snippet runner the SDK's test pages use too (a copy: the static site serves no file links)
+    shutil.copyfile(ROOT / "tests" / "pages" / "page_runner.py", folder / "page_runner.py")
     wheel = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
     template = (PAGE_DIR / "pyscript.template.html").read_text()
     for kind, interpreter in PYSCRIPT_INTERPRETERS.items():
