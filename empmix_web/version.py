@@ -1,3 +1,3 @@
 """The package version: one source for ``__version__``, ``$lib_version`` and the wheel's name."""
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"

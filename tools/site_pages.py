@@ -10,8 +10,12 @@ the current navigation link. ``./build.sh setup`` runs it on ``build/www``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WHEEL = re.compile(r"empmix_web-[^/\"]+-py3-none-any\.whl")
 
 SCRIPT = '<script type="py" src="/app.py" config="/app.toml"></script>'
 VARIANTS = {
@@ -41,8 +45,24 @@ def variant(index: str, page: str) -> str:
     return html.replace("<title>Acme Notes", f"<title>Acme Notes{suffix}", 1)
 
 
+def version() -> str:
+    """``empmix_web/version.py``'s VERSION (the one source of the version), read as text."""
+    text = (ROOT / "empmix_web" / "version.py").read_text()
+    return text.split('VERSION = "', 1)[1].split('"', 1)[0]
+
+
+def pin_wheel(root: Path) -> None:
+    """Point the configs' ``packages`` at the wheel of this version (the configs in site/ may
+    name an older one)."""
+    wheel = f"empmix_web-{version()}-py3-none-any.whl"
+    for name in ("app.toml", "app-mpy.toml"):
+        path = root / name
+        path.write_text(WHEEL.sub(wheel, path.read_text()))
+
+
 def main(folder: str) -> None:
     root = Path(folder)
+    pin_wheel(root)
     index = (root / "index.html").read_text()
     for page in VARIANTS:
         (root / page).write_text(variant(index, page))

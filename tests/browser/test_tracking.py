@@ -7,6 +7,8 @@ import re
 import time
 from urllib.parse import parse_qs
 
+from empmix_web.version import VERSION
+
 INSERT_ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
 
 
@@ -25,7 +27,7 @@ def test_track_stamps_identity_time_and_page(py, sdk_page, wire, token):
     assert "$user_id" not in p
     assert isinstance(p["time"], int) and before <= p["time"] <= tracked
     assert INSERT_ID.match(p["$insert_id"]) and p["$insert_id"] != second["properties"]["$insert_id"]
-    assert p["mp_lib"] == "empmix-web" and p["$lib_version"] == "0.1.0"
+    assert p["mp_lib"] == "empmix-web" and p["$lib_version"] == VERSION
     assert p["$current_url"].endswith(f"/test/sdk-{py.interp}.html") and p["$referrer"] == ""
     assert p["$screen_width"] > 0 and p["$screen_height"] > 0
     assert p["plan"] == "free" and p["src"] == "call"  # call properties win over super properties
