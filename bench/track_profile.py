@@ -3,21 +3,23 @@
 Three views, all on a fresh client with ingestion held (nothing is sent):
 
 * ``sections``: a clock around the parts of ``track`` (the client's checks and the core's
-  collaborators are wrapped in place, in the page only), in call order: the argument checks,
-  ``core.sync`` (the stored identity read, ``identity.stored_raw``: one localStorage read per
-  call, and ``identity.load``: the cookie re-read at most once a second), the event context
-  (``core.context``: page URL), super properties (``props.get``), ``records.event`` (the record
-  and its JSON, ``compat.dumps``), ``queue.push`` (localStorage.setItem), ``sender.queued``,
-  and the rest; then what is inside those parts (``identity.*``, JSON, the FFI leaves
-  ``browser.local_get/local_set/get_cookies/page_url``). Means per call (the browser's
-  occasional slow ``setItem`` shows here, not in a median). The wrappers' own cost is measured
-  on a no-op and taken out of the rest (MicroPython's clock is an FFI call: a few µs).
+  collaborators are wrapped in place, in the page only), in call order: the argument checks;
+  the hot path (``core.hot.track``: the event built from its template, ``records.event_from``,
+  and stored by one guarded localStorage write, ``browser.local_set_guarded``, the one FFI
+  crossing per call); the full path, which runs on the first event, about once a second (the
+  cookie and super-property re-reads) and after a change (``core.sync``: the stored identity;
+  ``core._event``: context, record, push; ``core.hot.arm``: the template and the page's guard);
+  ``sender.queued``; and the rest. Then what is inside those parts (JSON, ``sessions.touch``,
+  and the FFI leaves ``browser.local_get/local_set/get_cookies/page_url``). Means per call
+  (the browser's occasional slow ``setItem`` shows here, not in a median). The wrappers' own
+  cost is measured on a no-op and taken out of the rest (MicroPython's clock is an FFI call: a
+  few µs).
 * ``cprofile`` (Pyodide only): the top functions by own time under ``cProfile`` (inflated by
   the profiler).
-* ``what_if``: the median per call when, cumulatively, the identity, the page URL and the
-  super properties are served from memory instead of read through the browser each call:
-  what more caching in ``empmix_web`` would save (the core object is patched in the page; the
-  SDK files are not changed). Median over interleaved rounds. Alone (not cumulative): the
+* ``what_if``: the median per call when, cumulatively, the client's argument checks are skipped
+  and the event's JSON is prebuilt (what is left is the one page call and the queue's
+  bookkeeping): where the remaining time goes (the core object is patched in the page; the SDK
+  files are not changed). Median over interleaved rounds. Alone (not cumulative): the
   client's argument check with flat property values checked inline, without the error-path
   strings ``validation.check_json`` builds for every key (MicroPython checks every value
   before ``json.dumps``, so there that check is on the hot path).
@@ -37,9 +39,7 @@ from typing import Any
 
 from bench.browser import BenchBrowser
 
-__all__ = ["run", "run_mpy", "IDENTITY_LABEL"]
-
-IDENTITY_LABEL = "identity.load (total)"
+__all__ = ["run", "run_mpy"]
 
 # sections and what-if: the common subset (no statistics, no perf_counter on MicroPython)
 _COMMON = """
@@ -100,13 +100,15 @@ core = c._core
 acc = {{}}
 calls = {{}}
 # the parts of track, in call order (they do not overlap; their sum + the rest = the total) ...
-TOPS = ["argument checks (client)", "sync: identity + consent (total)", "event context (total)",
-        "super properties (total)", "records.event (total)", "queue.push (total)", "sender.queued (total)"]
+TOPS = ["argument checks (client)", "hot path (total)", "full path: sync, identity + consent (total)",
+        "full path: _event, context + record + push (total)", "full path: arm, template + guard (total)",
+        "sender.queued (total)"]
 # ... and inside them (each also counted in its part above)
-INNER = ["identity.stored_raw (localStorage read)", "identity.load (cookie re-read at most 1/s)",
-         "JSON encode (compat.dumps)", "document.cookie read (FFI)", "localStorage.getItem (FFI)",
-         "localStorage.setItem (FFI)", "location.href (FFI)"]
-REST = "rest of track (Core.track, _event, enqueue)"
+INNER = ["records.event_from (template + the event's own JSON)", "sessions.touch",
+         "localStorage write, guarded (FFI: the one crossing)", "JSON encode (compat.dumps)",
+         "document.cookie read (FFI)", "localStorage.getItem (FFI)", "localStorage.setItem (FFI)",
+         "location.href (FFI)"]
+REST = "rest of track (Core.track, HotPath.track, queue)"
 WRAPPERS = "profiling wrappers around the parts (estimated; not the SDK)"
 
 def wrap_counted(obj, attr, label):
@@ -135,19 +137,19 @@ for name in ("check_event_name", "check_properties"):  # the client's argument c
     setattr(client_module, name, checked)
 acc[TOPS[0]] = 0.0
 calls[TOPS[0]] = 0
-wrap_counted(core, "sync", TOPS[1])
-wrap_counted(core, "context", TOPS[2])
-wrap_counted(core.props, "get", TOPS[3])
-wrap_counted(core.records, "event", TOPS[4])
-wrap_counted(core.queue, "push", TOPS[5])
-wrap_counted(core.sender, "queued", TOPS[6])
-wrap_counted(core.identity, "stored_raw", INNER[0])
-wrap_counted(core.identity, "load", INNER[1])
-originals.append(("dumps", wrap_counted(records_module, "dumps", INNER[2])))
-wrap_counted(core.browser, "get_cookies", INNER[3])
-wrap_counted(core.browser, "local_get", INNER[4])
-wrap_counted(core.browser, "local_set", INNER[5])
-wrap_counted(core.browser, "page_url", INNER[6])
+wrap_counted(core.hot, "track", TOPS[1])
+wrap_counted(core, "sync", TOPS[2])
+wrap_counted(core, "_event", TOPS[3])
+wrap_counted(core.hot, "arm", TOPS[4])
+wrap_counted(core.sender, "queued", TOPS[5])
+wrap_counted(core.records, "event_from", INNER[0])
+wrap_counted(core.sessions, "touch", INNER[1])
+wrap_counted(core.browser, "local_set_guarded", INNER[2])
+originals.append(("dumps", wrap_counted(records_module, "dumps", INNER[3])))
+wrap_counted(core.browser, "get_cookies", INNER[4])
+wrap_counted(core.browser, "local_get", INNER[5])
+wrap_counted(core.browser, "local_set", INNER[6])
+wrap_counted(core.browser, "page_url", INNER[7])
 t0 = pc()
 times = loop(c)
 total = pc() - t0
@@ -197,10 +199,9 @@ out["wrapper_cost_us"] = round(wrapper_cost * 1e6, 2)
 out["sections_total_us_per_call"] = round(total / N * 1e6, 1)
 out["sections_median_us_per_call"] = med_us(times)
 
-# 3. what-if: serve what track reads through the browser from memory, cumulatively; stages are
-# measured in interleaved rounds (fresh client each time) so that load drifts hit all alike
-STAGES = ["as shipped", "+ identity served from memory (no storage/cookie read per call)",
-          "+ page URL served from memory", "+ super properties served from memory"]
+# 3. what-if: take work out of track, cumulatively; stages are measured in interleaved rounds
+# (fresh client each time) so that load drifts hit all alike
+STAGES = ["as shipped", "+ no argument checks", "+ event JSON prebuilt (left: the page call, the queue)"]
 # and, alone (not cumulative): the client's argument check with flat values checked inline.
 # validation.check_json builds an error-path string (where + "[" + repr(key) + "]") for every
 # key before it recurses; on MicroPython (where values are checked before json.dumps) those
@@ -209,7 +210,7 @@ FAST = "argument check: flat values checked inline (alone, not cumulative)"
 _INF = float("inf")
 _shipped_check = client_module.check_properties
 
-def fast_check_properties(value, name="properties", deep=True):
+def fast_check_properties(value, name="properties", deep=True, copy=True):
     if isinstance(value, dict):
         for k in value:
             v = value[k]
@@ -221,8 +222,8 @@ def fast_check_properties(value, name="properties", deep=True):
                 continue
             break
         else:
-            return dict(value)
-    return _shipped_check(value, name, deep)
+            return dict(value) if copy else value
+    return _shipped_check(value, name, deep, copy)
 
 samples = {{}}
 for stage in STAGES + [FAST]:
@@ -238,19 +239,18 @@ for rnd in range({rounds}):
     for level in range(len(STAGES)):
         c = fresh("prof_whatif_" + str(rnd) + "_" + str(level))
         core = c._core
+        c.track("warm", props)  # the full path once: the hot path is armed
+        shipped = (client_module.check_event_name, client_module.check_properties)
         if level >= 1:
-            raw = core.identity.stored_raw()
-            ident = core.identity.load(raw)
-            raw = core.identity.raw
-            core.identity.stored_raw = lambda raw=raw: raw
-            core.identity.load = lambda stored, fresh=False, ident=ident: ident
+            client_module.check_event_name = lambda value: value
+            client_module.check_properties = lambda value, name="properties", deep=True, copy=True: value
         if level >= 2:
-            href = core.browser.page_url()
-            core.browser.page_url = lambda href=href: href
-        if level >= 3:
-            supers = core.props.get()
-            core.props.get = lambda supers=supers: supers
-        samples[STAGES[level]].append(med_us(loop(c)))
+            body = core.records.event_from(core.hot._template, "bench_event", core.sessions.touch(), props).body
+            core.records.event_from = lambda t, n, s, p, body=body: records_module.Record(records_module.EVENT, body)
+        try:
+            samples[STAGES[level]].append(med_us(loop(c)))
+        finally:
+            client_module.check_event_name, client_module.check_properties = shipped
         c.opt_out_tracking()
 what_if = {{}}
 for stage in STAGES:

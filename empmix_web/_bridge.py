@@ -43,6 +43,7 @@ _PAGE_HELPER = r"""
 const store = () => { try { return globalThis.localStorage || null } catch (e) { return null } };
 const fail = e => "E" + (e && e.name ? e.name + ": " + e.message : String(e));
 const NONE = "Eno localStorage";
+let guardKey = null, guardValue = null, guardUrl = null;  // what setIf assumes (set by watch)
 return {
   get(k) { try { const s = store(); if (!s) return NONE; const v = s.getItem(k);
                  return v === null ? "N" : "V" + v } catch (e) { return fail(e) } },
@@ -50,6 +51,11 @@ return {
               catch (e) { return fail(e) } },
   remove(k) { try { const s = store(); if (!s) return NONE; s.removeItem(k); return "" }
               catch (e) { return fail(e) } },
+  watch(k, v, url) { guardKey = k; guardValue = v; guardUrl = url },
+  setIf(k, v) { try { const s = store(); if (!s) return NONE;
+                      if (guardKey === null || s.getItem(guardKey) !== guardValue
+                          || String(location.href) !== guardUrl) return "C";
+                      s.setItem(k, v); return "" } catch (e) { return fail(e) } },
   keys(p) { try { const s = store(); if (!s) return NONE; const out = [];
                   for (let i = 0; i < s.length; i++) { const k = s.key(i);
                     if (k !== null && k.startsWith(p)) out.push(k) }
@@ -139,6 +145,7 @@ class JsBrowser:
             )
         self._page = _make(window, _PAGE_HELPER)
         self._local = _make(js, _LOCAL_HELPER)
+        self._set_if = self._page.setIf  # looked up once: each JsProxy attribute read costs µs
         host, self._origin, protocol, self._referrer, width, height = str(self._page.page()).split("\n")
         self._host, self._https = host, protocol == "https:"
         self._screen = (int(width or 0), int(height or 0))
@@ -163,6 +170,17 @@ class JsBrowser:
 
     def local_remove(self, key: str) -> None:
         self._check(self._page.remove(key))
+
+    def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
+        self._page.watch(watch_key, watch_value, url)
+
+    def local_set_guarded(self, key: str, value: str) -> bool:
+        reply = self._set_if(key, value)
+        if not reply:
+            return True
+        if reply == "C":
+            return False
+        raise StorageUnavailable(str(reply)[1:])
 
     def local_keys(self, prefix: str) -> "list[str]":
         import json

@@ -168,7 +168,7 @@ class EmpMixClient:
     def track(self, event: str, properties: "dict[str, Any] | None" = None) -> None:
         """Record ``event`` now, with ``properties`` (they win over super properties)."""
         name = check_event_name(event)
-        props = check_properties(properties, deep=False)
+        props = check_properties(properties, deep=False, copy=False)  # read, never kept
         core = self._c("track")
         try:
             core.track(name, props)

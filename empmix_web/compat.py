@@ -25,6 +25,27 @@ if MICROPYTHON:
 else:
     _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     dumps = _encoder.encode
+    try:  # the C encoder JSONEncoder.encode builds on every call (µs in wasm), built once
+        from json.encoder import c_make_encoder, encode_basestring
+
+        def _make_encoder() -> "Any":
+            return c_make_encoder({}, _encoder.default, encode_basestring, None, ":", ",", False, False, False)
+
+        _c_encoder = [_make_encoder()]
+
+        def _c_dumps(o: "Any") -> str:
+            if type(o) is str:
+                return encode_basestring(o)
+            try:
+                return "".join(_c_encoder[0](o, 0))
+            except BaseException:
+                _c_encoder[0] = _make_encoder()  # a failed call can leave circular-reference marks
+                raise
+
+        if _c_dumps({"a": [1.5, None, True, "\u00e9"]}) == _encoder.encode({"a": [1.5, None, True, "\u00e9"]}):
+            dumps = _c_dumps
+    except Exception:  # no C accelerator, or another signature: the encoder's own path
+        pass
 
 # MicroPython's json.dumps accepts NaN and non-str keys, so values are always checked first there.
 CHECK_BEFORE_DUMPS = MICROPYTHON

@@ -32,6 +32,11 @@ class PageContext:
         self._url = ""
         self._campaign: "dict[str, str]" = {}
 
+    @property
+    def last_url(self) -> str:
+        """The URL :meth:`url` read last (events built since carry it)."""
+        return self._url
+
     def url(self) -> str:
         url = self._browser.page_url()
         if url != self._url:

@@ -12,6 +12,7 @@ from . import people
 from .compat import dumps, loads_bounded, spawn
 from .consent import Consent
 from .context import PageContext
+from .hotpath import HotPath
 from .identity import Identity, IdentityStore, parse_identity
 from .percent import quote
 from .properties import SuperProperties
@@ -82,6 +83,17 @@ class Core:
         self.tabs = TabCoordinator(
             browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.opted_out
         )
+        self.hot = HotPath(
+            browser,
+            self.storage,
+            self.identity,
+            self.props,
+            self.page,
+            self.sessions,
+            self.timers,
+            self.queue,
+            self.records,
+        )
         self._seen: "str | None" = None  # the stored identity text at the end of the last call
         self._out = False  # this tab is in the opted-out state
         self._memory_identity: "Identity | None" = None  # while opted out: never stored
@@ -142,6 +154,7 @@ class Core:
     def _go_quiet(self) -> None:
         """Opted out (here or in another tab): nothing more is sent or stored by this tab."""
         self._out = True
+        self.hot.disarm()
         self.sender.paused = True
         self.queue.clear()
         self.props.memory = {}
@@ -179,11 +192,15 @@ class Core:
         self.sender.queued()
 
     def track(self, name: str, props: "dict[str, Any]") -> None:
+        if self.hot.track(name, props):  # nothing changed since the last event: one FFI call
+            self.sender.queued()
+            return
         ident = self.sync()
         if ident is not None:
-            self._event(name, ident, props)
+            self.hot.arm(ident, self._event(name, ident, props), self.props.get())
 
-    def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> None:
+    def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> "dict[str, Any]":
+        """Build and queue an event; returns its context."""
         persistent = self.storage.persistent
         context = self.context(name)
         record = self.records.event(name, ident, context, self.props.get(), props)
@@ -191,6 +208,7 @@ class Core:
         if persistent and not self.storage.persistent:  # this very write was refused: say so
             context["$persistence"] = "memory"
             self.queue.rewrite(record, self.records.event(name, ident, context, self.props.get(), props).body)
+        return context
 
     def time_event(self, name: str) -> None:
         if self.sync() is not None:

@@ -126,6 +126,11 @@ class IdentityStore:
         self._warned = False
         self.on_cookie_written: "Callable[[str], None] | None" = None
 
+    @property
+    def fresh_until(self) -> float:
+        """The monotonic time until which :meth:`load` trusts an unchanged localStorage copy."""
+        return self._recheck_at
+
     def stored_raw(self) -> "str | None":
         """The identity text in localStorage: what every call compares to see a sibling's change."""
         return self._storage.get(self.key)

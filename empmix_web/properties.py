@@ -31,9 +31,11 @@ class SuperProperties:
         self._props: "dict[str, Any]" = {}
         self._recheck_at = 0.0
         self.memory: "dict[str, Any] | None" = None  # opted out: kept here, never stored
+        self.version = 0  # counts every change of the value get() returns (event templates)
 
     def invalidate(self) -> None:
         self._recheck_at = 0.0
+        self.version += 1  # event templates built on the cached value are stale too
 
     def get(self) -> "dict[str, Any]":
         if self.memory is not None:
@@ -51,9 +53,16 @@ class SuperProperties:
                 self._storage.remove(self.key)
                 self._raw, props = None, {}
             self._props = props if isinstance(props, dict) else {}
+            self.version += 1
         return self._props
 
+    @property
+    def fresh_until(self) -> float:
+        """The monotonic time until which :meth:`get` serves its cached value without a read."""
+        return self._recheck_at
+
     def save(self, props: "dict[str, Any]") -> None:
+        self.version += 1
         if self.memory is not None:
             self.memory = props
             return
@@ -62,6 +71,7 @@ class SuperProperties:
         self._recheck_at = self._monotonic() + RECHECK_S
 
     def clear(self) -> None:
+        self.version += 1
         self._storage.remove(self.key)
         self._props, self._raw = {}, None
         if self.memory is not None:

@@ -66,15 +66,31 @@ class OutboundQueue:
     def chars(self) -> int:
         return self._chars
 
+    def _next_key(self, record: Record) -> str:
+        return self.prefix + self.tab_id + "_" + ("%010d" % (self._seq + 1)) + record.kind.letter
+
     def push(self, record: Record) -> Record:
         """Store and enqueue one record; past a cap the oldest are dropped (counted)."""
-        self._seq += 1
-        record.key = self.prefix + self.tab_id + "_" + ("%010d" % self._seq) + record.kind.letter
+        record.key = self._next_key(record)
         self._storage.set(record.key, record.body)
+        self._queued(record)
+        return record
+
+    def push_guarded(self, record: Record) -> bool:
+        """:meth:`push` through ``Storage.set_guarded``: False (nothing stored or queued) when
+        the guard no longer holds."""
+        key = self._next_key(record)
+        if not self._storage.set_guarded(key, record.body):
+            return False
+        record.key = key
+        self._queued(record)
+        return True
+
+    def _queued(self, record: Record) -> None:
+        self._seq += 1
         self._records.append(record)
         self._chars += len(record.body)
         self._enforce_caps()
-        return record
 
     def _enforce_caps(self) -> None:
         while len(self._records) > 1 and (len(self._records) > self.max_size or self._chars > self.max_chars):

@@ -73,6 +73,27 @@ class InsertIds:
         return self._prefix + ("%012x" % self._count)
 
 
+# the properties that differ from one event to the next: never part of an EventTemplate
+PER_EVENT = ("time", "$insert_id", "$session_id", "$duration", "$persistence")
+
+
+class EventTemplate:
+    """The JSON text of the properties events share while nothing changes (ids, library, page
+    context, super properties), so that an event costs one small encoding: its own properties."""
+
+    __slots__ = ("fixed", "taken")
+
+    def __init__(self, fixed: "dict[str, Any]") -> None:
+        self.fixed = dumps(fixed)[1:-1]  # '"token":"...",...': never empty (token, distinct_id)
+        self.taken = set(fixed)  # a caller's property named like one of these wins: not templated
+        for key in PER_EVENT:
+            self.taken.add(key)
+
+    def fits(self, props: "dict[str, Any]") -> bool:
+        """True when ``props`` override none of the templated or per-event properties."""
+        return self.taken.isdisjoint(props)
+
+
 class RecordFactory:
     """Builds records for one token, with a clock and an id source passed in."""
 
@@ -80,6 +101,7 @@ class RecordFactory:
         self.token = token
         self._now_ms = now_ms
         self._insert_id = insert_id
+        self._names: "dict[str, str]" = {}  # event name -> its JSON (an app tracks few names)
 
     def event(
         self,
@@ -90,21 +112,64 @@ class RecordFactory:
         props: "dict[str, Any]",
     ) -> Record:
         """An event: SDK properties, then context, super properties, then ``props`` (which win)."""
+        properties = self._sdk(identity)
+        properties["time"] = int(self._now_ms())
+        properties["$insert_id"] = self._insert_id()
+        properties.update(context)
+        properties.update(super_props)
+        properties.update(props)
+        return Record(EVENT, dumps({"event": name, "properties": properties}))
+
+    def _sdk(self, identity: "Any") -> "dict[str, Any]":
         properties: "dict[str, Any]" = {
             "token": self.token,
             "distinct_id": identity.distinct_id,
             "$device_id": identity.device_id,
-            "time": int(self._now_ms()),
-            "$insert_id": self._insert_id(),
             "mp_lib": "empmix-web",
             "$lib_version": VERSION,
         }
         if identity.user_id is not None:
             properties["$user_id"] = identity.user_id
-        properties.update(context)
-        properties.update(super_props)
-        properties.update(props)
-        return Record(EVENT, dumps({"event": name, "properties": properties}))
+        return properties
+
+    def template(
+        self, identity: "Any", context: "dict[str, Any]", super_props: "dict[str, Any]"
+    ) -> "EventTemplate | None":
+        """The template of the events :meth:`event` would build with these arguments, or None
+        when a super property overrides a per-event property (then every event is built whole)."""
+        for key in PER_EVENT:
+            if key in super_props:
+                return None
+        shared = self._sdk(identity)
+        shared.update(context)
+        shared.update(super_props)
+        for key in PER_EVENT:
+            shared.pop(key, None)
+        return EventTemplate(shared)
+
+    def event_from(self, template: EventTemplate, name: str, session_id: str, props: "dict[str, Any]") -> Record:
+        """The record :meth:`event` builds, from a template (``template.fits(props)``)."""
+        quoted = self._names.get(name)
+        if quoted is None:
+            if len(self._names) >= 256:
+                self._names = {}
+            quoted = self._names[name] = dumps(name)
+        own = "," + dumps(props)[1:] if props else "}"  # the caller's properties close them
+        parts = (
+            '{"event":',
+            quoted,
+            ',"properties":{"time":',
+            str(int(self._now_ms())),
+            ',"$insert_id":"',
+            self._insert_id(),
+            '","$session_id":"',
+            session_id,
+            '",',
+            template.fixed,
+            own,
+            "}",
+        )
+        return Record(EVENT, "".join(parts))  # one string built: MicroPython's + copies each time
 
     def profile(self, identity: "Any", op: str, value: "Any") -> Record:
         """One profile operation for an identified user."""

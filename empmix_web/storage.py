@@ -74,6 +74,17 @@ class Storage:
         self._remove_stored(key)
         return False
 
+    def set_guarded(self, key: str, value: str) -> bool:
+        """Store ``value`` only while what the browser's guard assumes still holds (see
+        ``Browser.set_guard``); False when nothing was written, for that or any other reason
+        (memory mode, a refused write): the caller then takes the path that handles it."""
+        if not self.persistent or key in self._overlay:
+            return False
+        try:
+            return self._browser.local_set_guarded(key, value)
+        except StorageUnavailable:
+            return False
+
     def remove(self, key: str) -> None:
         self._overlay.pop(key, None)
         self._remove_stored(key)

@@ -48,6 +48,9 @@ class Timers:
             del timers[min(timers, key=lambda n: timers[n])]
         self._save(timers)
 
+    def running(self, name: str) -> bool:
+        return name in self._load()
+
     def stop(self, name: str) -> "float | None":
         """Seconds since ``start(name)`` (3 decimals), or None; the timer is removed."""
         timers = self._load()

@@ -70,11 +70,11 @@ def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> 
     for key, profile in (("profile", track["profile"]), ("profile_mpy", track["profile_mpy"])):
         assert _positive(profile["sections_total_us_per_call"]), key
         sections = profile["sections_us_per_call"]
-        for name in ("document.cookie read (FFI)", "queue.push (total)", "records.event (total)",
-                     "argument checks (client)"):
+        for name in ("argument checks (client)", "hot path (total)", "full path: sync, identity + consent (total)",
+                     "localStorage write, guarded (FFI: the one crossing)"):
             assert name in sections, (key, name)
         assert set(profile["sections_order"]) == set(sections)
-        assert len(profile["what_if_median_us"]) == 4 and len(profile["what_if_alone_median_us"]) == 1
+        assert len(profile["what_if_median_us"]) == 3 and len(profile["what_if_alone_median_us"]) == 1
     assert track["profile_mpy"]["interpreter"] == "micropython"
     profile = track["profile"]
     assert profile["cprofile_top"] and "function" in profile["cprofile_top"][0]

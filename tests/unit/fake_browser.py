@@ -71,6 +71,8 @@ class FakeBrowser:
         self.console_lines: list[tuple[str, str]] = []
         self.held_locks: list[str] = []
         self.closed = False
+        self.guard: tuple[str, str, str] | None = None
+        self.guarded_writes = 0  # local_set_guarded calls that wrote
 
     # -- localStorage -------------------------------------------------------------------------
     def _check(self) -> None:
@@ -83,6 +85,9 @@ class FakeBrowser:
 
     def local_set(self, key: str, value: str) -> None:
         self._check()
+        self._write(key, value)
+
+    def _write(self, key: str, value: str) -> None:
         quota = self.origin.quota_chars
         if quota is not None:
             old = self.origin.local.get(key)
@@ -98,6 +103,20 @@ class FakeBrowser:
     def local_keys(self, prefix: str) -> list[str]:
         self._check()
         return [k for k in self.origin.local if k.startswith(prefix)]
+
+    def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
+        self.guard = (watch_key, watch_value, url)
+
+    def local_set_guarded(self, key: str, value: str) -> bool:
+        self._check()
+        if self.guard is None:
+            return False
+        watch_key, watch_value, url = self.guard
+        if self.origin.local.get(watch_key) != watch_value or self.url != url:
+            return False
+        self._write(key, value)
+        self.guarded_writes += 1
+        return True
 
     # -- cookies (a name per domain; "" is host-only) -----------------------------------------
     def get_cookies(self) -> str:

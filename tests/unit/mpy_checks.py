@@ -36,6 +36,19 @@ class MiniBrowser:
     def local_keys(self, prefix):
         return [k for k in self.local if k.startswith(prefix)]
 
+    guard = None
+    guarded = 0  # writes local_set_guarded made: the hot path ran under MicroPython
+
+    def set_guard(self, key, value, url):
+        self.guard = (key, value, url)
+
+    def local_set_guarded(self, key, value):
+        if self.guard is None or self.local.get(self.guard[0]) != self.guard[1] or self.guard[2] != self.page_url():
+            return False
+        self.local[key] = value
+        self.guarded += 1
+        return True
+
     def get_cookies(self):
         return "; ".join(k + "=" + self.cookies[k] for k in self.cookies)
 
@@ -111,6 +124,17 @@ def timed(c):
     return isinstance(props.get("$duration"), float) and "$session_id" in props
 
 
+def hot_path(c, b):
+    """Two events: the second goes through the one-call hot path, and says what the first did."""
+    c.track("h1", {"k": 1})
+    before = b.guarded
+    c.track("h2", {"k": 2})
+    queued = [json.loads(b.local[k]) for k in sorted(b.local) if k.startswith("empmix_tok_q_")]
+    first, second = queued[-2]["properties"], queued[-1]["properties"]
+    same = [k for k in first if k not in ("time", "$insert_id", "k") and first[k] != second.get(k)]
+    return [b.guarded - before, queued[-1]["event"], second["k"], sorted(second) == sorted(first), same]
+
+
 IDS = ["usr_1", "Nan", "NULL", "null", "None", "UNDEFINED", "'none'", "", "  ", "$device:", "0", "x" * 256]
 TEXTS = ["abc", "a b%c&=", '{"x":"\u00e9\u20ac"}', "~!*()'", "\x01\n"]
 
@@ -155,6 +179,7 @@ async def main():
         "first_touch": first_touch("https://ref.example/x", "/?utm_source=a&utm_campaign=b", {}),
         "session_ok": len(c.get_session_id()) == 36 and c.get_session_id()[14] == "7",
         "duration": timed(c),
+        "hot": hot_path(c, b),
     }
     print("RESULT " + json.dumps(result))
 
