@@ -26,7 +26,7 @@ else:
     _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     dumps = _encoder.encode
     try:  # the C encoder JSONEncoder.encode builds on every call (µs in wasm), built once
-        from json.encoder import c_make_encoder, encode_basestring
+        from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 
         def _make_encoder() -> "Any":
             return c_make_encoder({}, _encoder.default, encode_basestring, None, ":", ",", False, False, False)

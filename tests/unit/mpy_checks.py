@@ -94,7 +94,7 @@ class MiniBrowser:
         return bytes([random.getrandbits(8) for _ in range(n)])
 
     async def post_form(self, url, body, timeout_ms):
-        self.sent.append((url, json.loads(unquote(body[len("data="):]))))
+        self.sent.append((url, json.loads(unquote(body[len("data=") :]))))
         return HttpReply(200, '{"status":1}')
 
     def send_beacon(self, url, body):
@@ -175,7 +175,9 @@ async def main():
         "track_nan": raises(lambda v: c.track("e", {"x": v}), float("nan")),
         "uuid7": uuid7(1800000000000.0, bytes(range(10))),
         "campaign": campaign("https://a.example/p?utm_source=news%20letter&x=1&utm_medium=email+x&gclid=G#utm_term=no"),
-        "domains": [domain_of(u) for u in ("", "https://www.Example.com:8080/a?b", "http://[::1]:80/", "android-app://x")],
+        "domains": [
+            domain_of(u) for u in ("", "https://www.Example.com:8080/a?b", "http://[::1]:80/", "android-app://x")
+        ],
         "first_touch": first_touch("https://ref.example/x", "/?utm_source=a&utm_campaign=b", {}),
         "session_ok": len(c.get_session_id()) == 36 and c.get_session_id()[14] == "7",
         "duration": timed(c),

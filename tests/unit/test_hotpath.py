@@ -14,8 +14,19 @@ from tests.unit.conftest import run, tab
 from tests.unit.fake_browser import FakeBrowser, Origin
 
 # the methods of the Browser protocol that cross into the page (the FFI) in a real browser
-CROSSINGS = ("local_get", "local_set", "local_remove", "local_keys", "get_cookies", "set_cookie", "page_url",
-             "set_guard", "local_set_guarded", "send_beacon", "post_form")
+CROSSINGS = (
+    "local_get",
+    "local_set",
+    "local_remove",
+    "local_keys",
+    "get_cookies",
+    "set_cookie",
+    "page_url",
+    "set_guard",
+    "local_set_guarded",
+    "send_beacon",
+    "post_form",
+)
 PER_EVENT = ("time", "$insert_id")
 
 
@@ -76,8 +87,9 @@ def test_after_the_first_event_each_track_is_one_call_into_the_page(paused):
 
 
 def test_the_hot_path_stores_what_the_full_path_would(paused):
-    a, browser = tab(paused, url="http://127.0.0.1/p?utm_source=news", referrer="https://ref.example/x",
-                     track_marketing=True)
+    a, browser = tab(
+        paused, url="http://127.0.0.1/p?utm_source=news", referrer="https://ref.example/x", track_marketing=True
+    )
     a.identify("usr_h")
     a.register({"plan": "pro", "nested": {"a": [1, "é"]}})
     props = {"price": 9.99, "beta": True, "tags": ["x", "y"], "none": None, "text": 'q"\\\u2028'}
@@ -184,4 +196,5 @@ def test_a_full_quota_after_arming_keeps_the_event_in_memory_and_says_so(origin)
         assert await a.flush(2000)
         got = [r for url, r in origin.received if "/track/" in url and r["event"] == "refused"]
         assert got[0]["properties"]["$persistence"] == "memory"  # type: ignore[index]
+
     run(body)
