@@ -4,7 +4,8 @@
 #   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium,
 #                               PostgreSQL server binaries (for the collector's tests)
 #   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
-#   ./build.sh test [ARGS]      setup, lint, then the whole pytest suite (ARGS go to pytest)
+#   ./build.sh docs             venv, then the documentation site (mkdocs.yml, docs/) into build/docs/, offline, --strict
+#   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite (ARGS go to pytest)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
 set -euo pipefail
@@ -24,11 +25,11 @@ log() { printf '[build] %s\n' "$*" >&2; }
 digest() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 setup_venv() {
-  local want; want=$(digest requirements-test.txt collector/pyproject.toml pyproject.toml)
+  local want; want=$(digest requirements-test.txt requirements-docs.txt collector/pyproject.toml pyproject.toml)
   if [[ -x "$PY" && "$(cat "$STAMPS/venv" 2>/dev/null)" == "$want" ]]; then return; fi
-  log "python venv (.venv) with pinned test tools and the collector"
+  log "python venv (.venv) with pinned test and docs tools and the collector"
   [[ -x "$PY" ]] || "$PYTHON" -m venv "$VENV"
-  "$PY" -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  "$PY" -m pip install -q --disable-pip-version-check -r requirements-test.txt -r requirements-docs.txt
   # the SDK first: the collector imports its id rules (empmix_web.ids), one source for both
   "$PY" -m pip install -q --disable-pip-version-check --no-build-isolation -e .
   "$PY" -m pip install -q --disable-pip-version-check -e collector
@@ -114,6 +115,14 @@ lint() {
   "$VENV/bin/mypy"
 }
 
+docs() {
+  # --strict: a broken link or anchor, a missing API reference or any other warning fails the build;
+  # nothing is downloaded (no plugin fetches at build time; the theme uses the system fonts).
+  # Not --quiet: it hides the warnings, and then --strict has nothing to count
+  log "docs: mkdocs build --strict into build/docs/"
+  NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --config-file mkdocs.yml --site-dir "$ROOT/build/docs"
+}
+
 setup() {
   setup_venv
   setup_npm
@@ -130,9 +139,13 @@ case "$cmd" in
   lint)
     setup_venv
     lint ;;
+  docs)
+    setup_venv
+    docs ;;
   test)
     setup
     lint
+    docs
     log "running the test suite"
     set +e
     "$PY" -m pytest tests "$@"

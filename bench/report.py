@@ -95,7 +95,7 @@ def _mpy_summary(track: dict[str, Any], startup: dict[str, Any], burst: dict[str
 def _track(track: dict[str, Any]) -> list[str]:
     mpy = any("empmix_mpy" in d for d in track["depths"])
     lines = [
-        f"#### 1. `track()` cost on the main thread (N = {track['n']:,} calls, 5 properties, batch size "
+        f"### 1. `track()` cost on the main thread (N = {track['n']:,} calls, 5 properties, batch size "
         f"{track['batch_size']}; µs per call, median / p95)",
         "",
         "| pending before | empmix-web" + (" (Pyodide) | empmix-web (MicroPython)" if mpy else "")
@@ -182,7 +182,7 @@ def _startup(startup: dict[str, Any]) -> list[str]:
     if "micropython_core_gzip_bytes" in s:
         rows.append(("MicroPython runtime (micropython.wasm, micropython.mjs), gzip -9",
                      f"{_f(s['micropython_core_gzip_bytes'])} bytes ({_f(s['micropython_core_bytes'])} raw)"))
-    lines = [f"#### 2. Start-up (median of {startup['repeats']} fresh page(s))", "", "| | |", "|---|---:|"]
+    lines = [f"### 2. Start-up (median of {startup['repeats']} fresh page(s))", "", "| | |", "|---|---:|"]
     return lines + [f"| {a} | {b} |" for a, b in rows] + _pyscript(startup.get("pyscript"))
 
 
@@ -234,7 +234,7 @@ def _pyscript(pys: dict[str, Any] | None) -> list[str]:
 
 def _burst(burst: dict[str, Any]) -> list[str]:
     lines = [
-        f"#### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
+        f"### 3. Burst delivery ({burst['events']:,} events tracked at once, batch size 50, 1 s flush interval)",
         "",
         "| SDK | HTTP requests | time until the collector stored all | main-thread busy meanwhile "
         "| the tracking loop itself |",
@@ -263,7 +263,7 @@ def _burst(burst: dict[str, Any]) -> list[str]:
 
 def _load(load: dict[str, Any]) -> list[str]:
     lines = [
-        "#### 4. Collector under load (loopback, keep-alive, form-encoded `/track`)",
+        "### 4. Collector under load (loopback, keep-alive, form-encoded `/track`)",
         "",
         "| events / request | connections | seconds | stored events / s | requests / s | p50 | p99 "
         "| collector peak RSS | collector CPU | load generator CPU |",
@@ -289,7 +289,7 @@ def _load(load: dict[str, Any]) -> list[str]:
 def _postgres(pg: dict[str, Any]) -> list[str]:
     r, c = pg["load"], pg["ceiling"]
     return [
-        "#### 6. PostgreSQL: 2 collector processes on one database (50 events / request, same run)",
+        "### 6. PostgreSQL: 2 collector processes on one database (50 events / request, same run)",
         "",
         "| | stored rows / s | p50 | p99 | collector CPU | PostgreSQL CPU | load generator CPU |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -306,7 +306,7 @@ def _postgres(pg: dict[str, Any]) -> list[str]:
 def _scaling(scaling: dict[str, Any]) -> list[str]:
     store = scaling.get("store", "sqlite")
     lines = [
-        f"#### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})",
+        f"### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})",
         "",
         "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
         "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",

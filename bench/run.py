@@ -19,7 +19,8 @@ Examples::
     ./build.sh bench                          # everything, ~10 minutes on 2 cores
     ./build.sh bench --only load,scaling,postgres   # the collector only
     ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
-    ./build.sh bench --docs README.md   # refresh the tables between its markers
+    ./build.sh bench --docs                   # refresh the tables in docs/performance.md
+    ./build.sh bench --render --docs          # the same from the JSON already in bench/results
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile
 from bench.browser import BenchBrowser, chromium_path
-from bench.common import RESULTS
+from bench.common import RESULTS, ROOT
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 
 BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres")
 BROWSER_BENCHMARKS = ("track", "startup", "burst")
+DOCS_PAGE = ROOT / "docs" / "performance.md"  # where ``--docs`` without a file puts the tables
 
 
 def _ints(text: str) -> list[int]:
@@ -60,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None,
                    help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all; --quick: all but postgres)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results (default bench/results)")
-    p.add_argument("--docs", type=Path, default=None, help="also write the tables as Markdown to this file")
+    p.add_argument("--docs", type=Path, nargs="?", const=DOCS_PAGE, default=None, metavar="FILE",
+                   help="also write the tables as Markdown between the bench markers of FILE "
+                        f"(default: {DOCS_PAGE.relative_to(ROOT)})")
     p.add_argument("--render", action="store_true",
                    help="run nothing: print (and --docs) the tables of the JSON results already in --out")
     p.add_argument("--n", type=int, default=None, help="track() calls per loop (2000; quick 30)")
@@ -154,16 +158,23 @@ def _postgres_benchmarks(args: argparse.Namespace, work: Path) -> dict[str, Any]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def write_docs(path: Path, tables: str) -> None:
-    """Put ``tables`` between the ``bench:begin``/``bench:end`` markers of ``path`` (the prose
-    around them is kept), or write the whole file if it has no markers."""
+def _around_tables(path: Path) -> tuple[str, str]:
+    """The text of ``path`` before and after its markers. A missing or empty file has none; a file
+    with text but no markers is refused (before any benchmark runs) rather than overwritten."""
     old = path.read_text() if path.exists() else ""
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = f"{head}{BEGIN}\n{tables.rstrip()}\n{END}{tail}"
-    else:
-        text = tables
+        return head, rest.split(END, 1)[1]
+    if not old.strip():
+        return "", "\n"
+    raise SystemExit(f"{path} has no {BEGIN} / {END} markers: add them where the tables go")
+
+
+def write_docs(path: Path, tables: str) -> None:
+    """Put ``tables`` between the ``bench:begin``/``bench:end`` markers of ``path`` (the prose
+    around them is kept); a missing or empty file gets the tables between new markers."""
+    head, tail = _around_tables(path)
+    text = f"{head}{BEGIN}\n{tables.rstrip()}\n{END}{tail}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
@@ -172,12 +183,12 @@ def _command(argv: list[str]) -> str:
     """The command line that reproduces the numbers (``--out``/``--docs`` do not change them)."""
     shown: list[str] = []
     skip = False
-    for arg in argv:
+    for i, arg in enumerate(argv):
         if skip:
             skip = False
-        elif arg in ("--out", "--docs"):
-            skip = True
-        elif not arg.startswith(("--out=", "--docs=")):
+        elif arg == "--out" or (arg == "--docs" and i + 1 < len(argv) and not argv[i + 1].startswith("-")):
+            skip = True  # and the value after it (--docs may come without one)
+        elif arg != "--docs" and not arg.startswith(("--out=", "--docs=")):
             shown.append(arg)
     return " ".join(["./build.sh bench", *shown])
 
@@ -218,6 +229,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
     """Run the selected benchmarks; returns ``{"results": ..., "summary": ...}``. ``browser``: a
     Playwright browser to use instead of launching Chromium (the smoke test passes pytest's)."""
     args = _defaults(build_parser().parse_args(argv))
+    if args.docs is not None:
+        _around_tables(args.docs)  # a page the tables cannot go into fails now, not after the run
     if args.render:
         return _render(args)
     aliases = {"collector_load": "load", "collector": "load"}

@@ -3,7 +3,7 @@ thread), worker.html (Pyodide in a worker), mpy.html and mpy-worker.html (MicroP
 
 PyScript's ``window``/``document`` are the page's real ones everywhere (in a worker they are
 synchronous proxies, which need a cross-origin-isolated page). The file keeps to the Python both
-interpreters run (no ``re``, ``urllib`` or ``datetime``: see the README's MicroPython table).
+interpreters run (no ``re``, ``urllib`` or ``datetime``: see docs/guide.md, "Pyodide and MicroPython").
 
 Query parameters: ``?token=`` (default ``demo_token``), ``?flush_ms=N`` (the SDK's
 flush_interval_ms; with it the app stops flushing after each action, so you can watch batching

@@ -40,7 +40,7 @@ generations); garbage cycles are still collected, in fewer, larger rounds."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (documented in collector/README.md)."""
+    """The argument parser (documented in docs/collector.md, "Command-line options")."""
     parser = argparse.ArgumentParser(
         prog="empmix-collector",
         description="Mixpanel-compatible collector with identity merge, profiles and a query API"

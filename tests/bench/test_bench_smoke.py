@@ -134,3 +134,46 @@ def test_docs_tables_are_replaced_between_the_markers(tmp_path: Any) -> None:
     doc.write_text(f"intro\n{bench_run.BEGIN}\nold table\n{bench_run.END}\noutro\n")
     bench_run.write_docs(doc, "new table\n")
     assert doc.read_text() == f"intro\n{bench_run.BEGIN}\nnew table\n{bench_run.END}\noutro\n"
+
+
+def test_docs_without_a_file_is_the_performance_page() -> None:
+    parse = bench_run.build_parser().parse_args
+    assert parse(["--docs"]).docs == bench_run.DOCS_PAGE == bench_run.ROOT / "docs" / "performance.md"
+    assert parse(["--docs", "--quick"]).docs == bench_run.DOCS_PAGE and parse(["--docs", "--quick"]).quick
+    assert parse(["--docs", "other.md"]).docs.name == "other.md"
+    assert parse([]).docs is None
+    page = bench_run.DOCS_PAGE.read_text()
+    assert page.count(bench_run.BEGIN) == 1 == page.count(bench_run.END)
+    assert page.index(bench_run.BEGIN) < page.index(bench_run.END)
+    # the command shown above the tables leaves out where they were written, with or without a file
+    assert bench_run._command(["--quick", "--docs", "--only", "load"]) == "./build.sh bench --quick --only load"
+    assert bench_run._command(["--docs", "x.md", "--quick"]) == "./build.sh bench --quick"
+
+
+def test_docs_page_without_markers_is_refused_and_a_new_file_gets_them(tmp_path: Any) -> None:
+    prose = tmp_path / "prose.md"
+    prose.write_text("# Notes\n\nno markers here\n")
+    with pytest.raises(SystemExit, match="markers"):
+        bench_run.main(["--render", "--out", str(tmp_path), "--docs", str(prose)])
+    assert prose.read_text() == "# Notes\n\nno markers here\n"
+    fresh = tmp_path / "new" / "tables.md"
+    bench_run.write_docs(fresh, "one\n")
+    bench_run.write_docs(fresh, "two\n")  # a second run finds the markers the first one wrote
+    assert fresh.read_text() == f"{bench_run.BEGIN}\ntwo\n{bench_run.END}\n"
+
+
+def test_docs_tables_land_in_a_copy_of_the_performance_page(tmp_path: Any) -> None:
+    """A real run that needs no browser (the collector under load), then the same tables again
+    from its JSON: only the text between the markers changes."""
+    page = tmp_path / "performance.md"
+    page.write_text(bench_run.DOCS_PAGE.read_text())
+    head, tail = bench_run._around_tables(page)
+    out = tmp_path / "results"
+    bench_run.main(["--quick", "--only", "load", "--out", str(out), "--docs", str(page)])
+    written = page.read_text()
+    assert written.startswith(head + bench_run.BEGIN) and written.endswith(bench_run.END + tail)
+    tables = written[len(head) + len(bench_run.BEGIN):-len(bench_run.END + tail)]
+    assert "Collector under load" in tables and "./build.sh bench --quick --only load" in tables
+    assert "Burst delivery" not in tables  # the old tables are gone
+    bench_run.main(["--render", "--out", str(out), "--docs", str(page)])
+    assert page.read_text() == written

@@ -1,5 +1,5 @@
-"""The SDK's decisions on CPython through the in-memory ``FakeBrowser``: every row of the README's
-identity-rule and delivery tables, and each case of issue 9, in seconds."""
+"""The SDK's decisions on CPython through the in-memory ``FakeBrowser``: every row of the SDK guide's
+identity-rule and delivery tables (docs/guide.md), and each case of issue 9, in seconds."""
 
 from __future__ import annotations
 
