@@ -54,8 +54,8 @@ class Index:
             return [path for path, _ in self.seen]
 
     def project_json(self) -> bytes:
-        # an absolute file URL, as PyPI gives: micropip 0.11.1 resolves a relative one in a JSON
-        # reply against the page, not against the index
+        # an absolute file URL, as PyPI gives: micropip 0.11.1 leaves a relative one in a JSON
+        # reply unresolved (it resolves HTML hrefs only) and then refuses to download it
         file = {
             "filename": self.wheel.name,
             "url": f"{self.url}/files/{self.wheel.name}",
@@ -67,7 +67,7 @@ class Index:
         return json.dumps(body).encode()
 
     def project_html(self) -> bytes:
-        href = f"../../files/{self.wheel.name}#sha256={self.sha256}"  # relative to the page, as PEP 503 allows
+        href = f"../../files/{self.wheel.name}#sha256={self.sha256}"  # relative to this page, as PEP 503 allows
         return (
             f'<!DOCTYPE html><html><body><a href="{href}" data-requires-python="{html.escape(">=3.11")}">'
             f"{self.wheel.name}</a></body></html>"
