@@ -66,6 +66,7 @@ build_wheel() {
   log "building the empmix-web wheel"
   local tmp; tmp=$(mktemp -d "$ROOT/build/wheel.XXXXXX")
   "$PY" -m build -q --wheel --no-isolation --outdir "$tmp" . >/dev/null 2>&1
+  "$PY" -m build -q --sdist --no-isolation --outdir dist . >/dev/null 2>&1   # dist/ gets the sdist too
   rm -rf build/lib build/bdist* ./*.egg-info
   local whl; whl=$(cd "$tmp" && ls empmix_web-*-py3-none-any.whl)
   # /dist/empmix_web-latest.json names the current wheel for pages that need a stable URL
