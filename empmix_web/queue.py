@@ -49,6 +49,7 @@ class OutboundQueue:
         self._storage = storage
         self.prefix = queue_prefix(token)
         self.tab_id = tab_id
+        self._key_head = self.prefix + tab_id + "_"
         self.max_size = max_size
         self.max_chars = max_chars
         self._records: "list[Record]" = []
@@ -67,7 +68,8 @@ class OutboundQueue:
         return self._chars
 
     def _next_key(self, record: Record) -> str:
-        return self.prefix + self.tab_id + "_" + ("%010d" % (self._seq + 1)) + record.kind.letter
+        # zero-padded by slicing: MicroPython's "%010d" costs several µs per track()
+        return self._key_head + ("0000000000" + str(self._seq + 1))[-10:] + record.kind.letter
 
     def push(self, record: Record) -> Record:
         """Store and enqueue one record; past a cap the oldest are dropped (counted)."""
