@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # empmix-web build driver. Every subcommand is idempotent and works on a fresh machine.
 #
-#   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheel, Chromium,
+#   ./build.sh setup            venv + pinned tools, npm assets, Pyodide/PyScript laid out, wheels, Chromium,
 #                               PostgreSQL server binaries (for the collector's tests)
 #   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
 #   ./build.sh docs             venv, then the documentation site (mkdocs.yml, docs/) into build/docs/, offline, --strict
@@ -71,8 +71,12 @@ build_wheel() {
   local whl; whl=$(cd "$tmp" && ls empmix_web-*-py3-none-any.whl)
   # /dist/empmix_web-latest.json names the current wheel for pages that need a stable URL
   printf '{"wheel": "/dist/%s"}\n' "$whl" > "$tmp/empmix_web-latest.json"
-  mkdir -p "$WWW/dist"
+  mkdir -p "$WWW/dist/pyodide"
   mkdir -p dist && cp "$tmp/$whl" dist/   # the usual place for a built wheel, too
+  # the same wheel plus bytecode compiled by the pinned Pyodide, for this site's Pyodide pages
+  # only (never in dist/: not for an index); the JSON names it as "pyodide_wheel"
+  "$PY" tools/pyc_wheel.py "$tmp/$whl" "$tmp/pyodide" --latest "$tmp/empmix_web-latest.json"
+  mv -f "$tmp/pyodide/$whl" "$WWW/dist/pyodide/" && rmdir "$tmp/pyodide"
   for f in "$tmp"/*; do mv -f "$f" "$WWW/dist/"; done
   rmdir "$tmp"
 }

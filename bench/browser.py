@@ -8,8 +8,9 @@ origin, as in production.
 
 PyScript pages (``/bench-mpy.html``: MicroPython, ``/bench-py.html``: Pyodide) are rendered into
 that folder from ``bench/page/pyscript.template.html`` with the current wheel (PyScript's
-config is static HTML). Their script (``bench/page/bench_page.py``) times navigation to ``init``
-as it loads, then takes snippets through ``run`` (``tests/harness.py``'s ``wrap``).
+config is static HTML; under Pyodide the one with bytecode, ``tools/pyc_wheel.py``). Their
+script (``bench/page/bench_page.py``) times navigation to ``init`` as it loads, then takes
+snippets through ``run`` (``tests/harness.py``'s ``wrap``).
 
 Example::
 
@@ -72,11 +73,13 @@ def make_site(folder: Path) -> Path:
             link.symlink_to(target, target_is_directory=True)
     # the snippet runner the SDK's test pages use too (a copy: the static site serves no file links)
     shutil.copyfile(ROOT / "tests" / "pages" / "page_runner.py", folder / "page_runner.py")
-    wheel = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
+    latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
+    # Pyodide: the wheel with bytecode for this Pyodide; MicroPython: the plain one
+    wheels = {"py": latest["pyodide_wheel"], "mpy": latest["wheel"]}
     template = (PAGE_DIR / "pyscript.template.html").read_text()
     for kind, interpreter in PYSCRIPT_INTERPRETERS.items():
         html = (template.replace("{{TYPE}}", kind).replace("{{INTERPRETER}}", interpreter)
-                .replace("{{WHEEL}}", wheel))
+                .replace("{{WHEEL}}", wheels[kind]))
         (folder / f"bench-{kind}.html").write_text(html)
     return folder
 
@@ -132,13 +135,14 @@ class BenchBrowser:
     def url(self) -> str:
         return self.collector.url
 
-    def new_page(self, context: Any = None) -> Any:
+    def new_page(self, context: Any = None, plain: bool = False) -> Any:
         """A fresh page with mixpanel-browser loaded and Pyodide + the wheel installed
-        (``window.benchLoad`` has the load timings)."""
+        (``window.benchLoad`` has the load timings): the bytecode wheel, or with ``plain`` the
+        plain one."""
         page = (context or self.context).new_page()
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto("/bench/bench.html")
+        page.goto("/bench/bench.html" + ("?wheel=plain" if plain else ""))
         try:
             page.wait_for_function("window.benchReady === true && window.harnessReady === true",
                                    timeout=PAGE_READY_MS)

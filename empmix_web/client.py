@@ -3,7 +3,6 @@
 import logging
 
 from .core import Core
-from .groups import Group, check_group_id, check_group_ids, check_group_key, check_groups
 from .options import check_api_host, check_bootstrap, check_routes
 from .sessions import DEFAULT_MAX_MS, DEFAULT_TIMEOUT_MS
 from .validation import (
@@ -21,9 +20,12 @@ from .validation import (
 from .version import VERSION
 
 try:
-    from typing import Any
+    from typing import TYPE_CHECKING, Any
 
     from .browser import Browser
+
+    if TYPE_CHECKING:  # the group methods import groups when first called: not at start-up
+        from .groups import Group
 except ImportError:
     pass
 
@@ -182,6 +184,8 @@ class EmpMixClient:
 
     def track_with_groups(self, event: str, properties: "dict[str, Any] | None", groups: "dict[str, Any]") -> None:
         """Track ``event`` with ``groups`` (``{group_key: id or [ids]}``) on this event only."""
+        from .groups import check_groups
+
         props = check_properties(properties, deep=False)
         props.update(check_groups(groups))
         self.track(event, props)
@@ -263,6 +267,8 @@ class EmpMixClient:
     def set_group(self, group_key: str, group_ids: "str | int | list[str | int]") -> None:
         """This user belongs to ``group_ids`` of ``group_key``: a super property on every later
         event, and ``$set`` on the user's profile (held while anonymous)."""
+        from .groups import check_group_ids, check_group_key
+
         key, ids = check_group_key(group_key), check_group_ids(group_ids)
         core = self._c("set_group")
         merged = dict(core.super_properties())
@@ -272,6 +278,8 @@ class EmpMixClient:
 
     def add_group(self, group_key: str, group_id: "str | int") -> None:
         """Add one id to the user's ``group_key`` list (profile ``$union``)."""
+        from .groups import check_group_id, check_group_key
+
         key, gid = check_group_key(group_key), check_group_id(group_id)
         core = self._c("add_group")
         merged = dict(core.super_properties())
@@ -286,6 +294,8 @@ class EmpMixClient:
     def remove_group(self, group_key: str, group_id: "str | int") -> None:
         """Remove one id from the user's ``group_key`` list (profile ``$remove``); the super
         property goes with the last id."""
+        from .groups import check_group_id, check_group_key
+
         key, gid = check_group_key(group_key), check_group_id(group_id)
         core = self._c("remove_group")
         merged = dict(core.super_properties())
@@ -298,9 +308,11 @@ class EmpMixClient:
         core.save_super_properties(merged)
         core.profile("$remove", {key: gid})
 
-    def get_group(self, group_key: str, group_id: "str | int") -> Group:
+    def get_group(self, group_key: str, group_id: "str | int") -> "Group":
         """The profile of one group, for ``set``/``set_once``/``unset``/``union``/``remove``/
         ``delete`` (sent to ``/groups/``)."""
+        from .groups import Group, check_group_id, check_group_key
+
         self._c("get_group")
         return Group(self, check_group_key(group_key), check_group_id(group_id))
 

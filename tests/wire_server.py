@@ -135,8 +135,9 @@ class Handler(SimpleHTTPRequestHandler):
 INTERPRETER_URLS = {"py": "/pyodide/pyodide.mjs", "mpy": "/micropython/micropython.mjs"}
 
 
-def wheel_url() -> str:
-    return json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())["wheel"]
+def wheel_url(key: str = "wheel") -> str:
+    """The current wheel's URL; ``key="pyodide_wheel"``: the one with bytecode for this Pyodide."""
+    return str(json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())[key])
 
 
 def render_page(name: str, interp: str) -> str:
@@ -145,10 +146,12 @@ def render_page(name: str, interp: str) -> str:
     template = (PAGES / f"{name}.template.html").read_text()
     wheel = wheel_url()
     # {{LOAD}}: the SDK pages unzip the wheel with "files" under Pyodide (3-4 s faster than
-    # micropip, which the documentation-flow page and the site still use) and install it with
-    # "packages" under MicroPython (the documented form; PyScript unzips it itself)
+    # micropip, which the documentation-flow page and the site still use), the wheel with
+    # bytecode for this Pyodide; under MicroPython they install the plain wheel with "packages"
+    # (the documented form; PyScript unzips it itself). {{WHEEL}} (the documentation-flow page)
+    # is the plain wheel under both: one Pyodide page still runs the SDK from its sources.
     runner = '"/test/page_runner.py": "./page_runner.py"'
-    load = (f'"files": {{"{wheel}": "./*", {runner}}}' if interp == "py"
+    load = (f'"files": {{"{wheel_url("pyodide_wheel")}": "./*", {runner}}}' if interp == "py"
             else f'"packages": ["{wheel}"], "files": {{{runner}}}')
     return (template.replace("{{TYPE}}", interp).replace("{{INTERPRETER}}", INTERPRETER_URLS[interp])
             .replace("{{LOAD}}", load).replace("{{WHEEL}}", wheel))

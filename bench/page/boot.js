@@ -1,11 +1,15 @@
-// Loads Pyodide and installs (does not import) the empmix-web wheel, timing both.
+// Loads Pyodide and installs (does not import) the empmix-web wheel, timing both. The wheel is
+// the bytecode one built for this Pyodide (empmix_web-latest.json's "pyodide_wheel");
+// bench.html?wheel=plain installs the plain wheel instead (its sources are compiled on import).
 import { loadPyodide } from "/pyodide/pyodide.mjs";
 
 const t0 = performance.now();
 window.pyodide = await loadPyodide({ indexURL: "/pyodide/" });
 const t1 = performance.now();
 const latest = await (await fetch("/dist/empmix_web-latest.json")).json();
-await window.pyodide.loadPackage(latest.wheel);
+const plain = new URLSearchParams(location.search).get("wheel") === "plain";
+const wheel = plain ? latest.wheel : latest.pyodide_wheel;
+await window.pyodide.loadPackage(wheel);
 const t2 = performance.now();
-window.benchLoad = { pyodide_ms: t1 - t0, wheel_install_ms: t2 - t1, wheel: latest.wheel };
+window.benchLoad = { pyodide_ms: t1 - t0, wheel_install_ms: t2 - t1, wheel };
 window.benchReady = true;

@@ -102,10 +102,10 @@ def test_pages_share_markup_and_wheel_name() -> None:
     assert '<script type="mpy" worker src="/app.py" config="/app-mpy.toml">' in pages["mpy-worker.html"]
     assert '<a href="/mpy.html" aria-current="page">' in pages["mpy.html"]
     latest = ROOT / "build" / "www" / "dist" / "empmix_web-latest.json"
-    if latest.exists():
-        wheel = json.loads(latest.read_text())["wheel"]
-        for config in ("app.toml", "app-mpy.toml"):
-            assert f'".{wheel}"' in (ROOT / "site" / config).read_text(), config
+    if latest.exists():  # Pyodide: the wheel with bytecode for it; MicroPython: the plain one
+        wheels = json.loads(latest.read_text())
+        for config, key in (("app.toml", "pyodide_wheel"), ("app-mpy.toml", "wheel")):
+            assert f'".{wheels[key]}"' in (ROOT / "site" / config).read_text(), config
 
 
 def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None:
