@@ -38,6 +38,9 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
     for key in ("mpy_nav_to_init_ms", "mpy_import_to_init_ms", "mpy_track_median_us_worst"):
         assert _positive(summary[key]), key  # MicroPython's headline numbers (goals are reported, not asserted)
     assert set(summary["mpy_goals"]) == {"mpy_nav_to_init_ms", "mpy_import_to_init_ms", "mpy_track_ratio_to_pyodide"}
+    goal = summary["import_to_init_goal"]  # Pyodide, bytecode wheel: reported next to mixpanel-browser's init
+    assert goal["goal_max"] == 30.0 and goal["value"] == summary["import_to_init_ms"] and _positive(goal["value"])
+    assert _positive(summary["mixpanel_init_ms"]) and summary["pyodide_wheel_bytes"] > summary["wheel_bytes"]
     for name in ("track", "startup", "burst", "collector_load", "scaling"):
         assert (quick["out"] / f"{name}.json").is_file(), name
     text = quick["docs"].read_text()
@@ -86,6 +89,8 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert _positive(median["import_to_init_ms"]) and median["import_to_init_ms"] >= median["import_ms"]
     assert _positive(median["mixpanel_init_ms"]) and _positive(median["pyodide_load_ms"])
     assert median["modules_imported"] >= 5
+    assert median["empmix_web_compiled_from_source"] == 0  # the page ran the bytecode wheel's pycs
+    assert startup["goal_import_to_init_ms"] == 30.0 and startup["slowest_modules"]
     pyscript = startup["pyscript"]  # navigation to init on PyScript pages, and mixpanel-browser alone
     for name in ("micropython", "pyodide", "mixpanel"):
         m = pyscript[name]["median"]
@@ -96,6 +101,7 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert pyscript["micropython"]["median"]["empmix_web_modules"] >= 5
     sizes = startup["sizes"]
     assert sizes["wheel"].endswith(".whl") and sizes["wheel_bytes"] > 1000
+    assert sizes["pyodide_wheel"].startswith("/dist/pyodide/") and sizes["pyodide_wheel_bytes"] > sizes["wheel_bytes"]
     assert 10_000 < sizes["mixpanel_min_js_gzip_bytes"] < sizes["mixpanel_min_js_bytes"]
 
 
