@@ -9,12 +9,11 @@ super properties are re-read before anything is built or written.
 import logging
 
 from . import people
-from .compat import dumps, loads_bounded, spawn
+from .compat import dumps, loads_bounded
 from .consent import Consent
 from .context import PageContext
 from .hotpath import HotPath
 from .identity import Identity, IdentityStore, parse_identity
-from .percent import quote
 from .properties import SuperProperties
 from .queue import OutboundQueue
 from .records import InsertIds, Record, RecordFactory
@@ -83,17 +82,8 @@ class Core:
         self.tabs = TabCoordinator(
             browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.opted_out
         )
-        self.hot = HotPath(
-            browser,
-            self.storage,
-            self.identity,
-            self.props,
-            self.page,
-            self.sessions,
-            self.timers,
-            self.queue,
-            self.records,
-        )
+        parts = (self.storage, self.identity, self.props, self.page, self.sessions, self.timers, self.queue)
+        self.hot = HotPath(browser, *parts, records=self.records)
         self._seen: "str | None" = None  # the stored identity text at the end of the last call
         self._out = False  # this tab is in the opted-out state
         self._memory_identity: "Identity | None" = None  # while opted out: never stored
@@ -318,15 +308,7 @@ class Core:
         if value is None or self._out or value == self._cookie_posted:
             return
         self._cookie_posted = value
-        body = "token=" + quote(self.token) + "&value=" + quote(value)
-        spawn(self._post_cookie(self.sender.url("cookie", verbose=False), body))
-
-    async def _post_cookie(self, url: str, body: str) -> None:
-        try:
-            reply = await self.browser.post_form(url, body, 10_000, True)
-            self.debug("POST " + url + " -> " + str(reply.status))
-        except Exception as exc:  # NetworkError: the page's own cookie stays
-            self.debug("POST " + url + " failed: " + str(exc))
+        self.sender.post_cookie(self.token, value)
 
     def _saved(self, ident: Identity) -> Identity:
         self.identity.save(ident)

@@ -14,6 +14,7 @@ import logging
 from . import wire
 from .browser import NetworkError
 from .compat import spawn, wait_event
+from .percent import quote
 from .queue import OutboundQueue
 
 try:
@@ -66,6 +67,19 @@ class Sender:
 
     def url(self, endpoint: str, verbose: bool = True) -> str:
         return wire.url(self.api_host, self.routes[endpoint], verbose)
+
+    def post_cookie(self, token: str, value: str) -> None:
+        """Ask the collector to set the identity cookie (``POST /cookie``, with credentials so
+        that its ``Set-Cookie`` applies); best effort, in the background."""
+        body = "token=" + quote(token) + "&value=" + quote(value)
+        spawn(self._post_cookie(self.url("cookie", verbose=False), body))
+
+    async def _post_cookie(self, url: str, body: str) -> None:
+        try:
+            reply = await self._browser.post_form(url, body, 10_000, True)
+            self._debug("POST " + url + " -> " + str(reply.status))
+        except Exception as exc:  # NetworkError: the page's own cookie stays
+            self._debug("POST " + url + " failed: " + str(exc))
 
     # -- scheduling ---------------------------------------------------------------------------
     def wake(self) -> None:
