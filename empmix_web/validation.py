@@ -55,16 +55,8 @@ def _finite(value: float) -> bool:
     return value == value and value != _INF and value != -_INF
 
 
-_SCALARS = (str, int, bool, type(None))
-_FLAT = {str: True, int: True, bool: True, type(None): True}  # a hash lookup: cheaper than a scan
-
-
-def _flat(value: "Any") -> bool:
-    """True for a value that needs no further check (the usual property value), inline."""
-    kind = type(value)
-    if kind in _FLAT:
-        return True
-    return kind is float and value == value and value != _INF and value != -_INF
+# JSON scalars checked by type alone; a dict: a hash lookup, where MicroPython scans a tuple
+_SCALARS = {str: True, int: True, bool: True, type(None): True}
 
 
 def _problem(value: "Any", depth: int) -> "tuple[str, Any, str] | None":
@@ -83,7 +75,8 @@ def _problem(value: "Any", depth: int) -> "tuple[str, Any, str] | None":
         return ("", ValueError, "is nested too deeply")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            if not _flat(item):
+            kind = type(item)  # flat values inline: no call per item
+            if kind not in _SCALARS and not (kind is float and _finite(item)):
                 found = _problem(item, depth + 1)
                 if found is not None:
                     return ("[" + str(i) + "]" + found[0], found[1], found[2])
@@ -92,8 +85,8 @@ def _problem(value: "Any", depth: int) -> "tuple[str, Any, str] | None":
         for key, item in value.items():
             if type(key) is not str and not isinstance(key, str):
                 return ("", TypeError, "has a non-str key " + repr(key))
-            kind = type(item)  # _flat(item), inline: this loop is track()'s check on MicroPython
-            if kind not in _FLAT and not (kind is float and item == item and item != _INF and item != -_INF):
+            kind = type(item)  # as above: this loop is track()'s check on MicroPython
+            if kind not in _SCALARS and not (kind is float and _finite(item)):
                 found = _problem(item, depth + 1)
                 if found is not None:
                     return ("[" + repr(key) + "]" + found[0], found[1], found[2])
