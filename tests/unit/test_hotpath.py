@@ -94,8 +94,9 @@ def test_the_hot_path_stores_what_the_full_path_would(paused):
     a.register({"plan": "pro", "nested": {"a": [1, "é"]}})
     props = {"price": 9.99, "beta": True, "tags": ["x", "y"], "none": None, "text": 'q"\\\u2028'}
     a.track("e", props)
-    assert hot(a)
+    assert hot(a) and browser.guarded_writes == 0
     a.track("e", props)
+    assert browser.guarded_writes == 1  # the second event took the hot path
     full, fast = stored_events(paused)[-2:]
     assert fast["event"] == full["event"] == "e"
     assert without(fast["properties"], *PER_EVENT) == without(full["properties"], *PER_EVENT)
@@ -107,6 +108,7 @@ def test_a_navigation_is_seen_by_the_next_event(paused):
     a, browser = tab(paused, url="http://127.0.0.1/one", track_marketing=True)
     a.track("e")
     a.track("e")
+    assert browser.guarded_writes == 1  # the hot path is live when the page navigates
     browser.url = "http://127.0.0.1/two?utm_campaign=spring"
     a.track("e")
     props = last_props(paused)
@@ -114,9 +116,10 @@ def test_a_navigation_is_seen_by_the_next_event(paused):
 
 
 def test_this_tabs_register_and_unregister_reach_the_next_event(paused):
-    a, _ = tab(paused)
+    a, browser = tab(paused)
     a.track("e")
     a.track("e")
+    assert browser.guarded_writes == 1
     a.register({"plan": "pro"})
     a.track("e")
     assert last_props(paused)["plan"] == "pro"
@@ -127,23 +130,25 @@ def test_this_tabs_register_and_unregister_reach_the_next_event(paused):
 
 def test_a_siblings_register_is_seen_within_the_recheck(paused, monkeypatch):
     monkeypatch.setattr(FakeBrowser, "monotonic", lambda self: self.origin.clock_ms / 1000)
-    a, _ = tab(paused)
+    a, browser = tab(paused)
     a.track("e")
     a.track("e")
     b, _ = tab(paused)
     b.register({"plan": "team"})
     a.track("e")
     assert "plan" not in last_props(paused)  # within the second: the cached value
+    assert browser.guarded_writes == 2
     paused.advance(1001)
     a.track("e")
     assert last_props(paused)["plan"] == "team"
 
 
 def test_a_siblings_login_logout_and_opt_out_are_seen_by_the_next_call(paused):
-    a, _ = tab(paused)
+    a, browser = tab(paused)
     a.register({"plan": "secret"})
     a.track("e")
     a.track("e")
+    assert browser.guarded_writes == 1  # the hot path is live when the sibling logs in
     b, _ = tab(paused)
     b.identify("usr_sib")
     a.track("after_login")
@@ -159,9 +164,10 @@ def test_a_siblings_login_logout_and_opt_out_are_seen_by_the_next_call(paused):
 
 
 def test_properties_named_like_templated_ones_win(paused):
-    a, _ = tab(paused)
+    a, browser = tab(paused)
     a.track("e")
     a.track("e", {"$current_url": "custom", "$screen_width": 1, "time": 5})
+    assert browser.guarded_writes == 0  # built whole: the template would repeat those keys
     props = last_props(paused)
     assert props["$current_url"] == "custom" and props["$screen_width"] == 1 and props["time"] == 5
 
@@ -176,14 +182,14 @@ def test_a_super_property_named_like_a_per_event_one_wins_on_every_event(paused)
 
 
 def test_a_timed_event_carries_its_duration_once(paused):
-    a, _ = tab(paused)
+    a, browser = tab(paused)
     a.track("warm")
     a.time_event("step")
     paused.advance(1500)
     a.track("step")
-    assert last_props(paused)["$duration"] == 1.5
+    assert last_props(paused)["$duration"] == 1.5 and browser.guarded_writes == 0
     a.track("step")
-    assert "$duration" not in last_props(paused)
+    assert "$duration" not in last_props(paused) and browser.guarded_writes == 1
 
 
 def test_a_full_quota_after_arming_keeps_the_event_in_memory_and_says_so(origin):
