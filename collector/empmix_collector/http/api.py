@@ -14,6 +14,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 ``GET /api/merges?limit=``                      ``{"merges": [{kind, from_id, to_id, result, reason, time, ...}]}``
 ``GET /api/funnel?steps=A,B&from=&to=&window_ms=&by=[&group_key=]``   ``{"steps": [{event, count}], "by": ...}``
 ``GET /api/retention?born=&returned=&from=&to=&unit=&by=[&group_key=]``  ``{"cohorts": [{start, size, returned}]}``
+``GET /api/startup?from=&to=``                  ``{visits, left_before_ready, ..._share, ready, histogram}``
 ==============================================  =============================================
 """
 
@@ -254,5 +255,15 @@ class QueryAPI:
             if group_key is not None:
                 body["group_key"] = group_key
             return _reply(body)
+
+        return await self._run(request, handler)
+
+    async def startup(self, request: Request) -> Response:
+        """``GET /api/startup``: visits, the share left before Python was ready, ready times."""
+
+        async def handler(request: Request, project: int) -> Response:
+            lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
+            hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
+            return _reply(await self.store.startup(project, lo, hi))
 
         return await self._run(request, handler)

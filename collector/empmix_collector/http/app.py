@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         Route("/api/merges", api.merges, methods=["GET"]),
         Route("/api/funnel", api.funnel, methods=["GET"]),
         Route("/api/retention", api.retention, methods=["GET"]),
+        Route("/api/startup", api.startup, methods=["GET"]),
     ]
     if settings.site_dir is not None:
         routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))

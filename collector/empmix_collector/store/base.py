@@ -147,3 +147,8 @@ class Store(Protocol):
     ) -> list[JSON]:
         """Cohort retention ``[{start, size, returned}]``."""
         ...
+
+    async def startup(self, project_id: int, from_ms: int | None, to_ms: int | None) -> JSON:
+        """Start-up report: ``{visits, left_before_ready, left_before_ready_share, ready, histogram}``
+        (see ``domain.startup.startup_report``)."""
+        ...

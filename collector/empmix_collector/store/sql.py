@@ -13,12 +13,22 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Sql", "WriteSql", "Row"]
+__all__ = ["Sql", "WriteSql", "Row", "fixed_name"]
 
 Row = tuple[Any, ...]
+_NAME = re.compile(r"[$A-Za-z0-9_]{1,64}")
+
+
+def fixed_name(key: str) -> str:
+    """``key`` unchanged if it may be spelled inside an SQL literal as is (a property name the
+    code fixes, such as ``$ready_ms``); else ``ValueError``."""
+    if not _NAME.fullmatch(key):
+        raise ValueError(f"not a fixed property name: {key[:40]!r}")
+    return key
 
 
 class Sql(Protocol):
@@ -47,6 +57,12 @@ class Sql(Protocol):
 
     def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column <this>`` tests membership in ``values``: (SQL fragment, its parameters)."""
+        ...
+
+    def json_field(self, column: str, key: str) -> tuple[str, str]:
+        """Two SQL expressions on the JSON object text in ``column``: the JSON text of its
+        top-level ``key`` (``NULL`` when absent), and the whole text where the database could
+        not read it (else ``NULL``), for the caller to parse. ``key`` is a fixed name, not input."""
         ...
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store import reads
+from empmix_collector.store import reads, startup
 from empmix_collector.store.base import JSON, StoreClosed
 from empmix_collector.store.sql import Sql
 from empmix_collector.store.writer import GroupWriter
@@ -133,6 +133,10 @@ class SqlStore:
     ) -> list[JSON]:
         """See ``Store.retention``."""
         return await self._read(reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key)
+
+    async def startup(self, project_id: int, from_ms: int | None, to_ms: int | None) -> JSON:
+        """See ``Store.startup``."""
+        return await self._read(startup.startup, project_id, from_ms, to_ms)
 
 
 def register_projects(sql: Sql, tokens: Sequence[str], now_ms: int) -> dict[str, int]:

@@ -35,7 +35,7 @@ from empmix_collector.store import describe_target
 from empmix_collector.store.base import StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.postgres.schema import LOCK_SPACE, upgrade
-from empmix_collector.store.sql import Row
+from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlstore import SqlStore, register_projects
 from empmix_collector.store.writer import DEFAULT_MAX_PENDING, GroupWriter
 
@@ -111,6 +111,13 @@ class PgSql:
 
     def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return "= ANY(?)", [list(values)]
+
+    def json_field(self, column: str, key: str) -> tuple[str, str]:
+        """``json ->`` for texts without a ``\\u`` escape; PostgreSQL refuses to read some of
+        those (``\\u0000``, a lone surrogate), so such a text is handed over whole."""
+        escaped = f"strpos({column}, '\\u') > 0"
+        field = f"CASE WHEN NOT {escaped} THEN ({column}::json -> '{fixed_name(key)}')::text END"
+        return field, f"CASE WHEN {escaped} THEN {column} END"
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = "") -> list[Row]:
         """One ``INSERT ... SELECT FROM unnest(array, ...)`` for all rows: a short statement

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.store.base import StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
-from empmix_collector.store.sql import Row
+from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlite.schema import upgrade
 from empmix_collector.store.sqlstore import SqlStore, register_projects
 from empmix_collector.store.writer import DEFAULT_MAX_PENDING, GroupWriter
@@ -94,6 +94,10 @@ class SqliteSql:
 
     def in_list(self, values: Sequence[Any]) -> tuple[str, list[Any]]:
         return "IN (" + ",".join("?" * len(values)) + ")", list(values)
+
+    def json_field(self, column: str, key: str) -> tuple[str, str]:
+        """SQLite reads every text the collector stores (``->``: the value's JSON text)."""
+        return f"{column} -> '$.\"{fixed_name(key)}\"'", "NULL"
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Row], returning: str = "") -> list[Row]:
         """Multi-row ``INSERT``: one statement per 100 rows instead of one step per row.
