@@ -61,12 +61,23 @@ setup_assets() {
   mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/assets"
 }
 
+layout_boot() {
+  # the boot script's one source is empmix_web/boot.js; pages load this minified copy (terser,
+  # pinned in package-lock.json). It is what ./build.sh bench measures as boot_js_gzip_bytes
+  mkdir -p "$WWW"
+  node_modules/.bin/terser empmix_web/boot.js --compress passes=2 --mangle --ecma 2020 --toplevel \
+    --output "$WWW/empmix-boot.js"
+}
+
 build_wheel() {
   # built aside and swapped in, so a page loading the wheel never sees a half-written folder
   log "building the empmix-web wheel"
   local tmp; tmp=$(mktemp -d "$ROOT/build/wheel.XXXXXX")
-  "$PY" -m build -q --wheel --no-isolation --outdir "$tmp" . >/dev/null 2>&1
-  "$PY" -m build -q --sdist --no-isolation --outdir dist . >/dev/null 2>&1   # dist/ gets the sdist too
+  # quiet, but a failed build shows why
+  local out; out=$(mktemp)
+  "$PY" -m build -q --wheel --no-isolation --outdir "$tmp" . >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
+  "$PY" -m build -q --sdist --no-isolation --outdir dist . >"$out" 2>&1 || { cat "$out" >&2; exit 1; }  # dist/ gets the sdist too
+  rm -f "$out"
   rm -rf build/lib build/bdist* ./*.egg-info
   local whl; whl=$(cd "$tmp" && ls empmix_web-*-py3-none-any.whl)
   # /dist/empmix_web-latest.json names the current wheel for pages that need a stable URL
@@ -133,6 +144,7 @@ setup() {
   setup_npm
   setup_assets
   layout_site
+  layout_boot
   build_wheel
   find_chromium
   find_postgres

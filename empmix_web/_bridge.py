@@ -68,6 +68,9 @@ return {
   page() { let w = 0, h = 0; try { w = screen.width; h = screen.height } catch (e) {}
            return [location.hostname, location.origin, location.protocol,
                    document.referrer || "", w, h].join("\n") },
+  boot() { try { const b = globalThis.empmixBoot; return b ? JSON.stringify(b) : "" } catch (e) { return "" } },
+  bootReady() { try { if (globalThis.empmixBoot) globalThis.empmixBoot.ready = true } catch (e) {}
+                return performance.now() },
   onHide(cb) {
     addEventListener("pagehide", () => cb());
     document.addEventListener("visibilitychange", () => {
@@ -221,6 +224,12 @@ class JsBrowser:
         proxy = create_proxy(callback)
         self._proxies.append(proxy)
         self._page.onHide(proxy)
+
+    def boot_state(self) -> "str | None":
+        return str(self._page.boot()) or None
+
+    def boot_ready(self) -> float:
+        return float(self._page.bootReady())
 
     def console(self, level: str, message: str) -> None:
         log = getattr(js.console, level, None) or js.console.log

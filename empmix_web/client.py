@@ -2,9 +2,9 @@
 
 import logging
 
+from . import handover
 from .core import Core
-from .options import check_api_host, check_bootstrap, check_routes
-from .sessions import DEFAULT_MAX_MS, DEFAULT_TIMEOUT_MS
+from .options import build_config, check_bootstrap
 from .validation import (
     check_event_name,
     check_int,
@@ -81,27 +81,34 @@ class EmpMixClient:
     # -- setup --------------------------------------------------------------------------------
     def init(
         self,
-        token: str,
+        token: "str | None" = None,
         api_host: "str | None" = None,
         batch_size: int = 50,
         flush_interval_ms: int = 1000,
         debug: bool = False,
         *,
         cookie_domain: "str | None" = None,
-        cross_subdomain_cookie: bool = False,
+        cross_subdomain_cookie: "bool | None" = None,
         secure_cookie: "bool | None" = None,
         max_queue_size: int = 5000,
-        opt_out_by_default: bool = False,
-        session_timeout_ms: int = DEFAULT_TIMEOUT_MS,
-        session_max_ms: int = DEFAULT_MAX_MS,
-        track_marketing: bool = True,
+        opt_out_by_default: "bool | None" = None,
+        session_timeout_ms: "int | None" = None,
+        session_max_ms: "int | None" = None,
+        track_marketing: "bool | None" = None,
         bootstrap: "dict[str, str] | None" = None,
         api_routes: "dict[str, str] | None" = None,
         server_cookie: bool = False,
+        track_ready: bool = True,
         browser: "Browser | None" = None,
     ) -> None:
         """Start tracking for ``token``: load (or mint) the identity, resend what a previous page
         left queued, and start the sender.
+
+        In a page that includes the boot script (``empmix-boot.js``), ``token`` may be left out:
+        its ``data-token`` and ``data-config`` options are used, and explicit arguments win. The
+        SDK then keeps the boot script's identity and queue, counts the page load's page view
+        once (the first ``track_pageview()`` is a no-op), and tracks ``$python_ready`` with
+        ``$ready_ms`` and ``$interpreter`` (``track_ready=False`` turns that off).
 
         ``api_host`` is where the collector listens; by default the page's own origin (a
         collector behind the site's own domain is also what keeps ad blockers and Safari's
@@ -109,24 +116,19 @@ class EmpMixClient:
         warning: the first configuration keeps running (one sender, one tab scanner, one set of
         page listeners).
 
-        ``session_timeout_ms`` / ``session_max_ms``: when ``$session_id`` rotates.
-        ``track_marketing``: campaign parameters, referrer and first touch on events (default on).
-        ``bootstrap``: ``{"device_id": ..., "user_id": ...}`` from a server that knows the visitor.
-        ``api_routes``: ``{"track": "e/", "engage": "p/", "groups": "g/", "cookie": "c"}``, any
-        subset, paths relative to ``api_host``. ``server_cookie``: ask the collector to set the
-        identity cookie too (``POST {api_host}/cookie``).
+        ``session_timeout_ms`` / ``session_max_ms``: when ``$session_id`` rotates (30 minutes
+        without an event / 24 hours). ``track_marketing``: campaign parameters, referrer and
+        first touch on events (default on). ``opt_out_by_default``: track nothing until
+        ``opt_in_tracking()``. ``cross_subdomain_cookie``: the identity cookie on the widest
+        parent domain that accepts it. ``bootstrap``: ``{"device_id": ..., "user_id": ...}`` from a
+        server that knows the visitor. ``api_routes``: ``{"track": "e/", "engage": "p/", "groups":
+        "g/", "cookie": "c"}``, any subset, paths relative to ``api_host``. ``server_cookie``: ask
+        the collector to set the identity cookie too (``POST {api_host}/cookie``).
+
+        Raises ``ValueError`` naming ``token`` when there is neither a token nor a boot script.
         """
-        if not is_token(token):
+        if token is not None and not is_token(token):
             raise ValueError("token must be 1-128 characters of [A-Za-z0-9_.-]")
-        batch_size = check_int(batch_size, "batch_size")
-        flush_interval_ms = check_int(flush_interval_ms, "flush_interval_ms")
-        max_queue_size = check_int(max_queue_size, "max_queue_size")
-        session_timeout_ms = check_int(session_timeout_ms, "session_timeout_ms")
-        session_max_ms = check_int(session_max_ms, "session_max_ms")
-        routes = check_routes(api_routes)
-        boot = check_bootstrap(bootstrap)
-        if cookie_domain is not None:
-            check_str(cookie_domain, "cookie_domain")
         if self._core is not None:
             log.warning(
                 "empmix: init(%r) refused: this client is already initialised for %r; the "
@@ -139,27 +141,36 @@ class EmpMixClient:
             from ._bridge import JsBrowser  # only importable inside Pyodide / MicroPython
 
             browser = JsBrowser()
-        _install_console_log(browser)
-        config = {
-            "api_host": check_api_host(api_host, browser),
-            "batch_size": min(batch_size, 2000),
-            "debug": bool(debug),
-            "flush_interval_ms": flush_interval_ms,
+        boot = handover.find(browser, token)
+        if token is None:
+            if boot is None:
+                raise ValueError("token is required: init(token), or a boot script with data-token in the page")
+            token = boot.token
+        explicit = {
+            "api_host": api_host,
+            "api_routes": api_routes,
             "cookie_domain": cookie_domain,
-            "cross_subdomain_cookie": bool(cross_subdomain_cookie),
+            "cross_subdomain_cookie": cross_subdomain_cookie,
             "secure_cookie": secure_cookie,
-            "max_queue_size": max_queue_size,
-            "opt_out_by_default": bool(opt_out_by_default),
+            "opt_out_by_default": opt_out_by_default,
+            "track_marketing": track_marketing,
             "session_timeout_ms": session_timeout_ms,
             "session_max_ms": session_max_ms,
-            "track_marketing": bool(track_marketing),
-            "bootstrap": boot,
-            "api_routes": routes,
-            "server_cookie": bool(server_cookie),
         }
+        config = build_config(explicit, boot.options if boot is not None else {}, browser)
+        config["batch_size"] = min(check_int(batch_size, "batch_size"), 2000)
+        config["flush_interval_ms"] = check_int(flush_interval_ms, "flush_interval_ms")
+        config["max_queue_size"] = check_int(max_queue_size, "max_queue_size")
+        config["bootstrap"] = check_bootstrap(bootstrap)
+        config["debug"] = bool(debug)
+        config["server_cookie"] = bool(server_cookie)
+        config["boot"] = boot if boot is not None and not boot.adopted else None
+        _install_console_log(browser)
         core = Core(token, browser, config)
         core.start()
         self._core = core
+        if config["boot"] is not None:
+            handover.ready(core, bool(track_ready))
 
     def _c(self, method: str) -> Core:
         if self._core is None:
@@ -179,7 +190,21 @@ class EmpMixClient:
             raise
 
     def track_pageview(self, properties: "dict[str, Any] | None" = None) -> None:
-        """Track a ``$mp_web_page_view`` event for the current page."""
+        """Track a ``$mp_web_page_view`` event for the current page.
+
+        In a page whose boot script recorded this load's page view, the first call is a no-op:
+        the load counts once. Properties given to it then are dropped with a warning; put them
+        in the boot script's ``data-config`` as ``pageview_properties``."""
+        props = check_properties(properties, deep=False, copy=False)
+        if self._c("track_pageview").take_boot_pageview():
+            if props:
+                log.warning(
+                    "empmix: track_pageview(properties): the boot script already counted this page "
+                    "view, so %s were not sent; give page-view properties in its data-config as "
+                    "pageview_properties",
+                    sorted(props),
+                )
+            return
         self.track("$mp_web_page_view", properties)
 
     def track_with_groups(self, event: str, properties: "dict[str, Any] | None", groups: "dict[str, Any]") -> None:

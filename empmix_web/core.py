@@ -57,8 +57,14 @@ class Core:
         self.props = SuperProperties(self.storage, token, browser.monotonic)
         self.people_key = "empmix_" + token + "_people"
         self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
-        self.tab_id = browser.random_bytes(6).hex()
+        boot = config.get("boot")  # a boot script's state this client adopts (handover.py)
+        self.boot_pageview = boot is not None and boot.pageview is not None  # this load counted
+        # the boot script's tab goes on: its queue keys, its Web Lock
+        self.tab_id = boot.tab if boot is not None and boot.tab else browser.random_bytes(6).hex()
         self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
+        if boot is not None and boot.tab:
+            browser.boot_ready()  # from now on the boot script leaves this tab's queue to us
+            self.queue.resume()
         self.sender = Sender(
             browser,
             self.queue,
@@ -82,6 +88,7 @@ class Core:
         self.tabs = TabCoordinator(
             browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.opted_out
         )
+        self.tabs.own_lock_held = boot is not None and bool(boot.tab)
         parts = (self.storage, self.identity, self.props, self.page, self.sessions, self.timers, self.queue)
         self.hot = HotPath(browser, *parts, records=self.records)
         self._seen: "str | None" = None  # the stored identity text at the end of the last call
@@ -92,8 +99,10 @@ class Core:
     def start(self) -> None:
         """Load (or mint) the identity (or the server's, from ``bootstrap``), register the first
         touch, claim this tab, resend what was left queued."""
-        bootstrap = self.config["bootstrap"]
+        bootstrap, boot = self.config["bootstrap"], self.config.get("boot")
         device_id = bootstrap.get("device_id")
+        if device_id is None and boot is not None:
+            device_id = boot.device_id  # kept in memory only by the boot script: the same device
         if device_id is not None and not self.consent.opted_out and self._nothing_stored():
             self._saved(Identity.anonymous(device_id))  # server-side and browser events share it
         ident = self.sync(fresh=True)
@@ -101,6 +110,8 @@ class Core:
             self._ask_server_for_cookie(self.identity.raw)  # refresh the cookie's lifetime
         self._register_first_touch()
         self.tabs.start()
+        if len(self.queue):
+            self.sender.wake()  # what the boot script queued
         self.browser.on_page_hide(self.page_hidden)
         if bootstrap.get("user_id") is not None:
             self.identify(bootstrap["user_id"])
@@ -199,6 +210,11 @@ class Core:
             context["$persistence"] = "memory"
             self.queue.rewrite(record, self.records.event(name, ident, context, self.props.get(), props).body)
         return context
+
+    def take_boot_pageview(self) -> bool:
+        """True once, when the boot script already recorded this page load's page view."""
+        taken, self.boot_pageview = self.boot_pageview, False
+        return taken
 
     def time_event(self, name: str) -> None:
         if self.sync() is not None:

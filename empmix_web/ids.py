@@ -2,18 +2,22 @@
 
 The SDK refuses an illegal id as a programming error (``ValueError`` naming the rule); the
 collector refuses to merge with it (reason ``illegal_id``) and still stores the event. Both
-import this module, and ``tests/unit/test_ids.py`` feeds both the same list.
+import this module; the boot script (``boot.js``) repeats it, bound by its contract test.
 
-Refused: empty or blank ids; more than :data:`MAX_ID_LENGTH` characters; a NUL character; a
-placeholder written by code that had no id (PostHog's ``isDistinctIdIllegal`` and Mixpanel's
-``/import`` deny list), also in 'single' or "double" quotes. Words compare case-insensitively
-(``Anonymous``, ``UNDEFINED``); ``NaN``, ``None``/``none``, ``null``, ``0``, ``-1``, ``[]``,
-``{}``, ``[object Object]`` and the nil UUID compare exactly, so ``Null`` or ``nan`` stay
-usable as real ids. A ``$device:`` id is anonymous: never a user id.
+Refused: empty or blank ids (blank: ASCII white space, :data:`WHITESPACE`); more than
+:data:`MAX_ID_LENGTH` characters; a NUL character; a placeholder written by code that had no id
+(PostHog's ``isDistinctIdIllegal`` and Mixpanel's ``/import`` deny list), also in 'single' or
+"double" quotes. Words compare case-insensitively (``Anonymous``, ``UNDEFINED``); ``NaN``,
+``None``/``none``, ``null``, ``0``, ``-1``, ``[]``, ``{}``, ``[object Object]`` and the nil UUID
+compare exactly, so ``Null`` or ``nan`` stay usable as real ids. A ``$device:`` id is
+anonymous: never a user id.
 """
 
 MAX_ID_LENGTH = 255
 DEVICE_PREFIX = "$device:"
+# what "blank" means: ASCII white space, as MicroPython's str.strip() and the boot script see it
+# (CPython's strip() would also take Unicode spaces, so the interpreters would disagree)
+WHITESPACE = " \t\n\r\x0b\x0c"
 
 # compared after .lower()
 ILLEGAL_WORDS = {
@@ -59,7 +63,7 @@ def illegal_id_reason(distinct_id: str) -> "str | None":
     Anonymous ``$device:<id>`` ids are real ids here (the part after the prefix is checked);
     :func:`user_id_problem` also refuses them as user ids.
     """
-    stripped = distinct_id.strip()
+    stripped = distinct_id.strip(WHITESPACE)
     if not stripped:
         return "empty id"
     if len(distinct_id) > MAX_ID_LENGTH:
@@ -68,9 +72,9 @@ def illegal_id_reason(distinct_id: str) -> "str | None":
         return "id contains a NUL character"
     candidates = [stripped]
     if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
-        candidates.append(stripped[1:-1].strip())
+        candidates.append(stripped[1:-1].strip(WHITESPACE))
     if stripped.startswith(DEVICE_PREFIX):
-        device = stripped[len(DEVICE_PREFIX) :].strip()
+        device = stripped[len(DEVICE_PREFIX) :].strip(WHITESPACE)
         if not device:
             return "empty device id"
         candidates.append(device)

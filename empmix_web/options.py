@@ -1,6 +1,8 @@
-"""Checks of ``init()``'s options that need more than a type: routes, bootstrap, api_host."""
+"""``init()``'s options: where each comes from (an argument, else the boot script's
+``data-config``, else its default) and the checks that need more than a type."""
 
-from .validation import check_str, check_user_id
+from .sessions import DEFAULT_MAX_MS, DEFAULT_TIMEOUT_MS
+from .validation import check_int, check_str, check_user_id
 
 try:
     from typing import Any
@@ -54,3 +56,44 @@ def check_api_host(api_host: "Any", browser: "Browser") -> str:
         raise ValueError("api_host must be an http(s) URL, got " + repr(api_host[:80]))
     host: str = api_host.rstrip("/")
     return host
+
+
+# the options a boot script's data-config may set, with their defaults (None: decided later)
+DEFAULTS = {
+    "api_host": None,
+    "api_routes": None,
+    "cookie_domain": None,
+    "cross_subdomain_cookie": False,
+    "secure_cookie": None,
+    "opt_out_by_default": False,
+    "track_marketing": True,
+    "session_timeout_ms": DEFAULT_TIMEOUT_MS,
+    "session_max_ms": DEFAULT_MAX_MS,
+}
+
+
+def build_config(explicit: "dict[str, Any]", boot: "dict[str, Any]", browser: "Browser") -> "dict[str, Any]":
+    """The checked options: each explicit argument (not None), else the boot script's
+    ``data-config`` value, else the default. A bad value raises naming the option, and says
+    when it came from ``data-config``."""
+    picked: "dict[str, Any]" = {}
+    for name in DEFAULTS:
+        value = explicit.get(name)
+        label = name
+        if value is None and name in boot:
+            value, label = boot[name], "data-config " + name
+        picked[name] = (value, label)
+    config: "dict[str, Any]" = {}
+    for name in ("cross_subdomain_cookie", "opt_out_by_default", "track_marketing"):
+        value = picked[name][0]
+        config[name] = DEFAULTS[name] if value is None else bool(value)
+    for name in ("session_timeout_ms", "session_max_ms"):
+        value, label = picked[name]
+        config[name] = DEFAULTS[name] if value is None else check_int(value, label)
+    value = picked["secure_cookie"][0]
+    config["secure_cookie"] = None if value is None else bool(value)
+    value, label = picked["cookie_domain"]
+    config["cookie_domain"] = None if value is None else check_str(value, label)
+    config["api_routes"] = check_routes(picked["api_routes"][0])
+    config["api_host"] = check_api_host(picked["api_host"][0], browser)
+    return config

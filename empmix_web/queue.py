@@ -171,6 +171,16 @@ class OutboundQueue:
                 tabs.append(parsed[0])
         return tabs
 
+    def resume(self) -> int:
+        """Go on with this tab's records already in storage (the boot script's tab, whose id
+        this queue took): they are queued, and new keys continue after them."""
+        count = self.adopt(self.tab_id)
+        for key in self._storage.keys(self._key_head):
+            parsed = parse_key(self.prefix, key)
+            if parsed and parsed[0] == self.tab_id and parsed[1] > self._seq:
+                self._seq = parsed[1]
+        return count
+
     def adopt(self, tab: str) -> int:
         """Take over the stored records of ``tab`` (a closed tab); they go first, oldest first,
         within the caps. Returns how many were adopted."""

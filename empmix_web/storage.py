@@ -11,6 +11,7 @@ carry ``$persistence: "memory"``.
 import logging
 
 from .browser import StorageUnavailable
+from .ids import WHITESPACE
 from .percent import quote, unquote
 
 try:
@@ -128,7 +129,7 @@ class CookieJar:
     def get(self, name: str) -> "str | None":
         """The value of the first cookie ``name`` (decoded), or None; over-long values are None."""
         for part in self._browser.get_cookies().split(";"):
-            key, sep, value = part.strip().partition("=")
+            key, sep, value = part.strip(WHITESPACE).partition("=")
             if sep and key == name:
                 if len(value) > MAX_COOKIE_CHARS:
                     return None

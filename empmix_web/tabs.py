@@ -54,11 +54,12 @@ class TabCoordinator:
         self._task: "Any" = None
         self._release_own: "Any" = None
         self.use_locks = False
+        self.own_lock_held = False  # the boot script holds this tab's lock for the page's life
 
     def start(self) -> None:
         try:
             self.use_locks = self._browser.has_locks()
-            if self.use_locks:
+            if self.use_locks and not self.own_lock_held:
                 self._release_own = self._browser.hold_lock(self._lock_prefix + self._queue.tab_id)
         except Exception as exc:  # a missing API must not break init
             log.warning("empmix: Web Locks unavailable (%s); using heartbeats", exc)

@@ -14,6 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from functools import partial
+from html import escape
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,13 @@ class Handler(SimpleHTTPRequestHandler):
         super().end_headers()
 
     def do_GET(self) -> None:
-        page = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        page = url.path
         name, _, interp = page[len("/test/"):-len(".html")].rpartition("-")
         if page.startswith("/test/") and page.endswith(".html") and interp in INTERPRETER_URLS:
-            self._send_page(render_page(name, interp))
+            self._send_page(with_query(render_page(name, interp), url.query))
+        elif page.startswith("/test/") and page.endswith(".template.html"):
+            self._send_page(with_query((PAGES / page[len("/test/"):]).read_text(), url.query))
         else:
             super().do_GET()
 
@@ -138,6 +142,17 @@ INTERPRETER_URLS = {"py": "/pyodide/pyodide.mjs", "mpy": "/micropython/micropyth
 def wheel_url(key: str = "wheel") -> str:
     """The current wheel's URL; ``key="pyodide_wheel"``: the one with bytecode for this Pyodide."""
     return str(json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())[key])
+
+
+def with_query(html: str, query: str) -> str:
+    """``{{Q:name}}`` in a test page: the query parameter ``name``, HTML-escaped (empty if absent),
+    so one template serves every token and boot-script configuration a test needs."""
+    params = {key: values[0] for key, values in parse_qs(query, keep_blank_values=True).items()}
+    while "{{Q:" in html:
+        start = html.index("{{Q:")
+        end = html.index("}}", start)
+        html = html[:start] + escape(params.get(html[start + 4:end], ""), quote=True) + html[end + 2:]
+    return html
 
 
 def render_page(name: str, interp: str) -> str:

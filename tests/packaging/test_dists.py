@@ -92,7 +92,9 @@ def test_wheel_is_pure_and_complete(dists: dict[str, Path], wheel: zipfile.ZipFi
     tags = metadata(wheel.read(f"{DIST_INFO}/WHEEL"))
     assert tags.get_all("Tag") == ["py3-none-any"] and tags["Root-Is-Purelib"] == "true"
     names = wheel.namelist()
-    assert sorted(n.split("/", 1)[1] for n in names if n.startswith("empmix_web/")) == sorted([*SOURCES, "py.typed"])
+    assert sorted(n.split("/", 1)[1] for n in names if n.startswith("empmix_web/")) == sorted(
+        [*SOURCES, "py.typed", "boot.js"]
+    )
     # PyScript's MicroPython unzips the wheel itself: no licenses/ folder, deflate only
     assert not [n for n in names if "/licenses/" in n]
     for info in wheel.infolist():

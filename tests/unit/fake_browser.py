@@ -73,6 +73,8 @@ class FakeBrowser:
         self.closed = False
         self.guard: tuple[str, str, str] | None = None
         self.guarded_writes = 0  # local_set_guarded calls that wrote
+        self.boot: dict[str, object] | None = None  # window.empmixBoot (tests set it)
+        self.since_navigation_ms = 1234.5  # what boot_ready() reads from the page's clock
 
     # -- localStorage -------------------------------------------------------------------------
     def _check(self) -> None:
@@ -164,6 +166,14 @@ class FakeBrowser:
 
     def console(self, level: str, message: str) -> None:
         self.console_lines.append((level, message))
+
+    def boot_state(self) -> str | None:
+        return None if self.boot is None else json.dumps(self.boot)
+
+    def boot_ready(self) -> float:
+        if self.boot is not None:
+            self.boot["ready"] = True
+        return self.since_navigation_ms
 
     def warnings(self) -> list[str]:
         return [m for level, m in self.console_lines if level == "warn"]

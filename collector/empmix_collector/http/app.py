@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from empmix_collector.http.api import QueryAPI
+from empmix_collector.http.boot import BOOT_PATH, BootScript
 from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
 from empmix_collector.http.ingest import Ingest
@@ -44,7 +45,10 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         store = create_store(settings)
     ingest = Ingest(settings, store)
     api = QueryAPI(settings, store)
-    routes: list[BaseRoute] = [Route("/healthz", api.healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route(BOOT_PATH, BootScript(), methods=["GET", "HEAD"]),
+    ]
     cookie = CookieEndpoint(settings, store)
     kinds = {"track": ingest.track, "engage": ingest.engage, "groups": ingest.groups, "cookie": cookie.set_cookie}
     for path, endpoint in (*((f"/{name}", handler) for name, handler in kinds.items()), ("/import", ingest.import_)):
