@@ -3,6 +3,7 @@
 import logging
 
 from . import handover
+from .console import install_console_log
 from .core import Core
 from .options import build_config, check_bootstrap
 from .validation import (
@@ -35,34 +36,6 @@ log = logging.getLogger("empmix_web")
 
 class NotInitializedError(RuntimeError):
     """A client method was called before ``init(token)``."""
-
-
-class ConsoleHandler(logging.Handler):
-    """SDK log lines go to the browser console at their level (warnings are not errors)."""
-
-    def __init__(self, browser: "Browser") -> None:
-        super().__init__()
-        self.browser = browser
-
-    def emit(self, record: "Any") -> None:
-        level = "error" if record.levelno >= logging.ERROR else ("warn" if record.levelno >= logging.WARNING else "log")
-        try:
-            # MicroPython's LogRecord has the formatted text as .message, CPython's getMessage()
-            get = getattr(record, "getMessage", None)
-            self.browser.console(level, get() if get is not None else str(record.message))
-        except Exception:  # logging must never break the page
-            pass
-
-
-def _install_console_log(browser: "Browser") -> None:
-    """SDK log lines go to the console of the page that initialised the latest client."""
-    for handler in log.handlers:
-        if isinstance(handler, ConsoleHandler):
-            handler.browser = browser
-            return
-    log.addHandler(ConsoleHandler(browser))
-    log.setLevel(logging.INFO)
-    log.propagate = False
 
 
 class EmpMixClient:
@@ -141,6 +114,7 @@ class EmpMixClient:
             from ._bridge import JsBrowser  # only importable inside Pyodide / MicroPython
 
             browser = JsBrowser()
+        install_console_log(browser)
         boot = handover.find(browser, token)
         if token is None:
             if boot is None:
@@ -165,7 +139,6 @@ class EmpMixClient:
         config["debug"] = bool(debug)
         config["server_cookie"] = bool(server_cookie)
         config["boot"] = boot if boot is not None and not boot.adopted else None
-        _install_console_log(browser)
         core = Core(token, browser, config)
         core.start()
         self._core = core

@@ -9,7 +9,6 @@ super properties are re-read before anything is built or written.
 import logging
 
 from . import people
-from .compat import dumps, loads_bounded
 from .consent import Consent
 from .context import PageContext
 from .hotpath import HotPath
@@ -32,8 +31,6 @@ except ImportError:
 
 log = logging.getLogger("empmix_web")
 
-MAX_HELD_CHARS = 64 * 1024
-
 
 class Core:
     """Everything an initialised client holds, and the rules that change it."""
@@ -55,7 +52,7 @@ class Core:
         if config["server_cookie"]:
             self.identity.on_cookie_written = self._ask_server_for_cookie
         self.props = SuperProperties(self.storage, token, browser.monotonic)
-        self.people_key = "empmix_" + token + "_people"
+        self.held = people.HeldOperations(self.storage, token)
         self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
         boot = config.get("boot")  # a boot script's state this client adopts (handover.py)
         self.boot_pageview = boot is not None and boot.pageview is not None  # this load counted
@@ -258,9 +255,7 @@ class Core:
                     "$user_id": uid,
                 },
             )
-        held = self._held()
-        self.storage.remove(self.people_key)
-        for op, value in held:
+        for op, value in self.held.take():
             self.enqueue(self.records.profile(new, op, value))
 
     def alias(self, nid: str) -> None:
@@ -294,7 +289,7 @@ class Core:
         self.queue.unstore()
         self.identity.clear()
         self.props.clear()
-        self.storage.remove(self.people_key)
+        self.held.clear()
         self.timers.clear()
         fresh = Identity.mint(self.browser.random_bytes(16))
         if ident is None:
@@ -332,9 +327,6 @@ class Core:
         return ident
 
     # -- profiles -----------------------------------------------------------------------------
-    def _held(self) -> "list[list[Any]]":
-        return people.parse_held(loads_bounded(self.storage.get(self.people_key), MAX_HELD_CHARS))
-
     def profile(self, op: str, value: "Any") -> None:
         ident = self.sync()
         if ident is None:
@@ -345,14 +337,7 @@ class Core:
         if op == "$delete":
             log.warning("empmix: delete_user() ignored: no identified user")
             return
-        held = self._held()
-        if people.hold(held, op, value):
-            log.warning("empmix: too many profile operations held before identify(); dropping the oldest")
-        text = dumps(held)
-        while len(text) > MAX_HELD_CHARS and len(held) > 1:
-            held.pop(0)
-            text = dumps(held)
-        self.storage.set(self.people_key, text)
+        self.held.add(op, value)
 
     # -- super properties ---------------------------------------------------------------------
     def super_properties(self) -> "dict[str, Any]":
@@ -370,7 +355,7 @@ class Core:
         self._go_quiet()
         self.identity.clear()
         self.props.clear()
-        self.storage.remove(self.people_key)
+        self.held.clear()
         self.sessions.forget()
         self.timers.clear()
         self.consent.set(False)

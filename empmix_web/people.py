@@ -8,13 +8,22 @@ anything else stays a separate step, so ``set a=1``, ``unset a``, ``set_once a=2
 ``a == 2`` as it would have online.
 """
 
+import logging
+
+from .compat import dumps, loads_bounded
+
 try:
     from typing import Any
+
+    from .storage import Storage
 except ImportError:
     pass
 
+log = logging.getLogger("empmix_web")
+
 OPERATIONS = ("$set", "$set_once", "$unset", "$add", "$union", "$append", "$remove", "$delete")
-MAX_HELD = 100  # held steps; older ones are dropped first (logged by the caller)
+MAX_HELD = 100  # held steps; older ones are dropped first (logged)
+MAX_HELD_CHARS = 64 * 1024
 _MERGEABLE = ("$set", "$set_once", "$unset", "$add", "$union")
 
 
@@ -78,3 +87,34 @@ def hold(held: "list[list[Any]]", op: str, value: "Any") -> int:
         held.pop(0)
         dropped += 1
     return dropped
+
+
+class HeldOperations:
+    """The held steps of one token, in storage (``empmix_<token>_people``)."""
+
+    def __init__(self, storage: "Storage", token: str) -> None:
+        self._storage = storage
+        self.key = "empmix_" + token + "_people"
+
+    def load(self) -> "list[list[Any]]":
+        return parse_held(loads_bounded(self._storage.get(self.key), MAX_HELD_CHARS))
+
+    def add(self, op: str, value: "Any") -> None:
+        """Hold one more operation; past the caps the oldest steps go first (logged)."""
+        held = self.load()
+        if hold(held, op, value):
+            log.warning("empmix: too many profile operations held before identify(); dropping the oldest")
+        text = dumps(held)
+        while len(text) > MAX_HELD_CHARS and len(held) > 1:
+            held.pop(0)
+            text = dumps(held)
+        self._storage.set(self.key, text)
+
+    def take(self) -> "list[list[Any]]":
+        """The held steps, removed from storage (``identify``: they are sent now)."""
+        held = self.load()
+        self.clear()
+        return held
+
+    def clear(self) -> None:
+        self._storage.remove(self.key)
