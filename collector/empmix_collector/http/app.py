@@ -47,7 +47,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     api = QueryAPI(settings, store)
     routes: list[BaseRoute] = [
         Route("/healthz", api.healthz, methods=["GET"]),
-        Route(BOOT_PATH, BootScript(), methods=["GET", "HEAD"]),
+        # the bound method: Starlette calls an instance as a raw ASGI app (scope, receive, send)
+        Route(BOOT_PATH, BootScript().__call__, methods=["GET", "HEAD"]),
     ]
     cookie = CookieEndpoint(settings, store)
     kinds = {"track": ingest.track, "engage": ingest.engage, "groups": ingest.groups, "cookie": cookie.set_cookie}
