@@ -49,7 +49,8 @@ MAX_READY_MS = 3_600_000.0
 """A ready time past an hour is no start-up time (a tab left in the background, a bad clock)."""
 BUCKETS = 12
 """How many bars the histogram aims at (plus one open bar for the slowest few)."""
-_SPAN_QUANTILE = 0.95  # the bars cover up to here; slower loads share the open bar
+OUTLIER = 2.0
+"""A ready time over this many times the third quartile goes to the histogram's open bar."""
 
 
 def ready_ms(value: Any) -> float | None:
@@ -94,16 +95,17 @@ def bucket_width(span: float, buckets: int = BUCKETS) -> int:
 def histogram(samples: Iterable[tuple[str, float, int]], buckets: int = BUCKETS) -> dict[str, Any]:
     """Bars of equal width from 0 ms, counted per interpreter.
 
-    The bars cover the fastest 95 % (in at most ``buckets`` bars of a round width); one last,
-    open bar (``end_ms: null``) holds the slower rest, so a single stuck load does not squash
-    every other bar. No samples: no bars.
+    The bars (at most ``buckets``, of a round width) reach the slowest time within
+    :data:`OUTLIER` times the third quartile; one last, open bar (``end_ms: null``) holds any
+    slower ones, so a single stuck load does not squash every other bar. No samples: no bars.
     """
     rows = [(name, ms, count) for name, ms, count in samples if count > 0]
     names = [name for name in (*INTERPRETERS, OTHER) if any(row[0] == name for row in rows)]
     if not rows:
         return {"width_ms": None, "interpreters": names, "buckets": []}
     ordered = sorted(ms for _, ms, count in rows for _ in range(count))
-    span = quantile(ordered, _SPAN_QUANTILE)
+    limit = OUTLIER * quantile(ordered, 0.75)
+    span = max(ms for ms in ordered if ms <= limit)
     width = bucket_width(span, buckets)
     closed = max(1, min(buckets, math.floor(span / width) + 1))
     ends: list[int | None] = [(i + 1) * width for i in range(closed)]
