@@ -5,7 +5,8 @@ PyScript's ``window``/``document`` are the page's real ones everywhere (in a wor
 synchronous proxies, which need a cross-origin-isolated page). The file keeps to the Python both
 interpreters run (no ``re``, ``urllib`` or ``datetime``: see docs/guide.md, "Pyodide and MicroPython").
 
-Query parameters: ``?token=`` (default ``demo_token``), ``?flush_ms=N`` (the SDK's
+Query parameters: ``?token=`` (default ``demo_token``: the page's boot script tag carries it, and
+``EmpMix.init()`` takes it from there), ``?flush_ms=N`` (the SDK's
 flush_interval_ms; with it the app stops flushing after each action, so you can watch batching
 and the page-hide beacon). Campaign parameters (``?utm_source=...``, as the campaign link has)
 are read by the SDK itself.
@@ -34,13 +35,15 @@ def query_params(search):
 
 
 params = query_params(str(window.location.search))
-TOKEN = params.get("token", "demo_token")
 FLUSH_MS = params.get("flush_ms", "1000")
 FLUSH_MS = int(FLUSH_MS) if FLUSH_MS.isdigit() and int(FLUSH_MS) > 0 else 1000
 EAGER = "flush_ms" not in params  # confirm each action with EmpMix.flush()
 
 
-EmpMix.init(TOKEN, api_host=str(window.location.origin), flush_interval_ms=FLUSH_MS)
+# no token: the boot script's data-token (index.html writes it from ?token=); the boot script
+# already counted this page load, sends to the same origin by default, and the SDK adopts its
+# identity and queue
+EmpMix.init(api_host=str(window.location.origin), flush_interval_ms=FLUSH_MS)
 
 
 def q(selector):
@@ -260,5 +263,7 @@ Status.action("EmpMix.track_pageview()")
 q("#runtime").textContent = ("MicroPython" if MICROPYTHON else "Python") + (
     " in a worker" if RUNNING_IN_WORKER else " on the main thread")
 q("#loading").remove()
+for control in document.querySelectorAll("[data-needs-python]"):  # disabled in the markup until now
+    control.disabled = False
 document.body.dataset.ready = "true"
 window.appReady = True

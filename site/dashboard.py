@@ -12,6 +12,7 @@ from pyodide.http import pyfetch
 from pyscript import document, window
 
 import dashview
+from empmix_web import EmpMix
 
 STEPS = ["$mp_web_page_view", "Signed Up", "Logged In"]
 PRODUCT_STEPS = ["Signed Up", "Created Note", "Upgrade"]  # counted by person and by company
@@ -21,6 +22,12 @@ POLL_S = 2.0
 params = parse_qs(str(window.location.search).lstrip("?"))
 TOKEN = params.get("token", [None])[0]
 shown: dict[str, str] = {}
+
+
+# the dashboard is a page of the demo too: the boot script counted this load under ?token= (default
+# demo_token); the SDK takes over from it and tracks $python_ready
+EmpMix.init(api_host=str(window.location.origin))
+EmpMix.track_pageview()  # this load's page view is the boot script's: counted once
 
 
 def q(selector):
@@ -56,7 +63,9 @@ async def sessions_of(persons):
 
 
 async def refresh():
-    events, persons, merges, by_person, by_distinct, product_person, product_company, groups = await asyncio.gather(
+    (startup, events, persons, merges, by_person, by_distinct, product_person, product_company,
+     groups) = await asyncio.gather(
+        get("/api/startup"),
         get("/api/events", "events", limit=40),
         get("/api/persons", "persons"),
         get("/api/merges", "merges"),
@@ -67,6 +76,7 @@ async def refresh():
         get("/api/groups", "groups", group_key=GROUP_KEY),
     )
     sessions = await sessions_of(persons)
+    put("#startup", dashview.startup_html(startup))
     put("#funnel-person", dashview.funnel_html(by_person))
     put("#funnel-distinct", dashview.funnel_html(by_distinct))
     put("#funnel-product-person", dashview.funnel_html(product_person))

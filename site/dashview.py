@@ -269,3 +269,89 @@ def refused_rows(merges: list[dict[str, Any]]) -> str:
         if m.get("result") == "refused"
     ]
     return "".join(out) or '<tr><td colspan="5" class="muted">None: every link so far was allowed.</td></tr>'
+
+
+# -- start-up ------------------------------------------------------------------------------------
+HIST_W, HIST_H, HIST_PAD, HIST_AXIS, HIST_TOP = 560, 150, 6, 18, 14  # px
+INTERPRETER_LABELS = {"pyodide": "Pyodide", "micropython": "MicroPython", "other": "other"}
+
+
+def ms_label(ms: Any) -> str:
+    """``850 ms``, ``1.8 s``, ``12 s``; ``—`` for no value."""
+    if ms is None:
+        return "—"
+    value = float(ms)
+    if value < 1000:
+        return f"{value:.0f} ms"
+    return f"{value / 1000:.1f} s" if value < 10_000 else f"{value / 1000:.0f} s"
+
+
+def histogram_svg(histogram: dict[str, Any]) -> str:
+    """The ready times as bars of equal width, stacked per interpreter; the last bar may be
+    open (``end_ms`` null: the slowest loads)."""
+    bars = histogram.get("buckets") or []
+    names = [str(n) for n in histogram.get("interpreters") or []]
+    if not bars:
+        return '<p class="muted empty">No <code>$python_ready</code> yet.</p>'
+    totals = [sum(int(v) for v in (bar.get("counts") or {}).values()) for bar in bars]
+    tallest = max(max(totals), 1)
+    slot = (HIST_W - 2 * HIST_PAD) / len(bars)
+    plot_h = HIST_H - HIST_AXIS - HIST_TOP
+    out = []
+    for n, (bar, total) in enumerate(zip(bars, totals, strict=True)):
+        x = HIST_PAD + n * slot
+        end = bar.get("end_ms")
+        span = f"{ms_label(bar.get('start_ms'))}–{ms_label(end)}" if end is not None else f"≥ {ms_label(bar.get('start_ms'))}"
+        counts = bar.get("counts") or {}
+        title = span + ": " + ", ".join(f"{INTERPRETER_LABELS.get(k, k)} {int(counts.get(k, 0))}" for k in names)
+        y = HIST_TOP + plot_h
+        rects = []
+        for name in names:
+            count = int(counts.get(name, 0))
+            if count:
+                h = plot_h * count / tallest
+                y -= h
+                rects.append(
+                    f'<rect class="bar {esc(name)}" data-interpreter="{esc(name)}" data-count="{count}" '
+                    f'x="{x + 1:.1f}" y="{y:.1f}" width="{slot - 2:.1f}" height="{h:.1f}"/>'
+                )
+        out.append(
+            f'<g class="bucket{" open" if end is None else ""}" data-start-ms="{esc(bar.get("start_ms"))}" '
+            f'data-end-ms="{esc("" if end is None else end)}" data-count="{total}"><title>{esc(title)}</title>'
+            f'<rect class="slot" x="{x:.1f}" y="{HIST_TOP}" width="{slot:.1f}" height="{plot_h:.1f}"/>'
+            + "".join(rects)
+            + (f'<text class="count" x="{x + slot / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle">{total}</text>' if total else "")
+            + f'<text x="{x + 2:.1f}" y="{HIST_H - 4}">{esc(ms_label(bar.get("start_ms")) if n % 2 == 0 else "")}</text></g>'
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{HIST_W}" height="{HIST_H}" viewBox="0 0 {HIST_W} {HIST_H}" '
+        f'role="img" aria-label="histogram of the time until Python was ready">' + "".join(out) + "</svg>"
+    )
+
+
+def startup_html(report: dict[str, Any]) -> str:
+    """``/api/startup``: visits and the share left before Python was ready, the median and p90
+    ready time per interpreter, and the histogram of ready times."""
+    visits = int(report.get("visits") or 0)
+    left = int(report.get("left_before_ready") or 0)
+    share = report.get("left_before_ready_share")
+    shown = "—" if share is None else f"{100 * float(share):.0f}%"
+    rows = "".join(
+        f'<tr data-interpreter="{esc(r.get("interpreter"))}" data-count="{esc(r.get("count"))}" '
+        f'data-median-ms="{esc(r.get("median_ms"))}" data-p90-ms="{esc(r.get("p90_ms"))}">'
+        f"<td>{esc(INTERPRETER_LABELS.get(r.get('interpreter'), r.get('interpreter')))}</td>"
+        f"<td>{esc(r.get('count'))}</td><td>{ms_label(r.get('median_ms'))}</td><td>{ms_label(r.get('p90_ms'))}</td></tr>"
+        for r in report.get("ready") or []
+    ) or '<tr><td colspan="4" class="muted">No page has reached Python yet.</td></tr>'
+    names = (report.get("histogram") or {}).get("interpreters") or []
+    legend = "".join(f'<span class="key-bar {esc(n)}">{esc(INTERPRETER_LABELS.get(n, n))}</span>' for n in names)
+    return (
+        f'<div class="startup-stats" data-visits="{visits}" data-left="{left}" data-share="{esc("" if share is None else share)}">'
+        f'<div class="stat"><span class="value">{visits}</span><span class="label">visits</span></div>'
+        f'<div class="stat{" warn" if left else ""}"><span class="value">{shown}</span>'
+        f'<span class="label">left before Python was ready ({left})</span></div></div>'
+        '<table class="grid ready"><thead><tr><th>interpreter</th><th>ready</th><th>median</th><th>p90</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+        f'<figure class="histogram">{histogram_svg(report.get("histogram") or {})}'
+        f"<figcaption>time until Python was ready {legend}</figcaption></figure>"
+    )

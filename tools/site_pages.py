@@ -55,7 +55,7 @@ def pin_wheel(root: Path) -> None:
     """Point the configs' ``packages`` at the wheel of this version (the configs in site/ may
     name an older one)."""
     wheel = f"empmix_web-{version()}-py3-none-any.whl"
-    for name in ("app.toml", "app-mpy.toml"):
+    for name in ("app.toml", "app-mpy.toml", "dashboard.toml"):
         path = root / name
         path.write_text(WHEEL.sub(wheel, path.read_text()))
 

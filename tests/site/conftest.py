@@ -20,7 +20,7 @@ from tools import site_pages
 
 WWW = ROOT / "build" / "www"
 ARTIFACTS = ROOT / "test-results" / "site"  # pytest-playwright empties test-results/ when a session starts
-TOKENS = ["demo_token", "worker_token", "mpy_token", "mpy_worker_token"]
+TOKENS = ["demo_token", "worker_token", "mpy_token", "mpy_worker_token", "forms_token"]
 
 
 class Site(CollectorProcess):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import types
+from typing import Any
 from xml.etree import ElementTree
 
+from empmix_collector.domain import startup
 from tests.conftest import ROOT
 
 # site/ is not a package (PyScript fetches dashview.py beside dashboard.py); load the file
@@ -118,3 +120,59 @@ def test_groups_rows_with_members() -> None:
     assert "No companies yet" in dashview.groups_rows([], [])
     assert [p["person_id"] for p in dashview.ordered_persons(
         [{"person_id": 1}, {"person_id": 2, "identified": True}, {"person_id": 3}])] == [2, 3, 1]
+
+
+def startup_report() -> dict[str, Any]:
+    """What ``GET /api/startup`` answers for 8 visits, 2 left early, 5 ready times."""
+    samples = [("pyodide", 1800.0, 2), ("pyodide", 2600.0, 1), ("micropython", 420.0, 1), ("micropython", 90_000.0, 1)]
+    return startup.startup_report(8, 2, samples)
+
+
+def test_startup_panel_shows_visits_share_and_quantiles() -> None:
+    html = dashview.startup_html(startup_report())
+    assert 'data-visits="8" data-left="2" data-share="0.25"' in html
+    assert ">25%<" in html and "left before Python was ready (2)" in html and 'class="stat warn"' in html
+    row = r'<tr data-interpreter="(\w+)" data-count="(\d+)" data-median-ms="([\d.]+)" data-p90-ms="([\d.]+)">'
+    rows = re.findall(row, html)
+    assert rows == [("pyodide", "3", "1800.0", "2440.0"), ("micropython", "2", "45210.0", "81042.0")]
+    assert "<td>Pyodide</td><td>3</td><td>1.8 s</td><td>2.4 s</td>" in html
+    assert "<td>MicroPython</td><td>2</td><td>45 s</td><td>81 s</td>" in html
+    assert html.count('<span class="key-bar') == 2
+
+
+def test_startup_histogram_is_svg_with_a_bar_per_bucket() -> None:
+    report = startup_report()
+    svg = svg_tree(dashview.histogram_svg(report["histogram"]))
+    ns = "{http://www.w3.org/2000/svg}"
+    buckets = [g for g in svg.iter(ns + "g") if "bucket" in g.get("class", "")]
+    assert len(buckets) == len(report["histogram"]["buckets"])
+    assert sum(int(g.get("data-count")) for g in buckets) == 5
+    stacked = {(g.get("data-start-ms"), r.get("data-interpreter")): int(r.get("data-count"))
+               for g in buckets for r in g.iter(ns + "rect") if r.get("data-interpreter")}
+    width = report["histogram"]["width_ms"]
+    assert stacked == {("0", "micropython"): 1, (str(1800 // width * width), "pyodide"): 2,
+                       (str(2600 // width * width), "pyodide"): 1, (buckets[-1].get("data-start-ms"), "micropython"): 1}
+    assert buckets[-1].get("class") == "bucket open" and buckets[-1].get("data-end-ms") == ""
+    heights = {r.get("data-count"): float(r.get("height")) for g in buckets for r in g.iter(ns + "rect")
+               if r.get("data-interpreter")}
+    assert heights["2"] == 2 * heights["1"]  # bars drawn to one scale
+    labels = [(g.get("data-count"), t.text) for g in buckets for t in g.iter(ns + "text") if t.get("class") == "count"]
+    assert labels == [(g.get("data-count"),) * 2 for g in buckets if g.get("data-count") != "0"]
+    assert "≥ " in buckets[-1].find(ns + "title").text  # type: ignore[union-attr]
+
+
+def test_startup_panel_empty_and_escaped() -> None:
+    empty = dashview.startup_html(startup.startup_report(0, 0, []))
+    assert 'data-visits="0" data-left="0" data-share=""' in empty and ">—<" in empty
+    assert "No page has reached Python yet" in empty and "No <code>$python_ready</code> yet" in empty
+    evil_histogram = {"interpreters": ["<i>"], "width_ms": 1,
+                      "buckets": [{"start_ms": 0, "end_ms": 1, "counts": {"<i>": 1}}]}
+    evil = dashview.startup_html({"visits": 1, "ready": [{"interpreter": "<b>x</b>", "count": 1}],
+                                  "histogram": evil_histogram})
+    assert "<b>" not in evil and "<i>" not in evil and "&lt;b&gt;x&lt;/b&gt;" in evil
+    svg_tree(dashview.histogram_svg(evil_histogram))
+
+
+def test_ms_label() -> None:
+    labels = [dashview.ms_label(v) for v in (None, 0, 850.4, 1000, 1840, 12_400)]
+    assert labels == ["—", "0 ms", "850 ms", "1.0 s", "1.8 s", "12 s"]

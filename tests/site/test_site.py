@@ -104,13 +104,17 @@ def test_pages_share_markup_and_wheel_name() -> None:
     latest = ROOT / "build" / "www" / "dist" / "empmix_web-latest.json"
     if latest.exists():  # Pyodide: the wheel with bytecode for it; MicroPython: the plain one
         wheels = json.loads(latest.read_text())
-        for config, key in (("app.toml", "pyodide_wheel"), ("app-mpy.toml", "wheel")):
+        configs = (("app.toml", "pyodide_wheel"), ("app-mpy.toml", "wheel"), ("dashboard.toml", "pyodide_wheel"))
+        for config, key in configs:
             assert f'".{wheels[key]}"' in (ROOT / "site" / config).read_text(), config
 
 
 def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None:
     dash = dashboard.page
-    expect(dash.locator("#persons .empty")).to_be_visible()
+    # the dashboard counts its own visit (boot script + SDK, like every demo page): the only person yet
+    own = json.loads(dash.evaluate("localStorage.getItem('empmix_demo_token_identity')"))["distinct_id"]
+    expect(dash.locator("#persons .person")).to_have_count(1, timeout=CONFIRM_MS)
+    expect(dash.locator(f'#persons .person .node[data-id="{own}"]')).to_have_count(1)
 
     # an anonymous visit: a page view under a $device: id
     a_ctx = browser.new_context(base_url=site.url)
@@ -218,11 +222,23 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
         pytest.skip("needs the data of test_app_identity_flow")
     page = dashboard.page
     # funnel page view -> Signed Up -> Logged In: alice went through all of it on two devices,
-    # carol viewed a page after logging in; by raw distinct_id nobody gets past the page view
-    wait_until(lambda: funnel_counts(page, "#funnel-person") == [2, 1, 1], 15, "the person funnel",
+    # carol viewed a page after logging in, the dashboard's visitor viewed the dashboard; by raw
+    # distinct_id nobody gets past the page view
+    wait_until(lambda: funnel_counts(page, "#funnel-person") == [3, 1, 1], 15, "the person funnel",
                page=page)
-    wait_until(lambda: funnel_counts(page, "#funnel-distinct") == [3, 0, 0], 15, "the distinct_id funnel",
+    wait_until(lambda: funnel_counts(page, "#funnel-distinct") == [4, 0, 0], 15, "the distinct_id funnel",
                page=page)
+
+    # start-up: every page load of the story was counted, none left before Python was ready
+    # (everyone waited), and each Pyodide load reported its ready time
+    events = site.api("/api/events?limit=1000")["events"]
+    views = sum(e["event"] == "$mp_web_page_view" for e in events)
+    readies = sum(e["event"] == "$python_ready" and e["properties"].get("$interpreter") == "pyodide" for e in events)
+    stats = page.locator("#startup .startup-stats")
+    expect(stats).to_have_attribute("data-visits", str(views))
+    expect(stats).to_have_attribute("data-left", "0")
+    expect(page.locator('#startup tr[data-interpreter="pyodide"]')).to_have_attribute("data-count", str(readies))
+    assert views == readies >= 5, (views, readies)  # one $python_ready per page load
 
     # Signed Up -> Created Note -> Upgrade: alice did it all, for herself and for Acme
     wait_until(lambda: funnel_counts(page, "#funnel-product-person") == [1, 1, 1], 15, "the product funnel",
