@@ -394,3 +394,6 @@ def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
     assert upgraded["company"] == ["Globex"] and isinstance(upgraded["$duration"], float)
     assert upgraded["$duration"] > 0 and upgraded["$session_id"]
     assert group_funnel(site, "Signed Up,Upgrade", token) == [1, 1]
+    startup = site.api("/api/startup", token)  # two page loads, both reached MicroPython
+    assert (startup["visits"], startup["left_before_ready"]) == (2, 0), startup
+    assert [(r["interpreter"], r["count"]) for r in startup["ready"]] == [("micropython", 2)], startup
