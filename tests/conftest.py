@@ -47,13 +47,14 @@ def base_url(wire: wire_server.Wire) -> str:
     return wire.url  # type: ignore[attr-defined]
 
 
-def open_sdk_page(context: Any, base: str, interp: str = "py") -> Any:
+def open_sdk_page(context: Any, base: str, interp: str = "py", query: str = "") -> Any:
     """A PyScript page under ``interp`` ("py" = Pyodide, "mpy" = MicroPython) with the wheel
-    loaded and the test harness ready (``tests/harness.py``)."""
+    loaded and the test harness ready (``tests/harness.py``). ``query`` (``token=...&config=...``)
+    turns the page's boot script on (tests/pages/sdk.template.html)."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{base}/test/sdk-{interp}.html")
+    page.goto(f"{base}/test/sdk-{interp}.html" + ("?" + query if query else ""))
     try:
         page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     except Exception as exc:

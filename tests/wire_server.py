@@ -102,10 +102,25 @@ class Handler(SimpleHTTPRequestHandler):
         name, _, interp = page[len("/test/"):-len(".html")].rpartition("-")
         if page.startswith("/test/") and page.endswith(".html") and interp in INTERPRETER_URLS:
             self._send_page(with_query(render_page(name, interp), url.query))
+        elif page.startswith("/test/stalled/"):
+            self._stall()
         elif page.startswith("/test/") and page.endswith(".template.html"):
             self._send_page(with_query((PAGES / page[len("/test/"):]).read_text(), url.query))
         else:
             super().do_GET()
+
+    def _stall(self) -> None:
+        """A request under ``/test/stalled/`` is never answered (a script that takes forever to
+        arrive), until the browser gives up on it or a minute has passed."""
+        import select
+        import time
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.1)
+            if readable and not self.connection.recv(1, 2):  # MSG_PEEK: b"" once the peer closed
+                return
+        self.send_error(504)
 
     def _send_page(self, html: str) -> None:
         data = html.encode()
