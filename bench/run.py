@@ -12,12 +12,17 @@ Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``b
 4. ``load``: the collector under load at 1 and 50 events per request;
 5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events;
 6. ``postgres``: the collector on PostgreSQL (a throwaway cluster): 2 processes under the
-   50-per-request load next to the server's own ceiling, and the scaling run on PostgreSQL.
+   50-per-request load next to the server's own ceiling, and the scaling run on PostgreSQL;
+7. ``early`` (issue 17): the share of visits counted when the tab closes 0.3 to 3 s after
+   navigation, on the demo's pages with the boot script (Pyodide, MicroPython), without it, and
+   mixpanel-browser, cold cache, loopback and 20 Mbps / 20 ms; the boot script's size and
+   execution time.
 
 Examples::
 
     ./build.sh bench                          # everything, ~10 minutes on 2 cores
     ./build.sh bench --only load,scaling,postgres   # the collector only
+    ./build.sh bench --only early             # visitors who leave early, ~3 minutes
     ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
     ./build.sh bench --docs                   # refresh the tables in docs/performance.md
     ./build.sh bench --render --docs          # the same from the JSON already in bench/results
@@ -39,14 +44,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile
+from bench import burst, collector_load, early, report, scaling, startup, track_cost, track_profile
 from bench.browser import BenchBrowser, chromium_path
 from bench.common import RESULTS, ROOT
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 
-BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres")
-BROWSER_BENCHMARKS = ("track", "startup", "burst")
+BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres", "early")
+BROWSER_BENCHMARKS = ("track", "startup", "burst", "early")
 DOCS_PAGE = ROOT / "docs" / "performance.md"  # where ``--docs`` without a file puts the tables
 
 
@@ -75,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--startup-repeats", type=int, default=None, help="fresh pages for start-up (3; quick 1)")
     p.add_argument("--burst-events", type=int, default=None, help="events in the burst (1000; quick 20)")
     p.add_argument("--burst-timeout", type=float, default=None, help="seconds to wait for a burst (180; quick 30)")
+    p.add_argument("--early-repeats", type=int, default=None,
+                   help="visits per page kind, leave time and network profile in early (3; quick 1)")
+    p.add_argument("--exec-repeats", type=int, default=None,
+                   help="loads per variant for the boot script's execution time in early (60; quick 10)")
     p.add_argument("--duration", type=float, default=None, help="seconds per load run (20; quick 1)")
     p.add_argument("--connections", type=int, default=16, help="load generator connections (16)")
     p.add_argument("--batch-sizes", type=_ints, default=[1, 50], help="events per request in the load runs (1,50)")
@@ -93,6 +102,8 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
     args.burst_events = pick(args.burst_events, 1000, 20)
     args.burst_timeout = pick(args.burst_timeout, 180.0, 30.0)
     args.duration = pick(args.duration, 20.0, 1.0)
+    args.early_repeats = pick(args.early_repeats, 3, 1)
+    args.exec_repeats = pick(args.exec_repeats, 60, 10)
     args.sizes = pick(args.sizes, [10_000, 100_000, 1_000_000], [300, 1000])
     args.ingest_events = 300 if quick else 30_000
     args.query_repeats = (3, 2) if quick else (20, 5)
@@ -101,13 +112,14 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work: Path, browser: Any) -> dict[str, Any]:
     tokens = (track_cost.tokens_for(args.depths) + ["prof_sections", "prof_cprofile", "prof_whatif"]
-              + startup.TOKENS + burst.TOKENS)
+              + startup.TOKENS + burst.TOKENS + (early.tokens_for(args.early_repeats) if "early" in selected else []))
     results: dict[str, Any] = {}
     mpy = not args.no_mpy
     with BenchBrowser(work / "browser", tokens, browser=browser) as bb:
-        shared = bb.new_page() if args.quick else None  # quick: one page (start-up first: it must be fresh)
+        pages = args.quick and any(name in selected for name in ("track", "startup", "burst"))
+        shared = bb.new_page() if pages else None  # quick: one page (start-up first: it must be fresh)
         # quick: one MicroPython page too (PyScript type="mpy"; it times its own start-up as it loads)
-        mpy_shared = bb.new_pyscript_page("mpy") if args.quick and mpy else None
+        mpy_shared = bb.new_pyscript_page("mpy") if pages and mpy else None
         if "startup" in selected:
             _log("startup" + (": bare Pyodide; PyScript MicroPython and Pyodide pages" if mpy else ""))
             results["startup"] = startup.run(bb, args.startup_repeats, include_pyodide_size=not args.quick, page=shared,
@@ -131,6 +143,11 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
             _log(f"burst: {args.burst_events} events")
             results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy,
                                          mpy_page=mpy_shared)
+        if "early" in selected:
+            _log(f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
+                 f"{', '.join(f'{t:g}' for t in early.LEAVE_S)} s, {len(early.PROFILES)} network profiles")
+            results["early"] = early.run(bb, args.early_repeats, exec_repeats=args.exec_repeats)
+            _log(f"early: {results['early']['seconds']} s")
     return results
 
 
@@ -198,7 +215,7 @@ def _render(args: argparse.Namespace) -> dict[str, Any]:
     summary = json.loads((args.out / "summary.json").read_text())
     results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
                if path.stem in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg",
-                                "scaling_pg")}
+                                "scaling_pg", "early")}
     env = summary.get("environment", {})
     machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
                f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")

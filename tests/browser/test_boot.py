@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser.conftest import Py
-from tests.conftest import PAGE_READY_MS, open_sdk_page, wait_until
+from tests.conftest import PAGE_READY_MS, wait_until
 
 TOKEN = "delivery_test"  # the shared collector's token: each test has its own browser context
 
@@ -34,8 +34,9 @@ def boot_query(collector: Any, **config: Any) -> str:
     return f"token={TOKEN}&config=" + quote(json.dumps({"api_host": collector.url, **config}))
 
 
-def booted_page(context: Any, base_url: str, collector: Any, hold_python: bool = False, route_track: Any = None,
-                **config: Any) -> Any:
+def booted_page(
+    context: Any, base_url: str, collector: Any, hold_python: bool = False, route_track: Any = None, **config: Any
+) -> Any:
     """A test page whose boot script ran; with ``hold_python`` its Python never starts;
     ``route_track`` handles the page's requests to the collector's /track."""
     page = context.new_page()
@@ -44,8 +45,9 @@ def booted_page(context: Any, base_url: str, collector: Any, hold_python: bool =
     if route_track is not None:
         page.route(lambda url: url.startswith(collector.url + "/track"), route_track)
     stall = "&stall=/test/stalled" if hold_python else ""  # PyScript never arrives: Python never starts
-    page.goto(f"{base_url}/test/sdk-{context.interp}.html?{boot_query(collector, **config)}{stall}",
-              wait_until="commit")
+    page.goto(
+        f"{base_url}/test/sdk-{context.interp}.html?{boot_query(collector, **config)}{stall}", wait_until="commit"
+    )
     page.wait_for_function("window.empmixBoot && window.empmixBoot.pageview", timeout=10_000)
     page.errors = errors
     return page
@@ -92,8 +94,10 @@ def test_leave_after_ready_counts_the_page_view_once_and_python_ready_once(conte
     page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     py = Py(page)
     boot = page.evaluate("window.empmixBoot")
-    result = py("c = EmpMixClient()\nc.init(flush_interval_ms=100)\nc.track_pageview()\nok = await c.flush(20000)",
-                "[ok, c.get_device_id(), c.get_distinct_id()]")
+    result = py(
+        "c = EmpMixClient()\nc.init(flush_interval_ms=100)\nc.track_pageview()\nok = await c.flush(20000)",
+        "[ok, c.get_device_id(), c.get_distinct_id()]",
+    )
     assert result == [True, boot["device"], "$device:" + boot["device"]]  # the boot's identity kept
     assert lost  # the boot's send did arrive, and the SDK sent the page view again
     page.close()
@@ -144,8 +148,15 @@ def test_a_throttled_network_with_the_tab_closed_at_1_s(context, base_url, colle
     page = context.new_page()
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {  # 20 Mbps, 20 ms: Python is seconds away
-        "offline": False, "latency": 20, "downloadThroughput": 20e6 / 8, "uploadThroughput": 20e6 / 8})
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {  # 20 Mbps, 20 ms: Python is seconds away
+            "offline": False,
+            "latency": 20,
+            "downloadThroughput": 20e6 / 8,
+            "uploadThroughput": 20e6 / 8,
+        },
+    )
     began = time.monotonic()
     page.goto(f"{base_url}/test/sdk-{context.interp}.html?{boot_query(collector)}", wait_until="commit")
     page.wait_for_function("window.empmixBoot && window.empmixBoot.pageview", timeout=10_000)
@@ -178,8 +189,7 @@ def test_track_ready_false_sends_no_python_ready(context, base_url, collector):
     page = booted_page(context, base_url, collector)
     page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     device = page.evaluate("window.empmixBoot.device")
-    Py(page)("c = EmpMixClient()\nc.init(flush_interval_ms=100, track_ready=False)\nc.track('x')\n"
-             "await c.flush(20000)")
+    Py(page)("c = EmpMixClient()\nc.init(flush_interval_ms=100, track_ready=False)\nc.track('x')\nawait c.flush(20000)")
     page.close()
     wait_until(lambda: "x" in names(collector, device), 20, "the event")
     assert names(collector, device) == ["$mp_web_page_view", "x"]

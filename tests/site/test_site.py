@@ -346,6 +346,8 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
     page.goto("about:blank")
     again = open_page(context, f"/{page_name}?token={token}")
     wait_until(lambda: "Shared Note" in site.event_names("usr_dave", token), 30, "the next page to send it")
+    startup = site.api("/api/startup", token)  # three loads, the boot script on the main thread
+    assert (startup["visits"], startup["left_before_ready"]) == (3, 0), startup  # left after ready
     assert not w.errors + again.errors, w.errors + again.errors
     context.close()
 
