@@ -10,11 +10,16 @@ Refused: empty or blank ids (blank: ASCII white space, :data:`WHITESPACE`); more
 "double" quotes. Words compare case-insensitively (``Anonymous``, ``UNDEFINED``); ``NaN``,
 ``None``/``none``, ``null``, ``0``, ``-1``, ``[]``, ``{}``, ``[object Object]`` and the nil UUID
 compare exactly, so ``Null`` or ``nan`` stay usable as real ids. A ``$device:`` id is
-anonymous: never a user id.
+anonymous: never a user id, and neither is a ``$cookieless`` one.
 """
 
 MAX_ID_LENGTH = 255
 DEVICE_PREFIX = "$device:"
+# cookieless operation (init(cookieless=...)): the SDK sends this sentinel as distinct_id, and the
+# collector puts in its place the visitor's cookieless id, COOKIELESS_PREFIX + a keyed hash: an
+# anonymous id like a $device: one, never a user id
+COOKIELESS = "$cookieless"
+COOKIELESS_PREFIX = "$cookieless:"
 # what "blank" means: ASCII white space, as MicroPython's str.strip() and the boot script see it
 # (CPython's strip() would also take Unicode spaces, so the interpreters would disagree)
 WHITESPACE = " \t\n\r\x0b\x0c"
@@ -86,8 +91,9 @@ def illegal_id_reason(distinct_id: str) -> "str | None":
 
 def user_id_problem(user_id: str) -> "str | None":
     """Why ``user_id`` cannot identify a user, or ``None`` if it can."""
-    if user_id.startswith(DEVICE_PREFIX):
-        return "starts with " + repr(DEVICE_PREFIX) + " (that is an anonymous id)"
+    for prefix in (DEVICE_PREFIX, COOKIELESS):
+        if user_id.startswith(prefix):
+            return "starts with " + repr(prefix) + " (that is an anonymous id)"
     return illegal_id_reason(user_id)
 
 
