@@ -59,7 +59,8 @@
     }
     return !candidates.some(listed);
   };
-  const userId = value => value == null || (typeof value == "string" && !value.startsWith(DEVICE) && legal(value));
+  // ids.user_id_problem: never a $device: or $cookieless id
+  const userId = value => value == null || (typeof value == "string" && !/^\$(device:|cookieless)/.test(value) && legal(value));
   const identity = raw => { // identity.parse_identity
     const data = load(raw, 4096) || {}, id = data.distinct_id, device = data.$device_id, user = data.$user_id;
     if (typeof id == "string" && legal(id) && typeof device == "string" && device && !over(device, 255) &&
