@@ -22,7 +22,7 @@ Examples::
 
     ./build.sh bench                          # everything, ~10 minutes on 2 cores
     ./build.sh bench --only load,scaling,postgres   # the collector only
-    ./build.sh bench --only early             # visitors who leave early, ~3 minutes
+    ./build.sh bench --only early             # visitors who leave early, a few minutes
     ./build.sh bench --quick                  # tiny sizes (what the smoke test runs)
     ./build.sh bench --docs                   # refresh the tables in docs/performance.md
     ./build.sh bench --render --docs          # the same from the JSON already in bench/results
@@ -61,61 +61,35 @@ def _ints(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options (every size has a full and a ``--quick`` default)."""
-    p = argparse.ArgumentParser(
-        prog="bench/run.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one browser page (smoke test)")
-    p.add_argument(
-        "--only",
-        default=None,
-        help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all; --quick: all but postgres)",
-    )
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all; --quick: all but postgres)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results (default bench/results)")
-    p.add_argument(
-        "--docs",
-        type=Path,
-        nargs="?",
-        const=DOCS_PAGE,
-        default=None,
-        metavar="FILE",
-        help="also write the tables as Markdown between the bench markers of FILE "
-        f"(default: {DOCS_PAGE.relative_to(ROOT)})",
-    )
-    p.add_argument(
-        "--render",
-        action="store_true",
-        help="run nothing: print (and --docs) the tables of the JSON results already in --out",
-    )
+    p.add_argument("--docs", type=Path, nargs="?", const=DOCS_PAGE, default=None, metavar="FILE",
+                   help="also write the tables as Markdown between the bench markers of FILE "
+                        f"(default: {DOCS_PAGE.relative_to(ROOT)})")
+    p.add_argument("--render", action="store_true",
+                   help="run nothing: print (and --docs) the tables of the JSON results already in --out")
     p.add_argument("--n", type=int, default=None, help="track() calls per loop (2000; quick 30)")
     p.add_argument("--depths", type=_ints, default=None, help="queue depths (0,100,1000; quick 0,10)")
     p.add_argument("--no-profile", action="store_true", help="skip the profile of empmix-web's track()")
-    p.add_argument(
-        "--no-mpy", action="store_true", help='skip MicroPython (PyScript type="mpy") in track, startup and burst'
-    )
+    p.add_argument("--no-mpy", action="store_true",
+                   help="skip MicroPython (PyScript type=\"mpy\") in track, startup and burst")
     p.add_argument("--startup-repeats", type=int, default=None, help="fresh pages for start-up (3; quick 1)")
     p.add_argument("--burst-events", type=int, default=None, help="events in the burst (1000; quick 20)")
     p.add_argument("--burst-timeout", type=float, default=None, help="seconds to wait for a burst (180; quick 30)")
-    p.add_argument(
-        "--early-repeats",
-        type=int,
-        default=None,
-        help="visits per page kind, leave time and network profile in early (3; quick 1)",
-    )
-    p.add_argument(
-        "--exec-repeats",
-        type=int,
-        default=None,
-        help="loads per variant for the boot script's execution time in early (60; quick 10)",
-    )
+    p.add_argument("--early-repeats", type=int, default=None,
+                   help="visits per page kind, leave time and network profile in early (3; quick 1)")
+    p.add_argument("--exec-repeats", type=int, default=None,
+                   help="loads per variant for the boot script's execution time in early (60; quick 10)")
     p.add_argument("--duration", type=float, default=None, help="seconds per load run (20; quick 1)")
     p.add_argument("--connections", type=int, default=16, help="load generator connections (16)")
     p.add_argument("--batch-sizes", type=_ints, default=[1, 50], help="events per request in the load runs (1,50)")
     p.add_argument("--sizes", type=_ints, default=None, help="scaling sizes (1e4,1e5,1e6; quick 300,1000)")
-    p.add_argument(
-        "--collector-python",
-        default=None,
-        help="interpreter for the collector in load/scaling (A/B runs, e.g. a venv with uvloop)",
-    )
+    p.add_argument("--collector-python", default=None,
+                   help="interpreter for the collector in load/scaling (A/B runs, e.g. a venv with uvloop)")
     return p
 
 
@@ -137,13 +111,8 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work: Path, browser: Any) -> dict[str, Any]:
-    tokens = (
-        track_cost.tokens_for(args.depths)
-        + ["prof_sections", "prof_cprofile", "prof_whatif"]
-        + startup.TOKENS
-        + burst.TOKENS
-        + (early.tokens_for(args.early_repeats) if "early" in selected else [])
-    )
+    tokens = (track_cost.tokens_for(args.depths) + ["prof_sections", "prof_cprofile", "prof_whatif"]
+              + startup.TOKENS + burst.TOKENS + (early.tokens_for(args.early_repeats) if "early" in selected else []))
     results: dict[str, Any] = {}
     mpy = not args.no_mpy
     with BenchBrowser(work / "browser", tokens, browser=browser) as bb:
@@ -153,14 +122,8 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
         mpy_shared = bb.new_pyscript_page("mpy") if pages and mpy else None
         if "startup" in selected:
             _log("startup" + (": bare Pyodide; PyScript MicroPython and Pyodide pages" if mpy else ""))
-            results["startup"] = startup.run(
-                bb,
-                args.startup_repeats,
-                include_pyodide_size=not args.quick,
-                page=shared,
-                pyscript=mpy,
-                mpy_page=mpy_shared,
-            )
+            results["startup"] = startup.run(bb, args.startup_repeats, include_pyodide_size=not args.quick, page=shared,
+                                             pyscript=mpy, mpy_page=mpy_shared)
         if "track" in selected:
             _log(f"track: N={args.n}, depths {args.depths}")
             results["track"] = track_cost.run(bb, args.n, args.depths, page=shared, mpy=mpy, mpy_page=mpy_shared)
@@ -172,28 +135,20 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
                 if mpy:
                     _log("track: profile (MicroPython)")
                     page = mpy_shared or bb.new_pyscript_page("mpy", context)
-                    results["track"]["profile_mpy"] = track_profile.run_mpy(
-                        bb, page, args.n, rounds=1 if args.quick else 3
-                    )
+                    results["track"]["profile_mpy"] = track_profile.run_mpy(bb, page, args.n,
+                                                                            rounds=1 if args.quick else 3)
                 if context is not None:
                     context.close()
         if "burst" in selected:
             _log(f"burst: {args.burst_events} events")
-            results["burst"] = burst.run(
-                bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy, mpy_page=mpy_shared
-            )
+            results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy,
+                                         mpy_page=mpy_shared)
         if "early" in selected:
-            _log(
-                f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
-                f"{', '.join(f'{t:g}' for t in early.LEAVE_S)} s, {len(early.PROFILES)} network profiles"
-            )
+            _log(f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
+                 f"{', '.join(f'{t:g}' for t in early.LEAVE_S)} s, {len(early.PROFILES)} network profiles")
             # quick: the pages left open (time to the first stored page view) over loopback only
-            results["early"] = early.run(
-                bb,
-                args.early_repeats,
-                exec_repeats=args.exec_repeats,
-                references=("loopback",) if args.quick else tuple(early.PROFILES),
-            )
+            results["early"] = early.run(bb, args.early_repeats, exec_repeats=args.exec_repeats,
+                                         references=("loopback",) if args.quick else tuple(early.PROFILES))
             _log(f"early: {results['early']['seconds']} s")
     return results
 
@@ -212,9 +167,8 @@ def _postgres_benchmarks(args: argparse.Namespace, work: Path) -> dict[str, Any]
         load = collector_load.run_postgres(cluster, args.duration, args.connections)
         _log(f"postgres: scaling, sizes {args.sizes}")
         repeats, funnel_repeats = args.query_repeats
-        grown = scaling.run(
-            work / "scaling_pg", args.sizes, args.ingest_events, repeats, funnel_repeats, db=cluster.fresh_url()
-        )
+        grown = scaling.run(work / "scaling_pg", args.sizes, args.ingest_events, repeats, funnel_repeats,
+                            db=cluster.fresh_url())
     finally:
         cluster.remove()
     return {"collector_load_pg": load, "scaling_pg": grown}
@@ -261,17 +215,12 @@ def _command(argv: list[str]) -> str:
 def _render(args: argparse.Namespace) -> dict[str, Any]:
     """Tables from saved results (``summary.json`` keeps the command's environment)."""
     summary = json.loads((args.out / "summary.json").read_text())
-    results = {
-        path.stem: json.loads(path.read_text())
-        for path in sorted(args.out.glob("*.json"))
-        if path.stem
-        in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg", "scaling_pg", "early")
-    }
+    results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
+               if path.stem in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg",
+                                "scaling_pg", "early")}
     env = summary.get("environment", {})
-    machine = (
-        f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
-        f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start"
-    )
+    machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
+               f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")
     text = report.markdown(results, env.get("command", "./build.sh bench"), machine)
     print(text)
     if args.docs is not None:
@@ -286,24 +235,13 @@ def _log(message: str) -> None:
 def _environment() -> dict[str, Any]:
     cpu = ""
     try:
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "",
-        )
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
     except OSError:
         pass
-    return {
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "chromium": chromium_path(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu_model": cpu,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "chromium": chromium_path(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, Any]:
@@ -333,9 +271,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
             results.update(_browser_benchmarks(selected, args, work, browser))
         if "load" in selected:
             _log(f"collector load: {args.duration} s at {args.batch_sizes} events/request")
-            results["collector_load"] = collector_load.run(
-                work / "load", args.batch_sizes, args.duration, args.connections
-            )
+            results["collector_load"] = collector_load.run(work / "load", args.batch_sizes, args.duration,
+                                                           args.connections)
         if "scaling" in selected:
             _log(f"scaling: sizes {args.sizes}")
             repeats, funnel_repeats = args.query_repeats
@@ -351,10 +288,8 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
     for name, value in results.items():
         (args.out / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    machine = (
-        f"{env['cpus']} cores ({env['cpu_model'] or 'unknown CPU'}), "
-        f"load average {env['load_average_at_start'][0]} at start"
-    )
+    machine = (f"{env['cpus']} cores ({env['cpu_model'] or 'unknown CPU'}), "
+               f"load average {env['load_average_at_start'][0]} at start")
     text = report.markdown(results, command, machine)
     print(text)
     if args.docs is not None:

@@ -41,14 +41,14 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
     goal = summary["import_to_init_goal"]  # Pyodide, bytecode wheel: reported next to mixpanel-browser's init
     assert goal["goal_max"] == 30.0 and goal["value"] == summary["import_to_init_ms"] and _positive(goal["value"])
     assert _positive(summary["mixpanel_init_ms"]) and summary["pyodide_wheel_bytes"] > summary["wheel_bytes"]
-    for name in ("track", "startup", "burst", "collector_load", "scaling"):
+    for name in ("track", "startup", "burst", "collector_load", "scaling", "early"):
         assert (quick["out"] / f"{name}.json").is_file(), name
     text = quick["docs"].read_text()
     for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling",
-                  "empmix-web (MicroPython)", "Navigation to `init` done"):
+                  "empmix-web (MicroPython)", "Navigation to `init` done", "Visitors who leave early"):
         assert title in text
     rendered = bench_run.main(["--render", "--out", str(quick["out"])])  # tables from the saved JSON
-    assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling"}
+    assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling", "early"}
 
 
 def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> None:
@@ -111,6 +111,40 @@ def test_burst_delivers_everything_for_both_sdks(quick: dict[str, Any]) -> None:
         result = burst[sdk]
         assert result["complete"] and result["stored"] == burst["events"], sdk
         assert result["requests"] >= 1 and _positive(result["seconds_to_all_stored"])
+
+
+def test_early_leave_covers_every_page_kind_leave_time_and_network(quick: dict[str, Any]) -> None:
+    summary = json.loads((quick["out"] / "summary.json").read_text())
+    for key in ("early_leave_counted_min", "early_leave_counted_min_mixpanel"):
+        assert isinstance(summary[key], float) and 0.0 <= summary[key] <= 1.0, key  # a share (goal 1.0: reported)
+    assert isinstance(summary["boot_js_gzip_bytes"], int) and 100 < summary["boot_js_gzip_bytes"]
+    assert isinstance(summary["boot_exec_ms"], float) and -1.0 < summary["boot_exec_ms"] < 1000.0
+    assert summary["early_max_pageviews_per_load"] >= 1  # 1 is the goal: more is reported, not asserted
+    assert set(summary["early_goals"]) == {"early_leave_counted_min", "boot_js_gzip_bytes", "boot_exec_ms",
+                                           "early_max_pageviews_per_load"}
+    early = quick["results"]["early"]
+    cells = early["cells"]
+    expected = {(kind, profile, t)
+                for kind in early["kinds"] for profile in early["profiles"] for t in early["leave_s"]}
+    assert {(c["kind"], c["profile"], c["leave_s"]) for c in cells} == expected and len(cells) == 40
+    assert set(early["kinds"]) == {"pyodide_boot", "micropython_boot", "pyodide_noboot", "mixpanel"}
+    assert early["leave_s"] == [0.3, 0.5, 1.0, 2.0, 3.0] and set(early["profiles"]) == {"loopback", "20mbps_20ms"}
+    for c in cells:
+        assert c["visits"] == early["repeats"] == 1 and 0 <= c["counted"] <= c["visits"]
+        assert c["share"] == c["counted"] / c["visits"] and len(c["pageviews"]) == c["visits"]
+    boot = [c["share"] for c in cells if c["kind"] in ("pyodide_boot", "micropython_boot")]
+    assert summary["early_leave_counted_min"] == min(boot) == early["counted_min_boot"]
+    # every page works: left open, each kind stored its page view (the page without the boot script too)
+    for kind, ref in early["references"]["loopback"].items():
+        assert ref["pageviews"] >= 1 and _positive(ref["seconds_to_first_stored_pageview"]), kind
+    for kind in ("pyodide_boot", "micropython_boot"):
+        assert early["references"]["loopback"][kind]["python_ready"] >= 1, kind  # the SDK took over the boot's page
+    sizes = early["boot_script"]
+    assert sizes["gzip_bytes"] == summary["boot_js_gzip_bytes"] < sizes["bytes"]
+    assert sizes["served_source_gzip_bytes"] < sizes["served_source_bytes"]
+    execution = sizes["exec"]
+    assert execution["exec_ms"] == summary["boot_exec_ms"] and execution["cross_origin_isolated"] is True
+    assert execution["median_ms"]["boot"] > 0 and set(execution["browser_calls_median_ms"]) >= {"cookie_read"}
 
 
 def test_collector_load_counts_stored_rows(quick: dict[str, Any]) -> None:
