@@ -68,6 +68,7 @@ class EmpMixClient:
         session_timeout_ms: "int | None" = None,
         session_max_ms: "int | None" = None,
         track_marketing: "bool | None" = None,
+        cookieless: "str | None" = None,
         bootstrap: "dict[str, str] | None" = None,
         api_routes: "dict[str, str] | None" = None,
         server_cookie: bool = False,
@@ -97,6 +98,10 @@ class EmpMixClient:
         server that knows the visitor. ``api_routes``: ``{"track": "e/", "engage": "p/", "groups":
         "g/", "cookie": "c"}``, any subset, paths relative to ``api_host``. ``server_cookie``: ask
         the collector to set the identity cookie too (``POST {api_host}/cookie``).
+        ``cookieless``: ``"never"`` (default), ``"until_consent"`` (store nothing until
+        ``opt_in_tracking()``; the visit before consent joins the visitor after it) or
+        ``"always"`` (store nothing, ever); events then go out as ``$cookieless`` and the
+        collector derives the visitor's id (see the guide's "Consent and cookieless mode").
 
         Raises ``ValueError`` naming ``token`` when there is neither a token nor a boot script.
         """
@@ -130,6 +135,7 @@ class EmpMixClient:
             "track_marketing": track_marketing,
             "session_timeout_ms": session_timeout_ms,
             "session_max_ms": session_max_ms,
+            "cookieless": cookieless,
         }
         config = build_config(explicit, boot.options if boot is not None else {}, browser)
         config["batch_size"] = min(check_int(batch_size, "batch_size"), 2000)
@@ -224,8 +230,9 @@ class EmpMixClient:
     def get_distinct_id(self) -> str:
         return self._c("get_distinct_id").current().distinct_id
 
-    def get_device_id(self) -> str:
-        return self._c("get_device_id").current().device_id
+    def get_device_id(self) -> "str | None":
+        """The anonymous device id; None in cookieless operation (there is no device id)."""
+        return self._c("get_device_id").current().device_id or None
 
     def get_user_id(self) -> "str | None":
         return self._c("get_user_id").current().user_id
@@ -361,11 +368,11 @@ class EmpMixClient:
     def opt_out_tracking(self) -> None:
         """Stop tracking in this browser (every tab of the origin, from its next call): clears
         the queue and every stored value but the choice, which is remembered."""
-        self._c("opt_out_tracking").opt_out()
+        self._c("opt_out_tracking").privacy.opt_out()
 
     def opt_in_tracking(self) -> None:
         """Resume (or start) tracking; remembered across reloads and reset()."""
-        self._c("opt_in_tracking").opt_in()
+        self._c("opt_in_tracking").privacy.opt_in()
 
     def has_opted_out(self) -> bool:
         return self._c("has_opted_out").opted_out()

@@ -9,10 +9,11 @@ super properties are re-read before anything is built or written.
 import logging
 
 from . import people
-from .consent import Consent
+from .consent import NEVER, UNTIL_CONSENT, Consent
 from .context import PageContext
 from .hotpath import HotPath
 from .identity import Identity, IdentityStore, parse_identity
+from .privacy import LINK_PROPERTY, Privacy
 from .properties import SuperProperties
 from .queue import OutboundQueue
 from .records import InsertIds, Record, RecordFactory
@@ -31,6 +32,8 @@ except ImportError:
 
 log = logging.getLogger("empmix_web")
 
+COOKIELESS_RESET = "$cookieless_reset"  # reset() in cookieless operation: a new visitor
+
 
 class Core:
     """Everything an initialised client holds, and the rules that change it."""
@@ -39,16 +42,24 @@ class Core:
         self.token = token
         self.browser = browser
         self.config = config
-        self.storage = Storage(browser)
+        mode = config["cookieless"]
+        self.storage = Storage(browser, memory=mode != NEVER)  # cookieless until decided otherwise
+        # until consent, the choice is the one thing read (never a probe write) and stored
+        choices = Storage(browser, probe=False) if mode == UNTIL_CONSENT else self.storage
+        self.consent = Consent(choices, token, config["opt_out_by_default"], mode)
+        cookieless = self.consent.cookieless
+        if not cookieless:
+            self.storage.to_memory(False)
         domain = config["cookie_domain"]
-        if domain is None and config["cross_subdomain_cookie"]:
+        if domain is None and config["cross_subdomain_cookie"] and not cookieless:
             domain = probe_cookie_domain(browser)
         secure = config["secure_cookie"]
-        self.cookies = CookieJar(browser, domain, browser.is_https() if secure is None else bool(secure))
-        self.consent = Consent(self.storage, token, config["opt_out_by_default"])
+        https = browser.is_https() if secure is None else bool(secure)
+        self.cookies = CookieJar(browser, domain, https, enabled=not cookieless)
         self.identity = IdentityStore(
             self.storage, self.cookies, token, browser.monotonic, lambda: browser.random_bytes(16)
         )
+        self.identity.cookieless = cookieless
         if config["server_cookie"]:
             self.identity.on_cookie_written = self._ask_server_for_cookie
         self.props = SuperProperties(self.storage, token, browser.monotonic)
@@ -83,14 +94,13 @@ class Core:
         self.timers = Timers(self.storage, token, browser.now_ms)
         self.page = PageContext(browser, self.storage, self.sessions, config["track_marketing"])
         self.tabs = TabCoordinator(
-            browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.opted_out
+            browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.quiet
         )
         self.tabs.own_lock_held = boot is not None and bool(boot.tab)
         parts = (self.storage, self.identity, self.props, self.page, self.sessions, self.timers, self.queue)
         self.hot = HotPath(browser, *parts, records=self.records)
-        self._seen: "str | None" = None  # the stored identity text at the end of the last call
-        self._out = False  # this tab is in the opted-out state
-        self._memory_identity: "Identity | None" = None  # while opted out: never stored
+        self.seen_raw: "str | None" = None  # the stored identity text at the end of the last call
+        self.privacy = Privacy(self)
         self._cookie_posted: "str | None" = None  # the identity value the collector was last asked to set
 
     def start(self) -> None:
@@ -100,7 +110,7 @@ class Core:
         device_id = bootstrap.get("device_id")
         if device_id is None and boot is not None:
             device_id = boot.device_id  # kept in memory only by the boot script: the same device
-        if device_id is not None and not self.consent.opted_out and self._nothing_stored():
+        if device_id is not None and not self.consent.quiet and not self.storage.memory and self._nothing_stored():
             self._saved(Identity.anonymous(device_id))  # server-side and browser events share it
         ident = self.sync(fresh=True)
         if ident is not None and self.config["server_cookie"]:
@@ -129,53 +139,33 @@ class Core:
 
     # -- the state every call starts from -----------------------------------------------------
     def sync(self, fresh: bool = False) -> "Identity | None":
-        """The current identity, or None while opted out (then nothing may be written)."""
+        """The current identity, or None while quiet (then nothing may be written)."""
         raw = self.identity.stored_raw()
-        if raw != self._seen:  # another tab (or this one) changed identity or consent
+        if raw != self.seen_raw:  # another tab (or this one) changed identity or consent
             self.consent.reload()
             self.props.invalidate()
             self.sessions.invalidate()
-        if self.consent.opted_out:
-            if not self._out:
-                self._go_quiet()
-            self._seen = raw
+        memory = self.storage.memory
+        if self.privacy.check():
+            self.seen_raw = self.identity.stored_raw()
             return None
-        if self._out:
-            self._wake_up()
+        if memory != self.storage.memory:  # consent given or refused (maybe in a sibling tab)
+            raw = self.identity.stored_raw()
         before = self.identity.current
         ident = self.identity.load(raw, fresh)
         if before is not None and before.user_id is not None and ident.user_id != before.user_id:
             self.queue.unstore()  # a sibling logged out: nothing of that user stays stored
-        self._seen = self.identity.raw
+        self.seen_raw = self.identity.raw
+        user, self.privacy.carry_user = self.privacy.carry_user, None
+        if user is not None and ident.user_id is None:  # identified while cookieless, then consent
+            self.identify(user)
+            return self.identity.current
         return ident
-
-    def _go_quiet(self) -> None:
-        """Opted out (here or in another tab): nothing more is sent or stored by this tab."""
-        self._out = True
-        self.hot.disarm()
-        self.sender.paused = True
-        self.queue.clear()
-        self.props.memory = {}
-        self.sessions.persist = self.timers.persist = False
-
-    def _wake_up(self) -> None:
-        self._out = False
-        self.sender.paused = False
-        self.props.memory = None
-        self.props.invalidate()
-        self.sessions.persist = self.timers.persist = True
-        if len(self.queue):
-            self.sender.wake()
-
-    def memory_identity(self) -> Identity:
-        if self._memory_identity is None:
-            self._memory_identity = Identity.mint(self.browser.random_bytes(16))
-        return self._memory_identity
 
     def current(self, fresh: bool = True) -> Identity:
         """For getters: the identity, also while opted out (then the in-memory one)."""
         ident = self.sync(fresh)
-        return ident if ident is not None else self.memory_identity()
+        return ident if ident is not None else self.privacy.memory_identity()
 
     # -- building and queueing ----------------------------------------------------------------
     def context(self, name: str) -> "dict[str, Any]":
@@ -200,6 +190,9 @@ class Core:
     def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> "dict[str, Any]":
         """Build and queue an event; returns its context."""
         persistent = self.storage.persistent
+        if self.privacy.link:  # the first event after consent: join the cookieless visit
+            props, self.privacy.link = dict(props), False
+            props[LINK_PROPERTY] = True
         context = self.context(name)
         record = self.records.event(name, ident, context, self.props.get(), props)
         self.enqueue(record)
@@ -229,7 +222,7 @@ class Core:
     def identify(self, uid: str) -> None:
         ident = self.sync(fresh=True)
         if ident is None:
-            self._memory_identity = self.memory_identity().as_user(uid)
+            self.privacy.remember(self.privacy.memory_identity().as_user(uid))
             return
         if ident.user_id == uid:
             return
@@ -245,16 +238,10 @@ class Core:
             return
         new = self._saved(ident.as_user(uid))
         if ident.alias != uid:  # alias() already linked this pair
-            self._event(
-                "$identify",
-                new,
-                {
-                    "distinct_id": uid,
-                    "$anon_distinct_id": ident.distinct_id,
-                    "$device_id": ident.device_id,
-                    "$user_id": uid,
-                },
-            )
+            link = {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id, "$user_id": uid}
+            if ident.device_id:  # none in cookieless operation
+                link["$device_id"] = ident.device_id
+            self._event("$identify", new, link)
         for op, value in self.held.take():
             self.enqueue(self.records.profile(new, op, value))
 
@@ -291,19 +278,21 @@ class Core:
         self.props.clear()
         self.held.clear()
         self.timers.clear()
-        fresh = Identity.mint(self.browser.random_bytes(16))
+        fresh = self.identity.fresh()
         if ident is None:
-            self._memory_identity = fresh
+            self.privacy.remember(fresh)
             return
         self._saved(fresh)
         self.sessions.restart()
+        if self.identity.cookieless:  # the collector starts a new visitor for this browser
+            self._event(COOKIELESS_RESET, fresh, {})
         self._register_first_touch()
         if len(self.queue):
             self.sender.wake()
 
     def _register_first_touch(self) -> None:
         """Once per device until reset(): super properties and the profile's ``$set_once``."""
-        if self._out:
+        if self.privacy.out:
             return
         touch = self.page.first_touch(self.props.get())
         if touch:
@@ -316,15 +305,17 @@ class Core:
         """``server_cookie=True``: the collector sets the identity cookie itself (``Set-Cookie``
         outlives Safari's 7-day cap on cookies written by script). Best effort: the SDK's own
         cookie stays either way."""
-        if value is None or self._out or value == self._cookie_posted:
+        if value is None or self.privacy.out or value == self._cookie_posted:
             return
         self._cookie_posted = value
         self.sender.post_cookie(self.token, value)
 
     def _saved(self, ident: Identity) -> Identity:
         self.identity.save(ident)
-        self._seen = self.identity.raw
+        self.seen_raw = self.identity.raw
         return ident
+
+    saved = _saved
 
     # -- profiles -----------------------------------------------------------------------------
     def profile(self, op: str, value: "Any") -> None:
@@ -347,38 +338,10 @@ class Core:
     def save_super_properties(self, props: "dict[str, Any]") -> None:
         self.props.save(props)
 
-    # -- consent ------------------------------------------------------------------------------
-    def opt_out(self) -> None:
-        """Forget everything stored, then remember the choice (written last: the removals free
-        space even when the quota is full)."""
-        self.sync()
-        self._go_quiet()
-        self.identity.clear()
-        self.props.clear()
-        self.held.clear()
-        self.sessions.forget()
-        self.timers.clear()
-        self.consent.set(False)
-        self._memory_identity = None
-        self._seen = self.identity.stored_raw()
-
-    def opt_in(self) -> None:
-        self.sync()
-        was_out = self._out
-        memory_props = self.props.memory
-        self.consent.set(True)
-        if not was_out:
-            return
-        self._wake_up()
-        self._saved(self.memory_identity())
-        self._memory_identity = None
-        if memory_props:
-            self.props.save(memory_props)
-        self.track("$opt_in", {})
-
+    # -- consent (privacy.py) -----------------------------------------------------------------
     def opted_out(self) -> bool:
         self.sync()
-        return self._out
+        return self.consent.opted_out
 
     # -- page lifecycle -----------------------------------------------------------------------
     def page_hidden(self) -> None:

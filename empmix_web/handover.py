@@ -33,6 +33,7 @@ OPTIONS = (
     "track_marketing",
     "session_timeout_ms",
     "session_max_ms",
+    "cookieless",
 )
 BOOT_ONLY = ("pageview_properties",)
 MAX_STATE_CHARS = 1_000_000

@@ -9,7 +9,7 @@ a well-formed identity with legal ids reads as absent (logged once), and a fresh
 import logging
 
 from .compat import dumps, loads_bounded
-from .ids import DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason, user_id_problem, uuid4
+from .ids import COOKIELESS, DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason, user_id_problem, uuid4
 from .storage import MAX_COOKIE_CHARS, CookieJar, Storage
 
 try:
@@ -55,6 +55,12 @@ class Identity:
     def anonymous(device_id: str) -> "Identity":
         """The anonymous identity of a device: ``distinct_id`` is ``$device:<device_id>``."""
         return Identity(DEVICE_PREFIX + device_id, device_id)
+
+    @staticmethod
+    def cookieless() -> "Identity":
+        """The anonymous visitor of cookieless operation: no device id; the collector derives
+        the visitor's id from the request (``distinct_id`` is the sentinel ``$cookieless``)."""
+        return Identity(COOKIELESS, "")
 
     @staticmethod
     def mint(random16: bytes) -> "Identity":
@@ -125,6 +131,7 @@ class IdentityStore:
         self._recheck_at = 0.0  # monotonic time of the next cookie read
         self._warned = False
         self.on_cookie_written: "Callable[[str], None] | None" = None
+        self.cookieless = False  # cookieless operation: the identity lives in memory only
 
     @property
     def fresh_until(self) -> float:
@@ -133,7 +140,7 @@ class IdentityStore:
 
     def stored_raw(self) -> "str | None":
         """The identity text in localStorage: what every call compares to see a sibling's change."""
-        return self._storage.get(self.key)
+        return None if self.cookieless else self._storage.get(self.key)
 
     def load(self, stored: "str | None", fresh: bool = False) -> Identity:
         """The current identity (minted and saved when none is stored).
@@ -143,6 +150,10 @@ class IdentityStore:
         subdomain may change only that; reading it costs 100-200 µs from Pyodide) is re-read at
         least every ``COOKIE_RECHECK_S``.
         """
+        if self.cookieless:
+            if self.current is None:
+                self.current = Identity.cookieless()
+            return self.current
         now = self._monotonic()
         if not fresh and self.current is not None and stored == self.raw and now < self._recheck_at:
             return self.current
@@ -168,7 +179,15 @@ class IdentityStore:
             self._warned = True
             log.warning("empmix: discarding a malformed identity in %s (%d characters)", where, len(raw))
 
+    def fresh(self) -> Identity:
+        """A new anonymous visitor (``reset()``): a new device, or in cookieless operation the
+        cookieless one."""
+        return Identity.cookieless() if self.cookieless else Identity.mint(self._random16())
+
     def save(self, identity: Identity) -> Identity:
+        if self.cookieless:
+            self.current = identity
+            return identity
         raw = dumps(identity.to_json())
         self._storage.set(self.key, raw)
         self._write_cookie(raw)
@@ -184,5 +203,7 @@ class IdentityStore:
     def clear(self) -> None:
         """Forget the identity everywhere it is kept (host and parent-domain cookies)."""
         self.current, self.raw = None, None
+        if self.cookieless:
+            return
         self._storage.remove(self.key)
         self._cookies.remove(self.cookie_name)

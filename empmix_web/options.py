@@ -1,6 +1,7 @@
 """``init()``'s options: where each comes from (an argument, else the boot script's
 ``data-config``, else its default) and the checks that need more than a type."""
 
+from .consent import MODES, NEVER
 from .sessions import DEFAULT_MAX_MS, DEFAULT_TIMEOUT_MS
 from .validation import check_int, check_str, check_user_id
 
@@ -69,6 +70,7 @@ DEFAULTS = {
     "track_marketing": True,
     "session_timeout_ms": DEFAULT_TIMEOUT_MS,
     "session_max_ms": DEFAULT_MAX_MS,
+    "cookieless": NEVER,
 }
 
 
@@ -94,6 +96,20 @@ def build_config(explicit: "dict[str, Any]", boot: "dict[str, Any]", browser: "B
     config["secure_cookie"] = None if value is None else bool(value)
     value, label = picked["cookie_domain"]
     config["cookie_domain"] = None if value is None else check_str(value, label)
+    value, label = picked["cookieless"]
+    config["cookieless"] = NEVER if value is None else check_cookieless(value, label)
+    if config["cookieless"] != NEVER and config["opt_out_by_default"]:
+        raise ValueError(
+            "opt_out_by_default=True cannot go with cookieless=" + repr(config["cookieless"]) + ": cookieless "
+            "operation is what happens without consent (use cookieless='until_consent' alone)"
+        )
     config["api_routes"] = check_routes(picked["api_routes"][0])
     config["api_host"] = check_api_host(picked["api_host"][0], browser)
     return config
+
+
+def check_cookieless(value: "Any", label: str = "cookieless") -> str:
+    check_str(value, label)
+    if value not in MODES:
+        raise ValueError(label + " must be one of " + ", ".join(repr(m) for m in MODES) + ", got " + repr(value))
+    return str(value)

@@ -121,13 +121,11 @@ class RecordFactory:
         return Record(EVENT, dumps({"event": name, "properties": properties}))
 
     def _sdk(self, identity: "Any") -> "dict[str, Any]":
-        properties: "dict[str, Any]" = {
-            "token": self.token,
-            "distinct_id": identity.distinct_id,
-            "$device_id": identity.device_id,
-            "mp_lib": "empmix-web",
-            "$lib_version": VERSION,
-        }
+        properties: "dict[str, Any]" = {"token": self.token, "distinct_id": identity.distinct_id}
+        if identity.device_id:  # none in cookieless operation
+            properties["$device_id"] = identity.device_id
+        properties["mp_lib"] = "empmix-web"
+        properties["$lib_version"] = VERSION
         if identity.user_id is not None:
             properties["$user_id"] = identity.user_id
         return properties
@@ -178,10 +176,11 @@ class RecordFactory:
             "$distinct_id": identity.distinct_id,
             "$time": int(self._now_ms()),
             "$insert_id": self._insert_id(),
-            "$device_id": identity.device_id,
-            "$user_id": identity.user_id,
-            op: value,
         }
+        if identity.device_id:  # none in cookieless operation
+            record["$device_id"] = identity.device_id
+        record["$user_id"] = identity.user_id
+        record[op] = value
         return Record(PROFILE, dumps(record))
 
     def group(self, group_key: str, group_id: "str | int", op: str, value: "Any") -> Record:

@@ -5,7 +5,8 @@ disabled) is kept in memory for the life of the page, and the key's older value 
 localStorage, so nothing stale can outlive it there (a removal needs no quota); reads see the
 overlay first. Every removal goes to localStorage and the cookie jar whatever happened before:
 ``reset()`` and opt-out leave nothing behind in any mode. After the first refused write, events
-carry ``$persistence: "memory"``.
+carry ``$persistence: "memory"``. In cookieless operation (``memory``) everything is kept in memory
+and the browser's storage is never touched, not even read; the cookie jar is then disabled.
 """
 
 import logging
@@ -29,20 +30,34 @@ MAX_COOKIE_CHARS = 4096  # browsers keep at most ~4 KB per cookie: anything long
 class Storage:
     """``empmix_*`` keys in localStorage, with a memory overlay for refused writes."""
 
-    def __init__(self, browser: "Browser") -> None:
+    def __init__(self, browser: "Browser", memory: bool = False, probe: bool = True) -> None:
         self._browser = browser
         self._overlay: "dict[str, str]" = {}
         self._readable = True  # False: localStorage cannot be used at all (sandbox, disabled)
         self.persistent = True  # False after the first refused write
+        self.memory = memory  # cookieless operation: never touch the browser's storage
+        if probe and not memory:
+            self._probe()
+
+    def _probe(self) -> None:
         try:  # write-read-remove probe: Safari private mode and sandboxes fail here
-            browser.local_set("empmix_probe", "1")
-            ok = browser.local_get("empmix_probe") == "1"
-            browser.local_remove("empmix_probe")
+            self._browser.local_set("empmix_probe", "1")
+            ok = self._browser.local_get("empmix_probe") == "1"
+            self._browser.local_remove("empmix_probe")
             if not ok:
                 raise StorageUnavailable("probe read back a different value")
         except StorageUnavailable as exc:
             self._readable = False
             self._degrade(exc)
+
+    def to_memory(self, memory: bool) -> None:
+        """Cookieless operation starts (``True``: from now on nothing reaches the browser's
+        storage) or ends (``False``, at consent: what is kept in memory stays there until it is
+        written again)."""
+        if self.memory and not memory:
+            self.memory = False
+            self._probe()
+        self.memory = memory
 
     def _degrade(self, exc: Exception) -> None:
         if self.persistent:
@@ -52,7 +67,7 @@ class Storage:
     def get(self, key: str) -> "str | None":
         if key in self._overlay:
             return self._overlay[key]
-        if not self._readable:
+        if not self._readable or self.memory:
             return None
         try:
             return self._browser.local_get(key)
@@ -63,6 +78,9 @@ class Storage:
 
     def set(self, key: str, value: str) -> bool:
         """Store ``value``; False when it could only be kept in memory."""
+        if self.memory:
+            self._overlay[key] = value
+            return True
         if self._readable:
             try:
                 self._browser.local_set(key, value)
@@ -79,7 +97,7 @@ class Storage:
         """Store ``value`` only while what the browser's guard assumes still holds (see
         ``Browser.set_guard``); False when nothing was written, for that or any other reason
         (memory mode, a refused write): the caller then takes the path that handles it."""
-        if not self.persistent or key in self._overlay:
+        if not self.persistent or self.memory or key in self._overlay:
             return False
         try:
             return self._browser.local_set_guarded(key, value)
@@ -88,7 +106,8 @@ class Storage:
 
     def remove(self, key: str) -> None:
         self._overlay.pop(key, None)
-        self._remove_stored(key)
+        if not self.memory:
+            self._remove_stored(key)
 
     def _remove_stored(self, key: str) -> None:
         try:  # tried even when reads failed: a removal needs no quota
@@ -98,7 +117,7 @@ class Storage:
 
     def keys(self, prefix: str) -> "list[str]":
         found: "list[str]" = []
-        if self._readable:
+        if self._readable and not self.memory:
             try:
                 found = self._browser.local_keys(prefix)
             except StorageUnavailable as exc:
@@ -121,13 +140,16 @@ def parent_domains(host: str) -> "list[str]":
 class CookieJar:
     """First-party cookies through ``document.cookie``."""
 
-    def __init__(self, browser: "Browser", domain: "str | None", secure: bool) -> None:
+    def __init__(self, browser: "Browser", domain: "str | None", secure: bool, enabled: bool = True) -> None:
         self._browser = browser
         self.domain = domain
         self._secure = secure
+        self.enabled = enabled  # False in cookieless operation: no cookie is read or written
 
     def get(self, name: str) -> "str | None":
         """The value of the first cookie ``name`` (decoded), or None; over-long values are None."""
+        if not self.enabled:
+            return None
         for part in self._browser.get_cookies().split(";"):
             key, sep, value = part.strip(WHITESPACE).partition("=")
             if sep and key == name:
@@ -139,6 +161,8 @@ class CookieJar:
     def set(self, name: str, value: str) -> None:
         """Write ``name`` on the configured domain, after expiring the copies that could shadow
         it: a host-only copy when writing domain-wide, parent-domain copies otherwise."""
+        if not self.enabled:
+            return
         self._expire(name, keep=self.domain or "")
         cookie = name + "=" + quote(value) + "; Max-Age=" + str(COOKIE_MAX_AGE_S) + "; path=/; SameSite=Lax"
         if self.domain:
@@ -149,7 +173,8 @@ class CookieJar:
 
     def remove(self, name: str) -> None:
         """Expire ``name`` on the host and on every parent domain it may have been set for."""
-        self._expire(name, keep=None)
+        if self.enabled:
+            self._expire(name, keep=None)
 
     def _expire(self, name: str, keep: "str | None") -> None:
         """Expire every copy of ``name`` but ``keep`` ("" = the host-only copy, None = none)."""
