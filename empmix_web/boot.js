@@ -30,8 +30,8 @@
   // storage.Storage: a write the browser refuses leaves no older copy behind
   const get = key => { try { return store.getItem(key); } catch {} };
   const drop = key => { try { localStorage.removeItem(key); } catch {} };
-  const put = (key, value) => {
-    try { store.setItem(key, value); return 1; } catch { persistent = 0; drop(key); }
+  const put = (key, value) => { // no store while cookieless: then nothing is touched
+    try { store.setItem(key, value); return 1; } catch { if (store) persistent = 0, drop(key); }
   };
 
   // compat.loads_bounded: stored values are data; too long, too deep or malformed reads as null
@@ -106,17 +106,23 @@
     const config = Object(JSON.parse(script.dataset.config || "{}"));
     const state = (window.empmixBoot = { token, config });
     const prefix = "empmix_" + token + "_";
-    try { store = localStorage; } catch { persistent = 0; } // sandboxed frames throw here
-    const choice = get(prefix + "consent"); // consent.Consent.opted_out
-    if (choice == "out" || (config.opt_out_by_default && choice != "in")) return (state.out = true);
+    // consent.Consent: "always" reads nothing; "until_consent" reads only the choice until it is "in"
+    const mode = config.cookieless, always = mode == "always";
+    try { if (!always) store = localStorage; } catch { persistent = 0; } // sandboxed frames throw here
+    const choice = get(prefix + "consent");
+    if (mode != "until_consent" && (choice == "out" || (config.opt_out_by_default && choice != "in")))
+      return (state.out = true);
+    const cookieless = always || (mode == "until_consent" && choice != "in");
+    if (cookieless) (store = 0), (persistent = 1); // memory only, as the SDK's storage is then
 
     // IdentityStore.load: a valid cookie wins, then localStorage, else a new device
     const secure = config.secure_cookie == null ? loc.protocol == "https:" : config.secure_cookie;
-    const domain = config.cookie_domain || (config.cross_subdomain_cookie && parents(loc.hostname).reverse().find(
+    const domain = (config.cookie_domain ?? (config.cross_subdomain_cookie && parents(loc.hostname).reverse().find(
       d => (setCookie("empmix_probe=1; path=/; domain=" + d), cookies().includes("empmix_probe=1")) &&
-           setCookie("empmix_probe" + EXPIRE + "; domain=" + d))) || null; // storage.probe_cookie_domain
-    const key = prefix + "identity", name = "empmix_" + token, cookie = readCookie(name), stored = get(key);
-    let ident = identity(cookie), raw = cookie;
+           setCookie("empmix_probe" + EXPIRE + "; domain=" + d)))) || null; // storage.probe_cookie_domain
+    const key = prefix + "identity", name = "empmix_" + token, cookie = cookieless ? null : readCookie(name);
+    const stored = get(key);
+    let ident = cookieless ? { distinct_id: "$cookieless" } : identity(cookie), raw = cookie; // ids.COOKIELESS
     if (ident) {
       if (stored != raw) put(key, raw);
     } else {
@@ -131,11 +137,12 @@
     // sessions.Sessions.touch
     const sessionKey = prefix + "session";
     let session = load(get(sessionKey), 512) || {};
-    if (typeof session.id != "string" || session.id.length != 36 || typeof session.start != "number" ||
-        typeof session.last != "number" || now - session.last > (config.session_timeout_ms || 18e5) ||
+    if (typeof session.id != "string" || size(session.id) != 36 || !Number.isFinite(session.start) ||
+        !Number.isFinite(session.last) || now - session.last > (config.session_timeout_ms || 18e5) ||
         now - session.start > (config.session_max_ms || 864e5) || session.start > now + 6e4)
       session = { id: uuid(now.toString(16).padStart(12, "0") + hex(10), 7), start: now, last: 0 };
-    if (now - session.last >= 1e3) put(sessionKey, JSON.stringify({ id: session.id, start: session.start, last: now }));
+    const touched = { id: session.id, start: session.start, last: now }; // what a cookieless SDK takes over
+    if (now - session.last >= 1e3) put(sessionKey, JSON.stringify(touched));
 
     // context.PageContext and campaigns: referrer, campaign parameters, first touch
     const marketing = config.track_marketing !== false, referrer = doc.referrer, url = loc.href, campaign = {};
@@ -167,18 +174,17 @@
       };
       const r = { id: p.$insert_id, key: prefix + "q_" + tab + "_" + String(queue.push(0)).padStart(10, "0") + "e" };
       if (!put(r.key, (r.body = JSON.stringify({ event, properties: p })))) {
-        r.key = 0; // kept in memory (the beacon still carries it), and the event says so
-        p.$persistence = "memory";
-        r.body = JSON.stringify({ event, properties: p });
+        r.key = 0; // kept in memory (the beacon still carries it); a refused write says so
+        if (!persistent) r.body = JSON.stringify({ event, properties: { ...p, $persistence: "memory" } });
       }
       return (queue[queue.length - 1] = r);
     };
     const view = record("$mp_web_page_view", isMap(config.pageview_properties) && config.pageview_properties);
-    Object.assign(state, { tab, device: ident.$device_id, pageview: view.id });
+    Object.assign(state, { tab: cookieless ? null : tab, device: ident.$device_id, pageview: view.id, session: touched });
 
     // tabs.TabCoordinator: this tab's Web Lock (or heartbeat) until the page goes
-    nav.locks ? nav.locks.request(prefix + "tab_" + tab, () => new Promise(() => {})).catch(() => {})
-              : put(prefix + "alive_" + tab, "" + now);
+    cookieless || (nav.locks ? nav.locks.request(prefix + "tab_" + tab, () => new Promise(() => {})).catch(() => {})
+                             : put(prefix + "alive_" + tab, "" + now));
 
     // wire.url and wire.encode_batch; wire.outcome for one record: kept only if the server asks to retry
     let target = (config.api_host || loc.origin).replace(/\/+$/, "") + "/" +
@@ -189,7 +195,7 @@
       if (!state.ready) try { // before the SDK took over: it has its own page-hide delivery
         record("$mp_page_leave", { $left_before_ready: true, $time_on_page_ms: Math.round(performance.now()) });
         nav.sendBeacon(target, form(queue.filter(r => !r.sent)));
-        nav.locks || drop(prefix + "alive_" + tab);
+        nav.locks || cookieless || drop(prefix + "alive_" + tab);
       } catch {}
     });
     fetch(target, { method: "POST", body: form([view]), keepalive: true, credentials: "omit" }).then(reply => {

@@ -112,6 +112,8 @@ class Core:
             device_id = boot.device_id  # kept in memory only by the boot script: the same device
         if device_id is not None and not self.consent.quiet and not self.storage.memory and self._nothing_stored():
             self._saved(Identity.anonymous(device_id))  # server-side and browser events share it
+        if boot is not None and boot.session is not None and self.storage.memory:
+            self.storage.set(self.sessions.key, boot.session)  # cookieless: the page view's session
         ident = self.sync(fresh=True)
         if ident is not None and self.config["server_cookie"]:
             self._ask_server_for_cookie(self.identity.raw)  # refresh the cookie's lifetime

@@ -10,7 +10,7 @@ tracks ``$python_ready``. The state is page data like any stored value: bounded 
 
 import logging
 
-from .compat import MICROPYTHON, loads_bounded
+from .compat import MICROPYTHON, dumps, loads_bounded
 from .validation import is_token
 
 try:
@@ -43,7 +43,7 @@ READY_EVENT = "$python_ready"
 class BootState:
     """One page's boot script, as published in ``window.empmixBoot``."""
 
-    __slots__ = ("token", "options", "tab", "device_id", "pageview", "opted_out", "adopted")
+    __slots__ = ("token", "options", "tab", "device_id", "pageview", "opted_out", "adopted", "session")
 
     def __init__(
         self,
@@ -54,6 +54,7 @@ class BootState:
         pageview: "str | None",
         opted_out: bool,
         adopted: bool,
+        session: "str | None" = None,
     ) -> None:
         self.token = token
         self.options = options  # the data-config options init() knows (see OPTIONS)
@@ -62,6 +63,7 @@ class BootState:
         self.pageview = pageview  # the $insert_id of this load's page view, if it recorded one
         self.opted_out = opted_out
         self.adopted = adopted  # an earlier init() of this page took it over already
+        self.session = session  # the session of its page view, as JSON (taken over in memory)
 
     @staticmethod
     def parse(raw: "str | None") -> "BootState | None":
@@ -85,6 +87,7 @@ class BootState:
             _text(data.get("pageview"), 36),
             data.get("out") is True,
             data.get("ready") is True,
+            dumps(data["session"]) if isinstance(data.get("session"), dict) else None,
         )
 
 

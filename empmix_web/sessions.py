@@ -19,6 +19,7 @@ except ImportError:
 DEFAULT_TIMEOUT_MS = 1_800_000
 DEFAULT_MAX_MS = 86_400_000
 WRITE_EVERY_MS = 1_000
+_INF = float("inf")
 
 
 def uuid7(now_ms: float, random10: bytes) -> str:
@@ -50,7 +51,13 @@ def _parse(raw: "str | None") -> "Session | None":
     for value in (start, last):
         if value is True or value is False or not isinstance(value, (int, float)):
             return None
-    return Session(sid, float(start), float(last))  # type: ignore[arg-type]  # numbers: checked above
+    try:
+        start_ms, last_ms = float(start), float(last)  # type: ignore[arg-type]  # numbers: checked above
+    except OverflowError:  # an integer beyond a float: hostile (the boot script reads Infinity)
+        return None
+    if not (-_INF < start_ms < _INF and -_INF < last_ms < _INF):  # NaN and Infinity, which json.loads reads
+        return None
+    return Session(sid, start_ms, last_ms)
 
 
 class Sessions:
