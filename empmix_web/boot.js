@@ -25,10 +25,10 @@
   const DIRECT = "$direct";
   const doc = document, loc = location, nav = navigator;
   const now = Date.now();
-  let store, persistent = 1;
+  let store, persistent = 1, readable = 1;
 
   // storage.Storage: a write the browser refuses leaves no older copy behind
-  const get = key => { try { return store.getItem(key); } catch {} };
+  const get = key => { try { return readable ? store.getItem(key) : null; } catch {} };
   const drop = key => { try { localStorage.removeItem(key); } catch {} };
   const put = (key, value) => { // no store while cookieless: then nothing is touched
     try { store.setItem(key, value); return 1; } catch { if (store) persistent = 0, drop(key); }
@@ -108,7 +108,13 @@
     const prefix = "empmix_" + token + "_";
     // consent.Consent: "always" reads nothing; "until_consent" reads only the choice until it is "in"
     const mode = config.cookieless, always = mode == "always";
-    try { if (!always) store = localStorage; } catch { persistent = 0; } // sandboxed frames throw here
+    try { // storage.Storage's probe: where a write is refused (or the getter throws), nothing is read
+      if (!always) {
+        (store = localStorage).setItem("empmix_probe", 1);
+        if (store.getItem("empmix_probe") != 1) throw 0;
+        store.removeItem("empmix_probe");
+      }
+    } catch { persistent = readable = 0; }
     const choice = get(prefix + "consent");
     if (mode != "until_consent" && (choice == "out" || (config.opt_out_by_default && choice != "in")))
       return (state.out = true);
