@@ -6,6 +6,7 @@
 #   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
 #   ./build.sh docs             venv, then the documentation site (mkdocs.yml, docs/) into build/docs/, offline, --strict
 #   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite (ARGS go to pytest)
+#   ./build.sh test --unit      venv, then the SDK's CPython unit tests only (tests/unit: seconds)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
 set -euo pipefail
@@ -160,6 +161,11 @@ case "$cmd" in
     setup_venv
     docs ;;
   test)
+    if [[ ${1:-} == --unit ]]; then  # the quick loop: no browser, no build, no lint
+      shift
+      setup_venv
+      exec "$PY" -m pytest tests/unit -q "$@"
+    fi
     setup
     lint
     docs
