@@ -51,6 +51,14 @@ else:
 CHECK_BEFORE_DUMPS = MICROPYTHON
 
 
+def _not_json(name: str) -> "Any":
+    raise ValueError("not JSON: " + name)
+
+
+# CPython's json.loads reads NaN and Infinity, which JSON.parse (the boot script) and MicroPython refuse
+_loads = json.loads if MICROPYTHON else json.JSONDecoder(parse_constant=_not_json).decode
+
+
 def nesting(text: str) -> int:
     """The deepest ``[``/``{`` nesting of JSON text (strings skipped); cheap for flat values."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:  # C-speed: cannot be deeper than this
@@ -86,7 +94,7 @@ def loads_bounded(text: object, max_length: int) -> object:
     if not isinstance(text, str) or len(text) > max_length or nesting(text) > MAX_DEPTH:
         return None
     try:
-        return json.loads(text)
+        return _loads(text)
     except Exception:  # ValueError on both; anything else from hostile input is data too
         return None
 
