@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +48,16 @@ except Exception as e:
 @pytest.fixture(scope="module")
 def py(sdk_page: Any) -> Py:
     return Py(sdk_page)
+
+
+@pytest.fixture
+def context(browser: Any, base_url: str, interp: str) -> Iterator[Any]:
+    """A fresh browser context per test (its own storage, cookies and cache), tagged with the
+    run's interpreter (``context.interp``). A module may define its own, shared one."""
+    ctx = browser.new_context(base_url=base_url)
+    ctx.interp = interp
+    yield ctx
+    ctx.close()
 
 
 def cookie(context: Any, name: str) -> dict[str, Any] | None:

@@ -14,20 +14,10 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from tests.browser.conftest import Py
 from tests.conftest import PAGE_READY_MS, wait_until
 
 TOKEN = "delivery_test"  # the shared collector's token: each test has its own browser context
-
-
-@pytest.fixture
-def context(browser: Any, base_url: str, interp: str) -> Any:
-    ctx = browser.new_context(base_url=base_url)
-    ctx.interp = interp
-    yield ctx
-    ctx.close()
 
 
 def boot_query(collector: Any, **config: Any) -> str:

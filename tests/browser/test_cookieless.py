@@ -44,14 +44,6 @@ def project() -> str:
     return next(_tokens)
 
 
-@pytest.fixture
-def context(browser: Any, base_url: str, interp: str) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=base_url)
-    ctx.interp = interp
-    yield ctx
-    ctx.close()
-
-
 def load(context: Any, collector: CollectorProcess, token: str, mode: str) -> Py:
     """A page load: the boot script and the SDK, both in ``mode``; returns the page's Python with
     ``c`` initialised."""

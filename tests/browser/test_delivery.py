@@ -24,14 +24,6 @@ def fault(route: Any, status: int, **headers: str) -> None:
     route.fulfill(status=status, headers={**CORS, **headers}, body="fault")
 
 
-@pytest.fixture
-def context(browser, base_url, interp):
-    ctx = browser.new_context(base_url=base_url)
-    ctx.interp = interp
-    yield ctx
-    ctx.close()
-
-
 def start(context: Any, base_url: str, collector: Any, **options: Any) -> tuple[Py, str]:
     """A fresh SDK page whose client ``c`` sends to the collector; returns (py, run id)."""
     py = Py(open_sdk_page(context, base_url, context.interp))

@@ -30,14 +30,6 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProces
     server.stop()
 
 
-@pytest.fixture
-def context(browser: Any, base_url: str, interp: str) -> Iterator[Any]:
-    ctx = browser.new_context(base_url=base_url)
-    ctx.interp = interp
-    yield ctx
-    ctx.close()
-
-
 def start(context: Any, base: str, collector: CollectorProcess, **options: Any) -> Py:
     py = Py(open_sdk_page(context, base, context.interp))
     opts = {"api_host": collector.url, "flush_interval_ms": 100, "api_routes": ROUTES, **options}
