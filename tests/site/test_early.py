@@ -103,8 +103,9 @@ def test_a_submit_before_ready_keeps_the_fields_out_of_the_url(browser: Any, sit
     page, _ = held_page(context, f"/?token={TOKEN}&via=script")
     start = page.url
     with page.expect_request(lambda r: r.url.startswith(site.url) and r.is_navigation_request()) as sent:
+        # submitted from a timer, so that evaluate() has returned before the page navigates
         page.evaluate("""() => { document.querySelector('#signup-user').value = 'mallory';
-                                 document.querySelector('#signup-form').requestSubmit(); }""")
+                                 setTimeout(() => document.querySelector('#signup-form').requestSubmit()); }""")
     request = sent.value
     assert request.method == "POST" and request.url == start and "mallory" not in request.url
     context.close()
