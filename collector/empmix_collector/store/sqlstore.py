@@ -67,10 +67,13 @@ class SqlStore(CookielessMixin):
         """Run ``fn(sql, *args)`` on a read connection (blocking)."""
         raise NotImplementedError
 
-    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sql, *args)`` on a read connection (blocking; tests and benchmarks)."""
+    def _require_open(self) -> None:
         if self._writer is None:
             raise StoreClosed("the store is closed")
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sql, *args)`` on a read connection (blocking; tests and benchmarks)."""
+        self._require_open()
         return self._read_sync(fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -83,8 +86,7 @@ class SqlStore(CookielessMixin):
 
     def aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """``_aside_sync`` on an open store (blocking; tests)."""
-        if self._writer is None:
-            raise StoreClosed("the store is closed")
+        self._require_open()
         return self._aside_sync(fn, *args)
 
     async def _aside(self, fn: Callable[..., T], *args: Any) -> T:
