@@ -3,10 +3,12 @@ several nodes. Identity (resets, consent, merges) and the query API: test_cookie
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,7 +28,8 @@ from tests.collector.cookieless_helpers import (
     tables,
     view,
 )
-from tests.collector.dbs import rows
+from tests.collector.dbs import is_postgres, rows
+from tests.collector_process import CollectorProcess
 
 # -- the pure part ---------------------------------------------------------------------------
 
@@ -215,3 +218,30 @@ def test_profile_records_get_the_cookieless_id(client: Collector) -> None:
     person = client.person(visitor)
     assert person is not None and person["properties"] == {"plan": "free"}
     assert client.person(COOKIELESS) is None
+
+
+def _post_as(proc: CollectorProcess, record: dict[str, Any], forwarded_for: str) -> None:
+    parts = urlsplit(proc.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        headers = {"Content-Type": "application/json", "User-Agent": UA_A, "X-Forwarded-For": forwarded_for}
+        conn.request("POST", "/track?verbose=1", body=json.dumps([record]), headers=headers)
+        reply = conn.getresponse()
+        assert reply.status == 200, reply.read()
+        reply.read()
+    finally:
+        conn.close()
+
+
+def test_two_collector_processes_with_trust_proxy_agree(start_collector: Callable[..., CollectorProcess]) -> None:
+    """Real sockets and the command line: --trust-proxy 1 on two nodes of one database."""
+    first = start_collector("--trust-proxy", "1", "--cookieless-salt-days", "3")
+    nodes = [first] if not is_postgres(first.db) else [first, start_collector("--trust-proxy", "1", db=first.db)]
+    sent = [(view(), node, "198.51.100.5") for node in nodes] + [(view(), first, "198.51.100.6")]
+    for record, node, address in sent:
+        _post_as(node, record, address)
+    stored = {row[0]: row[1] for row in rows(first.db, "SELECT insert_id, distinct_id FROM events")}
+    ids = [stored[record["properties"]["$insert_id"]] for record, _, _ in sent]
+    if len(rows(first.db, "SELECT day FROM cookieless_salts")) == 1:  # (not run across midnight UTC)
+        assert len(set(ids[:-1])) == 1 and ids[-1] != ids[0]
+    assert all(i.startswith(COOKIELESS_PREFIX) for i in ids)

@@ -84,7 +84,10 @@ def _inspect(index: int, raw: Any, endpoint: str, projects: dict[str, int], defa
         reset_id = None
         if name == ck.RESET_EVENT:
             sent = props.get("$insert_id")
-            reset_id = sent if type(sent) is str and INSERT_ID.fullmatch(sent) else uuid.uuid4().hex
+            if sent is None:
+                reset_id = uuid.uuid4().hex
+            elif type(sent) is str and INSERT_ID.fullmatch(sent):
+                reset_id = sent  # else validation refuses the record: no reset
         link = props.get(ck.LINK_KEY) is True and props.get("$device_id") not in (None, "")
     if not fields and reset_id is None and not link:
         return None
