@@ -115,6 +115,18 @@ def test_consent_after_a_cookieless_login_joins_the_user(client: Collector) -> N
     assert client.person("$device:d5")["identified"]  # type: ignore[index]
 
 
+def test_consent_on_an_identity_event_links_too(client: Collector) -> None:
+    at_day(client, DAY)
+    browser = Browser(client)
+    visit = browser.visit()
+    signup = event(
+        "$identify", "user-d", **{"$anon_distinct_id": "$device:d6", "$device_id": "d6", "$cookieless_link": True}
+    )
+    browser.send(signup)
+    assert client.same_person(visit, "$device:d6", "user-d")
+    assert [m["result"] for m in _merges(client, "cookieless")] == ["merged"]
+
+
 def test_a_cookieless_id_is_never_an_identified_users_id(client: Collector) -> None:
     at_day(client, DAY)
     browser = Browser(client)

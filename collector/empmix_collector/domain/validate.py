@@ -320,10 +320,11 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         else:
             time_ms, sent_ms, clamped = _event_time(props, ctx)
         op = _identity(event, props, distinct_id, ctx) if event[0] == "$" else None
-        if ctx.cookieless_links and op is None and index in ctx.cookieless_links:
+        cookieless_link = None
+        if ctx.cookieless_links and index in ctx.cookieless_links:
             device = _device_did(props.get("$device_id"))
             if device is not None:  # consent: this visit's cookieless id joins the device
-                op = IdentityOp("cookieless", ctx.cookieless_links[index], device)
+                cookieless_link = (ctx.cookieless_links[index], device)
         link = None
         device_id = props.get("$device_id")
         if device_id is not None:
@@ -354,4 +355,5 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         properties_json,
         op,
         link,
+        cookieless_link,
     )
