@@ -76,9 +76,12 @@ def _inspect(index: int, raw: Any, endpoint: str, projects: dict[str, int], defa
         props = raw.get("properties")
         if type(props) is not dict:
             return None
-        target, token = props, props.get("token")
-        fields = ["distinct_id"] if props.get("distinct_id") == ck.COOKIELESS else []
         name = raw.get("event")
+        is_sentinel = props.get("distinct_id") == ck.COOKIELESS
+        if not is_sentinel and ck.LINK_KEY not in props and name != "$identify" and name != ck.RESET_EVENT:
+            return None  # the common case, kept cheap: this runs for every record
+        target, token = props, props.get("token")
+        fields = ["distinct_id"] if is_sentinel else []
         if name == "$identify":
             fields += [key for key in _ANON_FIELDS if props.get(key) == ck.COOKIELESS]
         reset_id = None
