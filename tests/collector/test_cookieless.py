@@ -245,3 +245,34 @@ def test_two_collector_processes_with_trust_proxy_agree(start_collector: Callabl
     if len(rows(first.db, "SELECT day FROM cookieless_salts")) == 1:  # (not run across midnight UTC)
         assert len(set(ids[:-1])) == 1 and ids[-1] != ids[0]
     assert all(i.startswith(COOKIELESS_PREFIX) for i in ids)
+
+
+def test_odd_cookieless_input_is_a_clear_4xx_and_moves_nothing(client: Collector) -> None:
+    at_day(client, DAY)
+    browser = Browser(client, user_agent="x" * 4000)
+    odd = [
+        view(**{"$current_url": "http://[::1"}),
+        view(**{"$current_url": 42}),
+        view(**{"$current_url": "not a url at all"}),
+        event(ck.RESET_EVENT, COOKIELESS, **{"$insert_id": "not valid!"}),
+        event("$identify", COOKIELESS, **{"$anon_distinct_id": COOKIELESS}),
+    ]
+    reply = browser.post("/track", odd)
+    assert [f["index"] for f in reply["failed_records"]] == [3]
+    assert rows(client.settings.db_path, "SELECT COUNT(*) FROM cookieless_resets") == [(0,)]
+    only_bad = browser.post("/track", [view(token="nope"), view(time="soon")], status=400)
+    assert len(only_bad["failed_records"]) == 2
+    assert browser.post("/engage", [{"$token": "nope", "$distinct_id": COOKIELESS, "$set": {}}], status=400)
+    # the identify named the visit on both sides: a no-op, never an identified person
+    visitor = browser.client_id(odd[0]["properties"]["$insert_id"])
+    assert client.person(visitor)["identified"] is False  # type: ignore[index]
+
+
+def test_the_command_line_options(tmp_path: Any) -> None:
+    from empmix_collector.cli import build_parser, settings_from_args
+
+    args = ["--db", str(tmp_path / "c.db"), "--token", "t", "--trust-proxy", "2", "--cookieless-salt-days", "3"]
+    settings = settings_from_args(build_parser().parse_args(args))
+    assert (settings.trust_proxy, settings.cookieless_salt_days) == (2, 3)
+    defaults = settings_from_args(build_parser().parse_args(args[:4]))
+    assert (defaults.trust_proxy, defaults.cookieless_salt_days) == (0, 2)

@@ -119,9 +119,8 @@ def test_consent_on_an_identity_event_links_too(client: Collector) -> None:
     at_day(client, DAY)
     browser = Browser(client)
     visit = browser.visit()
-    signup = event(
-        "$identify", "user-d", **{"$anon_distinct_id": "$device:d6", "$device_id": "d6", "$cookieless_link": True}
-    )
+    signup = event("$identify", "user-d", **{"$anon_distinct_id": "$device:d6", "$device_id": "d6"})
+    signup["properties"]["$cookieless_link"] = True
     browser.send(signup)
     assert client.same_person(visit, "$device:d6", "user-d")
     assert [m["result"] for m in _merges(client, "cookieless")] == ["merged"]
