@@ -64,7 +64,7 @@ async def sessions_of(persons):
 
 async def refresh():
     (startup, events, persons, merges, by_person, by_distinct, product_person, product_company,
-     groups) = await asyncio.gather(
+     groups, cookieless) = await asyncio.gather(
         get("/api/startup"),
         get("/api/events", "events", limit=40),
         get("/api/persons", "persons"),
@@ -74,9 +74,11 @@ async def refresh():
         get("/api/funnel", "steps", steps=",".join(PRODUCT_STEPS)),
         get("/api/funnel", "steps", steps=",".join(PRODUCT_STEPS), by="group", group_key=GROUP_KEY),
         get("/api/groups", "groups", group_key=GROUP_KEY),
+        get("/api/cookieless"),
     )
     sessions = await sessions_of(persons)
     put("#startup", dashview.startup_html(startup))
+    put("#cookieless", dashview.cookieless_html(cookieless))
     put("#funnel-person", dashview.funnel_html(by_person))
     put("#funnel-distinct", dashview.funnel_html(by_distinct))
     put("#funnel-product-person", dashview.funnel_html(product_person))

@@ -11,6 +11,8 @@ from html import escape
 from typing import Any
 
 DEVICE = "$device:"
+COOKIELESS = "$cookieless:"  # collector-made ids of cookieless visitors: anonymous too
+ANONYMOUS = (DEVICE, COOKIELESS)
 STEP_LABELS = {"$mp_web_page_view": "page view"}
 
 # graph geometry (px)
@@ -25,9 +27,10 @@ def esc(value: Any) -> str:
 
 
 def short_id(distinct_id: str, limit: int = 22) -> str:
-    """``$device:1b2c3d4e…`` / ``usr_alice``: what fits in a node."""
-    if distinct_id.startswith(DEVICE) and len(distinct_id) > len(DEVICE) + 9:
-        return DEVICE + distinct_id[len(DEVICE):len(DEVICE) + 8] + "…"
+    """``$device:1b2c3d4e…`` / ``$cookieless:tcimiuoq…`` / ``usr_alice``: what fits in a node."""
+    for prefix in ANONYMOUS:
+        if distinct_id.startswith(prefix) and len(distinct_id) > len(prefix) + 9:
+            return prefix + distinct_id[len(prefix):len(prefix) + 8] + "…"
     return distinct_id if len(distinct_id) <= limit else distinct_id[:limit - 1] + "…"
 
 
@@ -39,10 +42,10 @@ def clock(ms: Any) -> str:
 
 
 def person_label(person: dict[str, Any]) -> str:
-    """The first non-anonymous id, else a short anonymous device id."""
+    """The first non-anonymous id, else a short anonymous (device or cookieless) id."""
     ids = person.get("distinct_ids") or []
     for distinct_id in ids:
-        if not distinct_id.startswith(DEVICE):
+        if not distinct_id.startswith(ANONYMOUS):
             return distinct_id
     return "anonymous " + short_id(ids[0]) if ids else f"person #{person.get('person_id')}"
 
@@ -86,11 +89,11 @@ def graph_svg(person: dict[str, Any], merges: list[dict[str, Any]]) -> str:
                 ghosts.append(end)
     columns: dict[str, list[tuple[str, str]]] = {"left": [], "right": []}
     for distinct_id in ids:
-        columns["left" if distinct_id.startswith(DEVICE) else "right"].append(
-            (distinct_id, "anon" if distinct_id.startswith(DEVICE) else "user")
+        columns["left" if distinct_id.startswith(ANONYMOUS) else "right"].append(
+            (distinct_id, "anon" if distinct_id.startswith(ANONYMOUS) else "user")
         )
     for ghost in ghosts:
-        columns["left" if ghost.startswith(DEVICE) else "right"].append((ghost, "ghost"))
+        columns["left" if ghost.startswith(ANONYMOUS) else "right"].append((ghost, "ghost"))
     pos: dict[str, tuple[float, float]] = {}
     nodes = []
     for column, x in (("left", LEFT_X), ("right", RIGHT_X)):
@@ -177,14 +180,17 @@ def person_card(
 ) -> str:
     ids = person.get("distinct_ids") or []
     identified = bool(person.get("identified"))
+    cookieless = bool(person.get("cookieless"))
     props = person.get("properties") or {}
     shown = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in sorted(props.items()))
     return (
         f'<article class="person" data-person-id="{esc(person.get("person_id"))}" '
-        f'data-identified="{"true" if identified else "false"}" data-label="{esc(person_label(person))}">'
+        f'data-identified="{"true" if identified else "false"}" data-cookieless="{"true" if cookieless else "false"}" '
+        f'data-label="{esc(person_label(person))}">'
         f"<header><h3>{esc(person_label(person))}</h3>"
         f'<span class="badge {"identified" if identified else "anonymous"}">{"identified" if identified else "anonymous"}</span>'
-        f'<span class="muted">person #{esc(person.get("person_id"))} · {len(ids)} id{"s" if len(ids) != 1 else ""}</span></header>'
+        + ('<span class="badge cookieless" title="counted only thanks to cookieless mode">cookieless</span>' if cookieless else "")
+        + f'<span class="muted">person #{esc(person.get("person_id"))} · {len(ids)} id{"s" if len(ids) != 1 else ""}</span></header>'
         f'<div class="graph">{graph_svg(person, merges)}</div>'
         + (f'<dl class="props">{shown}</dl>' if shown else "")
         + sessions_html(sessions)
@@ -354,4 +360,18 @@ def startup_html(report: dict[str, Any]) -> str:
         f"<tbody>{rows}</tbody></table>"
         f'<figure class="histogram">{histogram_svg(report.get("histogram") or {})}'
         f"<figcaption>time until Python was ready {legend}</figcaption></figure>"
+    )
+
+
+def cookieless_html(report: dict[str, Any]) -> str:
+    """``/api/cookieless``: the visitors counted only thanks to cookieless mode (persons whose every
+    id is a cookieless one), out of all persons."""
+    only = int(report.get("cookieless_only") or 0)
+    total = int(report.get("persons") or 0)
+    share = f"{100 * only / total:.0f}%" if total else "—"
+    return (
+        f'<div class="startup-stats cookieless-stats" data-cookieless-only="{only}" data-persons="{total}">'
+        f'<div class="stat"><span class="value">{only}</span>'
+        '<span class="label">visitors counted only thanks to cookieless mode</span></div>'
+        f'<div class="stat"><span class="value">{share}</span><span class="label">of {total} persons</span></div></div>'
     )

@@ -23,7 +23,13 @@ from collections.abc import Sequence
 
 from empmix_collector import __version__
 from empmix_collector.server import bind, serve, serve_workers
-from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings, is_postgres_url
+from empmix_collector.settings import (
+    DEFAULT_COOKIELESS_SALT_DAYS,
+    DEFAULT_MAX_IDS_PER_PERSON,
+    DEFAULT_TRACK_MAX_AGE_DAYS,
+    Settings,
+    is_postgres_url,
+)
 from empmix_collector.store import create_store
 from empmix_collector.store.base import StoreError
 
@@ -114,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"oldest event /track accepts, in days (default {DEFAULT_TRACK_MAX_AGE_DAYS:g})",
     )
     parser.add_argument(
+        "--trust-proxy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N reverse proxies in front: cookieless ids take the client address from X-Forwarded-For"
+        " (the N-th entry from the right); default 0: the socket peer",
+    )
+    parser.add_argument(
+        "--cookieless-salt-days",
+        type=int,
+        default=DEFAULT_COOKIELESS_SALT_DAYS,
+        metavar="DAYS",
+        help=f"UTC days a cookieless salt is kept before it is deleted (default {DEFAULT_COOKIELESS_SALT_DAYS})",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -137,6 +158,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         api_routes=tuple(args.api_route),
         cookie_domain=args.cookie_domain,
+        trust_proxy=args.trust_proxy,
+        cookieless_salt_days=args.cookieless_salt_days,
     )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "Settings",
     "DEFAULT_MAX_IDS_PER_PERSON",
     "DEFAULT_TRACK_MAX_AGE_DAYS",
+    "DEFAULT_COOKIELESS_SALT_DAYS",
     "ROUTE_KINDS",
     "is_postgres_url",
     "parse_api_route",
@@ -27,6 +28,9 @@ person hold more distinct ids is refused with ``too_many_ids``."""
 
 DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
 """``/track`` accepts events of the last 5 days only (Mixpanel); older data goes to ``/import``."""
+
+DEFAULT_COOKIELESS_SALT_DAYS = 2
+"""A cookieless salt is deleted once it is this many UTC days old (today's and yesterday's are kept)."""
 
 
 ROUTE_KINDS = ("track", "engage", "groups", "cookie")
@@ -102,6 +106,10 @@ class Settings:
             ``groups``, ``cookie``) is also accepted on ``path``, beside its default path.
         cookie_domain: ``Domain=`` of the identity cookie that ``POST /cookie`` sets
             (``--cookie-domain``); ``None``: a host-only cookie.
+        trust_proxy: reverse proxies in front of the collector (``--trust-proxy N``): the
+            client address of cookieless ids is the N-th ``X-Forwarded-For`` entry from the
+            right; 0 (default): the socket peer, the header is ignored.
+        cookieless_salt_days: UTC days a cookieless salt is kept (``--cookieless-salt-days``).
     """
 
     db_path: str
@@ -114,6 +122,8 @@ class Settings:
     workers: int = 1
     api_routes: tuple[tuple[str, str], ...] = ()
     cookie_domain: str | None = None
+    trust_proxy: int = 0
+    cookieless_salt_days: int = DEFAULT_COOKIELESS_SALT_DAYS
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):
@@ -168,6 +178,10 @@ class Settings:
         object.__setattr__(self, "api_routes", tuple(routes))
         if self.cookie_domain is not None:
             object.__setattr__(self, "cookie_domain", _check_cookie_domain(self.cookie_domain))
+        if type(self.trust_proxy) is not int or not 0 <= self.trust_proxy <= 32:
+            raise ValueError(f"--trust-proxy {self.trust_proxy!r}: must be an integer from 0 to 32")
+        if type(self.cookieless_salt_days) is not int or not 1 <= self.cookieless_salt_days <= 366:
+            raise ValueError(f"--cookieless-salt-days {self.cookieless_salt_days!r}: must be an integer from 1 to 366")
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

@@ -176,3 +176,19 @@ def test_startup_panel_empty_and_escaped() -> None:
 def test_ms_label() -> None:
     labels = [dashview.ms_label(v) for v in (None, 0, 850.4, 1000, 1840, 12_400)]
     assert labels == ["—", "0 ms", "850 ms", "1.0 s", "1.8 s", "12 s"]
+
+
+def test_cookieless_persons_are_marked_and_counted() -> None:
+    visitor = "$cookieless:tcimiuoqavxlwvs3ypyca7h554pbveio"
+    person = {"person_id": 3, "distinct_ids": [visitor], "identified": False, "cookieless": True, "properties": {}}
+    card = dashview.person_card(person, [])
+    assert 'data-cookieless="true"' in card and '<span class="badge cookieless"' in card
+    assert dashview.person_label(person) == "anonymous $cookieless:tcimiuoq…"
+    assert 'data-cookieless="false"' in dashview.person_card(ALICE, MERGES)
+    svg = svg_tree(dashview.graph_svg({**person, "distinct_ids": [visitor, "usr_c"]}, []))
+    ns = "{http://www.w3.org/2000/svg}"
+    assert {g.get("data-id"): g.get("class") for g in svg.iter(ns + "g") if "node" in g.get("class", "")} == {
+        visitor: "node anon", "usr_c": "node user"}
+    stats = dashview.cookieless_html({"persons": 8, "cookieless_only": 2})
+    assert 'data-cookieless-only="2"' in stats and "25%" in stats and "of 8 persons" in stats
+    assert "—" in dashview.cookieless_html({})

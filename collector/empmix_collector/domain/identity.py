@@ -20,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # One rule for what is a real id, shared with the SDK (which refuses what this refuses to merge).
-from empmix_web.ids import DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason
+from empmix_web.ids import COOKIELESS, DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason
 
 __all__ = [
     "KINDS",
     "MAX_ID_LENGTH",
     "DEVICE_PREFIX",
+    "ANONYMOUS_PREFIXES",
     "ILLEGAL_ID",
     "ALREADY_IDENTIFIED",
     "ALIAS_EXISTS",
@@ -36,7 +37,9 @@ __all__ = [
     "decide",
 ]
 
-KINDS = ("identify", "alias", "link", "merge")
+KINDS = ("identify", "alias", "link", "merge", "cookieless")
+ANONYMOUS_PREFIXES = (DEVICE_PREFIX, COOKIELESS)
+"""Ids starting with these are anonymous: ``$device:...`` and ``$cookieless`` (the sentinel and its ids)."""
 ILLEGAL_ID = "illegal_id"
 ALREADY_IDENTIFIED = "already_identified"
 ALIAS_EXISTS = "alias_exists"
@@ -112,8 +115,11 @@ def decide(
         problem = illegal_id_reason(value)
         if problem is not None:
             return _refused(ILLEGAL_ID, f"{side} id {value[:80]!r}: {problem}")
-    if kind != "merge" and to_id.startswith(DEVICE_PREFIX):
-        return _refused(ILLEGAL_ID, f"{to_id[:80]!r}: an anonymous $device: id cannot be the identified id")
+    if kind == "cookieless" and not (from_id.startswith(COOKIELESS) and to_id.startswith(DEVICE_PREFIX)):
+        return _refused(ILLEGAL_ID, "a cookieless link joins a $cookieless: id to a $device: id")
+    if kind not in ("merge", "cookieless") and to_id.startswith(ANONYMOUS_PREFIXES):
+        prefix = DEVICE_PREFIX if to_id.startswith(DEVICE_PREFIX) else COOKIELESS
+        return _refused(ILLEGAL_ID, f"{to_id[:80]!r}: an anonymous {prefix} id cannot be the identified id")
     if from_id == to_id:
         return Decision("noop", detail="same id")
     if kind == "alias" and alias_taken:
@@ -134,12 +140,16 @@ def decide(
         return _refused(TOO_MANY_IDS, f"the merged person would hold {size} distinct ids; the cap is {cap}")
     from_identified = from_person is not None and from_person.identified
     to_identified = to_person is not None and to_person.identified
-    if kind == "merge":
+    if kind == "cookieless" and from_identified and to_identified:
+        return _refused(ALREADY_IDENTIFIED, "the cookieless visit and the device belong to two identified people")
+    if kind == "cookieless":
+        identified = from_identified or to_identified
+    elif kind == "merge":
         identified = (
             from_identified
             or to_identified
-            or not from_id.startswith(DEVICE_PREFIX)
-            or not to_id.startswith(DEVICE_PREFIX)
+            or not from_id.startswith(ANONYMOUS_PREFIXES)
+            or not to_id.startswith(ANONYMOUS_PREFIXES)
         )
     else:
         identified = True  # a non-$device: id (the identified id / alias / $user_id) joins

@@ -58,6 +58,7 @@ class EventRecord:
     properties_json: str
     op: IdentityOp | None = None
     link: tuple[str, str] | None = None  # ("$device:"+$device_id, $user_id)
+    cookieless_link: tuple[str, str] | None = None  # (this request's $cookieless: id, "$device:"+$device_id)
 
 
 @dataclass(slots=True)

@@ -86,6 +86,8 @@ class Context:
         endpoint: ``"track"``, ``"import"`` or ``"engage"``.
         default_project: project for ``/import`` records without a token.
         max_age_ms: ``/track`` refuses events older than this.
+        cookieless_links: record index -> the request's cookieless id, for the records
+            carrying ``$device_id`` and ``$cookieless_link: true`` (``http.cookieless``).
     """
 
     projects: dict[str, int]
@@ -93,6 +95,7 @@ class Context:
     endpoint: str
     default_project: int | None = None
     max_age_ms: int = 5 * 86_400_000
+    cookieless_links: dict[int, str] | None = None
 
 
 def to_ms(value: Any) -> int | None:
@@ -317,6 +320,11 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         else:
             time_ms, sent_ms, clamped = _event_time(props, ctx)
         op = _identity(event, props, distinct_id, ctx) if event[0] == "$" else None
+        cookieless_link = None
+        if ctx.cookieless_links and index in ctx.cookieless_links:
+            device = _device_did(props.get("$device_id"))
+            if device is not None:  # consent: this visit's cookieless id joins the device
+                cookieless_link = (ctx.cookieless_links[index], device)
         link = None
         device_id = props.get("$device_id")
         if device_id is not None:
@@ -347,4 +355,5 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         properties_json,
         op,
         link,
+        cookieless_link,
     )

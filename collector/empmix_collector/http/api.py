@@ -4,7 +4,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 (401 otherwise). ``?token=T`` picks the project; the default is the first ``--token``.
 
 ==============================================  =============================================
-``GET /api/persons/{distinct_id}``              ``{person_id, distinct_ids, identified, properties, created_at}``
+``GET /api/persons/{distinct_id}``              ``{person_id, distinct_ids, identified, cookieless, properties, ...}``
 ``GET /api/persons/{distinct_id}/events``       ``{"events": [{event, distinct_id, time, insert_id, properties}]}``
 ``GET /api/persons/{distinct_id}/sessions``     ``{"sessions": [{session_id, start, end, events}]}``
 ``GET /api/persons?limit=&offset=``             ``{"persons": [...]}`` newest first
@@ -15,6 +15,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 ``GET /api/funnel?steps=A,B&from=&to=&window_ms=&by=[&group_key=]``   ``{"steps": [{event, count}], "by": ...}``
 ``GET /api/retention?born=&returned=&from=&to=&unit=&by=[&group_key=]``  ``{"cohorts": [{start, size, returned}]}``
 ``GET /api/startup?from=&to=``                  ``{visits, left_before_ready, ..._share, ready, histogram}``
+``GET /api/cookieless``                         ``{persons, cookieless_only}``: persons with only cookieless ids
 ==============================================  =============================================
 """
 
@@ -213,6 +214,14 @@ class QueryAPI:
         async def handler(request: Request, project: int) -> Response:
             limit = _int_param(request, "limit", 10_000, 1, 100_000)
             return _reply({"merges": await self.store.merge_log(project, limit)})
+
+        return await self._run(request, handler)
+
+    async def cookieless(self, request: Request) -> Response:
+        """``GET /api/cookieless``: how many persons were counted only thanks to cookieless mode."""
+
+        async def handler(request: Request, project: int) -> Response:
+            return _reply(await self.store.cookieless_report(project))
 
         return await self._run(request, handler)
 

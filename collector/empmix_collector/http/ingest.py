@@ -1,8 +1,9 @@
 """Ingestion endpoints: ``/track``, ``/engage``, ``/groups`` and ``/import``.
 
-Flow of one request: cap and read the body, decode it (``wire``), validate each
-record (``validate``), hand the good ones to the writer and wait for the commit
-(``store``), then answer as Mixpanel does:
+Flow of one request: cap and read the body, decode it (``wire``), put cookieless ids in
+place of the ``"$cookieless"`` sentinel (``http.cookieless``), validate each record
+(``validate``), hand the good ones to the writer and wait for the commit (``store``),
+then answer as Mixpanel does:
 
 * ``/track``, ``/engage`` and ``/groups``: ``1`` / ``0``, or with ``verbose=1``
   ``{"status": 1|0, "error": ...}`` plus ``failed_records`` (``index``, ``reason``)
@@ -47,6 +48,7 @@ from empmix_collector.domain.wire import (
     is_true,
     summarize,
 )
+from empmix_collector.http.cookieless import CookielessIds
 from empmix_collector.settings import Settings
 from empmix_collector.store.base import Store, StoreError
 
@@ -114,6 +116,7 @@ class Ingest:
         self.settings = settings
         self.store = store
         self.max_age_ms = int(settings.track_max_age_days * 86_400_000)
+        self.cookieless = CookielessIds(settings, store)
 
     async def track(self, request: Request) -> Response:
         """``POST /track``: events from untrusted clients (token in each record)."""
@@ -162,7 +165,11 @@ class Ingest:
         if endpoint == "import":
             token = payload.params.get("token")
             default_project = projects.get(token) if token else projects.get(self.settings.default_token)
-        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms)
+        try:
+            links = await self.cookieless.apply(request, endpoint, payload, projects, default_project)
+        except StoreError as exc:
+            return self._unavailable(endpoint, exc, verbose)
+        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms, links or None)
         check = (
             validate_profile
             if endpoint == "engage"
@@ -189,8 +196,7 @@ class Ingest:
             try:
                 result = await self.store.write(batch)
             except StoreError as exc:
-                log.warning("turning a batch away: %s", exc)
-                return self._error(endpoint, 503, f"collector unavailable: {exc}", verbose, {"Retry-After": "1"})
+                return self._unavailable(endpoint, exc, verbose)
             stored = len(batch) - len(result.failed)
             if result.failed:
                 failures.extend(result.failed)
@@ -207,6 +213,10 @@ class Ingest:
         if entries:
             reply["failed_records"] = entries
         return _json(status, reply)
+
+    def _unavailable(self, endpoint: str, exc: StoreError, verbose: bool) -> Response:
+        log.warning("turning a batch away: %s", exc)
+        return self._error(endpoint, 503, f"collector unavailable: {exc}", verbose, {"Retry-After": "1"})
 
     def _error(
         self, endpoint: str, status: int, message: str, verbose: bool, headers: Mapping[str, str] | None = None

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.settings import is_postgres_url
+from empmix_collector.store.cookieless import CookielessStore
 
 __all__ = [
     "Store",
@@ -58,7 +59,7 @@ class SchemaTooNew(StoreError):
     """The database was written by a newer collector (its schema version is unknown here)."""
 
 
-class Store(Protocol):
+class Store(CookielessStore, Protocol):
     """A collector database: one write path and the reads of the query API.
 
     ``write`` returns only after the batch's transaction has committed. Reads return

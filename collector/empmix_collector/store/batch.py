@@ -96,6 +96,8 @@ class BatchWriter:
                     changes.add(e.project_id)
                 elif e.link is not None and (e.project_id, *e.link) not in self._links_seen:
                     changes.add(e.project_id)
+                if e.cookieless_link is not None:
+                    changes.add(e.project_id)
             for p in batch.profiles:
                 wanted.add((p.project_id, p.distinct_id))
                 changes.add(p.project_id)
@@ -151,6 +153,8 @@ class BatchWriter:
                     if len(self._links_seen) > _MAX_KNOWN:
                         self._links_seen.clear()
                     self._links_seen.add(link_key)
+            if event.cookieless_link is not None:  # consent: rare, so always checked (a replay is a noop)
+                self._link(event.project_id, "cookieless", *event.cookieless_link, event, received, log_noop=False)
         for record in batch.profiles:
             rejection = self._profile(record, received)
             if rejection is not None:

@@ -26,6 +26,7 @@ from empmix_collector.domain.analysis import (
     retention_table,
     sessions_of,
 )
+from empmix_collector.domain.cookieless import is_cookieless
 from empmix_collector.domain.groups import group_ids
 from empmix_collector.domain.wire import dumps_json, loads_json
 from empmix_collector.store.sql import Row, Sql
@@ -51,6 +52,7 @@ def _person_json(row: Row, ids: list[str]) -> dict[str, Any]:
         "person_id": row[0],
         "distinct_ids": ids,
         "identified": bool(row[1]),
+        "cookieless": bool(ids) and all(is_cookieless(i) for i in ids),  # counted only thanks to cookieless mode
         "created_at": row[2],
         "properties": loads_json(row[3]),
     }

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.store import reads, startup
 from empmix_collector.store.base import JSON, StoreClosed
+from empmix_collector.store.cookieless import CookielessMixin
 from empmix_collector.store.sql import Sql
 from empmix_collector.store.writer import GroupWriter
 
@@ -23,7 +24,7 @@ __all__ = ["SqlStore", "register_projects"]
 T = TypeVar("T")
 
 
-class SqlStore:
+class SqlStore(CookielessMixin):
     """Base of :class:`~empmix_collector.store.sqlite.SqliteStore` and
     :class:`~empmix_collector.store.postgres.PostgresStore` (implements ``Store``)."""
 
@@ -66,14 +67,30 @@ class SqlStore:
         """Run ``fn(sql, *args)`` on a read connection (blocking)."""
         raise NotImplementedError
 
-    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sql, *args)`` on a read connection (blocking; tests and benchmarks)."""
+    def _require_open(self) -> None:
         if self._writer is None:
             raise StoreClosed("the store is closed")
+
+    def read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sql, *args)`` on a read connection (blocking; tests and benchmarks)."""
+        self._require_open()
         return self._read_sync(fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(self.read_sync, fn, *args)
+
+    def _aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sql, *args)`` on a connection that may write, outside the writer's
+        transaction, each statement committed on its own (blocking; ``store.cookieless``)."""
+        raise NotImplementedError
+
+    def aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """``_aside_sync`` on an open store (blocking; tests)."""
+        self._require_open()
+        return self._aside_sync(fn, *args)
+
+    async def _aside(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(self.aside_sync, fn, *args)
 
     async def get_person(self, project_id: int, distinct_id: str) -> JSON | None:
         """See ``Store.get_person``."""

@@ -15,7 +15,7 @@ import psycopg
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "SCHEMA_V4", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
 
 LOCK_SPACE = 0x656D70  # "emp": first key of every advisory lock the collector takes
 """Advisory locks are (LOCK_SPACE, project id); (LOCK_SPACE, 0) guards schema upgrades."""
@@ -84,7 +84,17 @@ CREATE TABLE IF NOT EXISTS group_updates (
 """
 """Group profiles (``/groups``): one row per (project, group key, group id)."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
+SCHEMA_V4 = """
+CREATE TABLE IF NOT EXISTS cookieless_salts (
+  project_id BIGINT NOT NULL, day BIGINT NOT NULL, salt TEXT NOT NULL, created_ms BIGINT NOT NULL,
+  PRIMARY KEY (project_id, day));
+CREATE TABLE IF NOT EXISTS cookieless_resets (
+  project_id BIGINT NOT NULL, day BIGINT NOT NULL, base TEXT COLLATE "C" NOT NULL, insert_id TEXT COLLATE "C" NOT NULL,
+  created_ms BIGINT NOT NULL, PRIMARY KEY (project_id, day, base, insert_id));
+"""
+"""Cookieless operation (``store.cookieless``): daily salts and reset generations."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

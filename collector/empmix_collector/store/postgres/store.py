@@ -310,3 +310,7 @@ class PostgresStore(SqlStore):
                 return fn(PgSql(conn), *args)
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}") from exc
+
+    def _aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """The read pool's connections autocommit: each statement is its own transaction."""
+        return self._read_sync(fn, *args)

@@ -12,7 +12,7 @@ import sqlite3
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "SCHEMA_V2", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -70,7 +70,17 @@ CREATE TABLE IF NOT EXISTS group_updates (          -- dedup of /groups records 
 """
 """Group profiles (``/groups``): one row per (project, group key, group id)."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2)]
+SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS cookieless_salts (       -- one random salt per project and UTC day
+  project_id INTEGER NOT NULL, day INTEGER NOT NULL, salt TEXT NOT NULL, created_ms INTEGER NOT NULL,
+  PRIMARY KEY (project_id, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cookieless_resets (      -- $cookieless_reset: a browser's next generation of the day
+  project_id INTEGER NOT NULL, day INTEGER NOT NULL, base TEXT NOT NULL, insert_id TEXT NOT NULL,
+  created_ms INTEGER NOT NULL, PRIMARY KEY (project_id, day, base, insert_id)) WITHOUT ROWID;
+"""
+"""Cookieless operation (``store.cookieless``): daily salts and reset generations."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -168,6 +168,8 @@ class SqliteStore(SqlStore):
         self._readers: queue.SimpleQueue[SqliteSql] = queue.SimpleQueue()
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._aside_conn: sqlite3.Connection | None = None  # cookieless salts and resets
+        self._aside_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -217,6 +219,10 @@ class SqliteStore(SqlStore):
                 conn.close()
             self._all_readers.clear()
         self._readers = queue.SimpleQueue()
+        with self._aside_lock:
+            if self._aside_conn is not None:
+                self._aside_conn.close()
+                self._aside_conn = None
 
     def _checkpoints(self) -> None:
         """Copy committed WAL frames into the database off the writer's path.
@@ -255,3 +261,14 @@ class SqliteStore(SqlStore):
             if reader.conn.in_transaction:
                 reader.conn.execute("ROLLBACK")
             self._readers.put(reader)
+
+    def _aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """One write connection beside the writer's (autocommit: each statement takes the
+        file's write lock only for itself, waiting up to the busy timeout)."""
+        with self._aside_lock:
+            if self._aside_conn is None:
+                self._aside_conn = connect(self.path)
+            try:
+                return fn(SqliteSql(self._aside_conn), *args)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
