@@ -395,6 +395,7 @@ def _scaling(scaling: dict[str, Any]) -> list[str]:
 
 
 _PROFILE_LABELS = {"loopback": "loopback", "20mbps_20ms": "20 Mbps / 20 ms"}
+LATE_MS = 100  # a cell with a tab closed later than this after its time gets a mark
 _BOOT_KINDS = ("pyodide_boot", "micropython_boot")
 
 
@@ -416,7 +417,8 @@ def _early(early: dict[str, Any]) -> list[str]:
             cells = {c["leave_s"]: c for c in early["cells"] if c["kind"] == kind and c["profile"] == profile}
             ref = (refs.get(profile) or {}).get(kind) or {}
             most = max([c["max_pageviews_per_load"] for c in cells.values()] + [ref.get("pageviews", 0)])
-            row = [f"{cells[t]['counted']}/{cells[t]['visits']}" for t in leaves]
+            late = lambda c: "†" if c.get("closed_late_ms_max", 0) > LATE_MS else ""  # noqa: E731
+            row = [f"{cells[t]['counted']}/{cells[t]['visits']}{late(cells[t])}" for t in leaves]
             row = [f"**{r}**" if kind in _BOOT_KINDS else r for r in row]
             first = ref.get("seconds_to_first_stored_pageview")
             lines.append(f"| {info['label']} | {_PROFILE_LABELS.get(profile, profile)} | " + " | ".join(row)
@@ -425,6 +427,10 @@ def _early(early: dict[str, Any]) -> list[str]:
     execution = boot["exec"]
     counted, mixpanel, most = early["counted_min_boot"], early["counted_min_mixpanel"], early["max_pageviews_per_load"]
     verdict = lambda ok: "met" if ok else "not met"  # noqa: E731
+    worst = max(c.get("closed_late_ms_max", 0) for c in early["cells"])
+    if worst > LATE_MS:
+        lines += ["", f"† a tab of this cell was closed more than {LATE_MS} ms after its time (the busy machine held "
+                  f"up the driver; at worst {_f(worst, 0)} ms late): it had longer to count its visit."]
     lines += [
         "",
         "| | value | goal |",
@@ -449,8 +455,8 @@ def _early(early: dict[str, Any]) -> list[str]:
     missed = early.get("boot_visits_missed")
     if missed:
         lines[-1] += (f" Visits with the boot script not counted: {missed}, of which "
-                      f"{early['boot_visits_missed_before_the_script_arrived']} closed before `empmix-boot.js` had "
-                      "arrived.")
+                      f"{early['boot_visits_missed_before_the_script_arrived']} closed before the browser reported "
+                      "`empmix-boot.js` loaded.")
     arrivals = early.get("script_arrival_median_ms") or {}
     if arrivals:
         lines += ["", "Navigation → arrival of the script that counts the visit (`empmix-boot.js`; without the boot "
