@@ -130,8 +130,8 @@ def tokens_for(repeats: int) -> list[str]:
 
 _BOOT_TAGS = (
     re.compile(r"<!--(?:(?!-->).)*?empmix-boot(?:(?!-->).)*?-->\s*", re.S),  # comments about it
-    re.compile(r'<script src="/boot-tag\.js"></script>\s*'),  # the demo's tag writer (boot-tag.js)
-    re.compile(r'<script src="/empmix-boot\.js"[^>]*></script>\s*'),  # the plain tag
+    re.compile(r'<script[^>]*\bsrc="/boot-tag\.js"[^>]*></script>\s*'),  # the demo's tag writer (boot-tag.js)
+    re.compile(r'<script[^>]*\bsrc="/empmix-boot\.js"[^>]*></script>\s*'),  # the plain tag
     re.compile(r"<script>\s*document\.write\((?:(?!</script>).)*?empmix-boot(?:(?!</script>).)*?</script>\s*", re.S),
 )
 _APP_TAG = 'src="/app.py"'
