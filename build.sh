@@ -65,9 +65,11 @@ setup_assets() {
 layout_boot() {
   # the boot script's one source is empmix_web/boot.js; pages load this minified copy (terser,
   # pinned in package-lock.json). It is what ./build.sh bench measures as boot_js_gzip_bytes
+  # the collector serves the same copy, as package data of the wheel: empmix_web/boot.min.js (ignored by git)
   mkdir -p "$WWW"
   node_modules/.bin/terser empmix_web/boot.js --compress passes=2 --mangle --ecma 2020 --toplevel \
-    --output "$WWW/empmix-boot.js"
+    --output empmix_web/boot.min.js
+  cp empmix_web/boot.min.js "$WWW/empmix-boot.js"
 }
 
 build_wheel() {
