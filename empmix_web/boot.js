@@ -5,7 +5,7 @@
    It runs synchronously, never throws into the page and needs nothing else. It reads (or mints)
    the identity exactly as the SDK does, respects the consent choice, records one
    $mp_web_page_view in the SDK's queue under its own tab id and sends it at once (fetch with
-   keepalive). If the page goes away before Python is ready, it beacons what is still queued and
+   keepalive, in the next task, so that the page's parser goes on first). If the page goes away before Python is ready, it beacons what is still queued and
    an $mp_page_leave ($left_before_ready, $time_on_page_ms). EmpMix.init() adopts its tab,
    identity and queue through window.empmixBoot (empmix_web/handover.py).
 
@@ -188,10 +188,6 @@
     const view = record("$mp_web_page_view", isMap(config.pageview_properties) && config.pageview_properties);
     Object.assign(state, { tab: cookieless ? null : tab, device: ident.$device_id, pageview: view.id, session: touched });
 
-    // tabs.TabCoordinator: this tab's Web Lock (or heartbeat) until the page goes
-    cookieless || (nav.locks ? nav.locks.request(prefix + "tab_" + tab, () => new Promise(() => {})).catch(() => {})
-                             : put(prefix + "alive_" + tab, "" + now));
-
     // wire.url and wire.encode_batch; wire.outcome for one record: kept only if the server asks to retry
     let target = (config.api_host || loc.origin).replace(/\/+$/, "") + "/" +
                  ((config.api_routes || {}).track || "track/").replace(/^\/+/, "");
@@ -204,10 +200,15 @@
         nav.locks || cookieless || drop(prefix + "alive_" + tab);
       } catch {}
     });
-    fetch(target, { method: "POST", body: form([view]), keepalive: true, credentials: "omit" }).then(reply => {
-      const s = reply.status;
-      if (s < 500 && s != 408 && s != 429) view.key && drop(view.key, (view.sent = 1));
-    }, () => {});
+    setTimeout(() => { // a task of its own: neither the send nor the lock holds up the page's parser
+      // tabs.TabCoordinator: this tab's Web Lock (or heartbeat) until the page goes
+      cookieless || (nav.locks ? nav.locks.request(prefix + "tab_" + tab, () => new Promise(() => {})).catch(() => {})
+                               : put(prefix + "alive_" + tab, "" + now));
+      fetch(target, { method: "POST", body: form([view]), keepalive: true, credentials: "omit" }).then(reply => {
+        const s = reply.status;
+        if (s < 500 && s != 408 && s != 429) view.key && drop(view.key, (view.sent = 1));
+      }, () => {});
+    });
 
   } catch (e) {
     console.warn("empmix-boot:", e);
