@@ -130,6 +130,8 @@ def test_a_failing_batch_does_not_sink_the_others(store: SqlStore, target: str) 
     assert isinstance(results[2], Exception) and not isinstance(results[2], StoreError)  # a NOT NULL violation
     assert all(not isinstance(r, BaseException) for i, r in enumerate(results) if i != 2)
     assert _count(target) == 15  # nothing of the bad batch, everything of the others
+    # the others were committed together, beside the bad one (savepoints), not one by one
+    assert store.commit_count <= 2
 
 
 def test_backpressure_and_closed_store(target: str) -> None:

@@ -11,10 +11,12 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from empmix_collector.domain.jsoncodec import dumps_json
+from empmix_collector.domain.values import beyond_int_range, int_in_range
 
 __all__ = [
     "OPERATIONS",
@@ -23,6 +25,7 @@ __all__ = [
     "ProfileError",
     "check_operand",
     "apply_operations",
+    "encode_profile",
     "merge_properties",
 ]
 
@@ -35,7 +38,14 @@ MAX_PROFILE_BYTES = 256 * 1024
 
 
 class ProfileError(ValueError):
-    """An operation that cannot apply to the current profile (the record is rejected)."""
+    """An operation that cannot apply to the current profile (the record is rejected).
+
+    ``op`` names the operation that failed (``failed_records[].field``), when one did.
+    """
+
+    def __init__(self, reason: str, op: str | None = None) -> None:
+        super().__init__(reason)
+        self.op = op
 
 
 def _is_number(value: Any) -> bool:
@@ -52,6 +62,8 @@ def check_operand(op: str, value: Any) -> str | None:
         return "$add takes numbers only"
     if op == "$union" and type(value) is not list:
         return "$union takes a list"
+    if beyond_int_range(value):
+        return "an integer beyond ±2^63 (no store holds it as a number)"
     return None
 
 
@@ -78,10 +90,13 @@ def _apply(props: dict[str, Any], op: str, operand: Any) -> dict[str, Any]:
             if current is None:
                 current = 0
             elif not _is_number(current):
-                raise ProfileError(f"$add: property {key!r} holds a {type(current).__name__}, not a number")
-            total = current + value
-            if type(total) is float and not math.isfinite(total):
-                raise ProfileError(f"$add: property {key!r} would overflow")
+                raise ProfileError(f"$add: property {key!r} holds a {type(current).__name__}, not a number", op)
+            try:
+                total = current + value
+            except OverflowError:  # an integer past the double range plus a float
+                total = math.inf
+            if not (int_in_range(total) if type(total) is int else math.isfinite(total)):
+                raise ProfileError(f"$add: property {key!r} would overflow", op)
             props[key] = total
         elif op == "$append":
             if current is None:
@@ -89,12 +104,12 @@ def _apply(props: dict[str, Any], op: str, operand: Any) -> dict[str, Any]:
             elif type(current) is list:
                 props[key] = [*current, value]
             else:
-                raise ProfileError(f"$append: property {key!r} is not a list")
+                raise ProfileError(f"$append: property {key!r} is not a list", op)
         elif op == "$union":
             if current is None:
                 current = []
             elif type(current) is not list:
-                raise ProfileError(f"$union: property {key!r} is not a list")
+                raise ProfileError(f"$union: property {key!r} is not a list", op)
             merged = list(current)
             for item in value:
                 if not _contains(merged, item):
@@ -104,7 +119,7 @@ def _apply(props: dict[str, Any], op: str, operand: Any) -> dict[str, Any]:
             if type(current) is list:
                 props[key] = [item for item in current if not (type(item) is type(value) and item == value)]
         else:  # pragma: no cover - validation only lets OPERATIONS through
-            raise ProfileError(f"unknown operation {op!r}")
+            raise ProfileError(f"unknown operation {op!r}", op)
     return props
 
 
@@ -123,16 +138,34 @@ def apply_operations(properties: Mapping[str, Any], operations: Iterable[tuple[s
 
     Raises:
         ProfileError: an operation does not fit the profile, or the profile would
-            pass :data:`MAX_PROFILE_PROPERTIES` / :data:`MAX_PROFILE_BYTES`.
+            pass :data:`MAX_PROFILE_PROPERTIES` (:func:`encode_profile` checks the bytes).
     """
     props = dict(properties)
+    last = None
     for op, operand in operations:
         props = _apply(props, op, operand)
+        last = op
     if len(props) > MAX_PROFILE_PROPERTIES:
-        raise ProfileError(f"the profile would have {len(props)} properties; the limit is {MAX_PROFILE_PROPERTIES}")
-    if len(json.dumps(props, ensure_ascii=False, separators=(",", ":"))) > MAX_PROFILE_BYTES:
-        raise ProfileError(f"the profile would be larger than {MAX_PROFILE_BYTES} bytes")
+        raise ProfileError(
+            f"the profile would have {len(props)} properties; the limit is {MAX_PROFILE_PROPERTIES}", last
+        )
     return props
+
+
+def encode_profile(props: Mapping[str, Any], op: str | None = None) -> str:
+    """The JSON text a profile is stored as.
+
+    Raises:
+        ProfileError: the text would pass :data:`MAX_PROFILE_BYTES`, or the profile holds a
+            value JSON cannot write (only a profile stored by an older collector can).
+    """
+    try:
+        text = dumps_json(props)
+    except ValueError as exc:
+        raise ProfileError(f"the profile cannot be stored: {exc}", op) from None
+    if len(text) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"the profile would be larger than {MAX_PROFILE_BYTES} bytes", op)
+    return text
 
 
 def merge_properties(target: Mapping[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:

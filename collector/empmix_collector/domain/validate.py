@@ -24,10 +24,12 @@ from typing import Any
 from empmix_collector.domain.records import EventRecord, IdentityOp, Rejection
 from empmix_collector.domain.values import (
     MAX_DEPTH,
+    MAX_INT,
     MAX_KEY_LENGTH,
     MAX_LIST_LENGTH,
     MAX_PROPERTIES,
     MAX_STRING_LENGTH,
+    int_in_range,
 )
 from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import clean_object as _clean_object
@@ -71,7 +73,6 @@ SECONDS_THRESHOLD = 100_000_000_000
 """``time`` below this is in seconds (year 5138), at or above in milliseconds."""
 DEVICE_PREFIX = "$device:"
 
-_MAX_SQL_INT = 2**63 - 1
 INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _IDENTITY_EVENTS = ("$identify", "$create_alias", "$merge")
 
@@ -96,7 +97,8 @@ class Context:
 
 
 def to_ms(value: Any) -> int | None:
-    """``time`` in seconds or milliseconds (auto-detected) -> integer ms; None if unusable."""
+    """``time`` in seconds or milliseconds (auto-detected) -> integer ms; None if unusable
+    (not a number, or beyond ±2^63, where no store's integer holds it)."""
     kind = type(value)
     if kind is int or kind is float:
         number = value
@@ -107,7 +109,10 @@ def to_ms(value: Any) -> int | None:
             return None
     else:
         return None
-    if not math.isfinite(number):
+    if kind is int:
+        if not int_in_range(number):
+            return None
+    elif not math.isfinite(number) or abs(number) > MAX_INT:
         return None
     if abs(number) < SECONDS_THRESHOLD:
         number = number * 1000
@@ -122,6 +127,8 @@ def as_id(value: Any, name: str) -> str:
             raise _Invalid(f"{name} is longer than {MAX_ID_LENGTH} characters", name)
         return _safe_text(value)
     if kind is int:
+        if not int_in_range(value):
+            raise _Invalid(f"{name} is an integer beyond ±2^63", name)
         return str(value)
     raise _Invalid(f"{name} must be a string", name)
 
@@ -131,7 +138,7 @@ def _op_id(value: Any) -> str:
     if type(value) is str:
         return _safe_text(value)
     if type(value) is int:
-        return str(value)
+        return str(value)[: MAX_ID_LENGTH + 1]  # past ±2^63: ``_op`` refuses it
     if value is None:
         return ""
     try:
@@ -143,11 +150,15 @@ def _op_id(value: Any) -> str:
 def _op(kind: str, from_value: Any, to_value: Any) -> IdentityOp:
     odd = [v for v in (from_value, to_value) if v is not None and type(v) not in (str, int)]
     problem = f"an id must be a string, not {type(odd[0]).__name__}" if odd else None
+    if any(type(v) is int and not int_in_range(v) for v in (from_value, to_value)):
+        problem = "an integer id must be within ±2^63"
     return IdentityOp(kind, _op_id(from_value), _op_id(to_value), problem)
 
 
 def _device_did(device_id: Any) -> str | None:
     if type(device_id) is int:
+        if not int_in_range(device_id):
+            raise _Invalid("$device_id is an integer beyond ±2^63", "$device_id")
         device_id = str(device_id)
     if type(device_id) is not str or not device_id:
         return None
@@ -162,11 +173,11 @@ def _event_time(props: dict[str, Any], ctx: Context) -> tuple[int, int, bool]:
         return ctx.now_ms, -1, False
     time_ms = to_ms(raw)
     if time_ms is None:
-        raise _Invalid("time must be a number of seconds or milliseconds since the epoch", "time")
+        raise _Invalid("time must be a number of seconds or milliseconds since the epoch, within ±2^63", "time")
     if time_ms < MIN_TIME_MS:
         raise _Invalid("time is before 1971-01-01", "time")
     if time_ms > ctx.now_ms + FUTURE_TOLERANCE_MS:
-        return ctx.now_ms, min(time_ms, _MAX_SQL_INT), True
+        return ctx.now_ms, min(time_ms, MAX_INT), True
     if ctx.endpoint == "track" and time_ms < ctx.now_ms - ctx.max_age_ms:
         days = ctx.max_age_ms / 86_400_000
         raise _Invalid(f"time is more than {days:g} days in the past; send historical events to /import", "time")
@@ -323,6 +334,8 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
             device = _device_did(device_id)
             user_id = props.get("$user_id")
             if device is not None and type(user_id) in (str, int) and user_id != "" and event != "$merge":
+                if type(user_id) is int and not int_in_range(user_id):
+                    raise _Invalid("$user_id is an integer beyond ±2^63", "$user_id")
                 link = (device, _op_id(user_id))
                 if op is not None and (op.from_id, op.to_id) == link:
                     link = None

@@ -61,9 +61,11 @@ def _key(e: EventRecord) -> EventKey:
 class BatchWriter:
     """Applies batches on the write connection (one instance per writer thread)."""
 
-    def __init__(self, sql: WriteSql, *, max_ids_per_person: int) -> None:
+    def __init__(self, sql: WriteSql, *, max_ids_per_person: int, faults: tuple[type[BaseException], ...] = ()) -> None:
         self.sql = sql
         self.cap = max_ids_per_person
+        self.faults = faults
+        """Errors of the database itself (locked, disk, connection): never one batch's fault."""
         self._known: set[tuple[int, str]] = set()
         self._links_seen: set[tuple[int, str, str]] = set()
 
@@ -111,6 +113,25 @@ class BatchWriter:
         for batch, result in zip(batches, results, strict=True):
             self._identity_and_profiles(batch, result, fresh)
         return results
+
+    def apply_isolated(self, batches: list[WriteBatch]) -> list[WriteResult | Exception]:
+        """Like :meth:`apply_group`, but each batch under its own savepoint: a batch that
+        raises is rolled back alone (its exception takes its place in the list) and the
+        others stay in the transaction, so the caller still commits once. A database fault
+        (``faults``) is raised, as from :meth:`apply_group`."""
+        out: list[WriteResult | Exception] = []
+        for batch in batches:
+            self.sql.run("SAVEPOINT empmix_batch")
+            try:
+                out.append(self.apply_group([batch])[0])
+            except self.faults:
+                raise
+            except Exception as exc:
+                self.sql.run("ROLLBACK TO SAVEPOINT empmix_batch")
+                self.forget_caches()  # they may hold facts of the rolled-back part
+                out.append(exc)
+            self.sql.run("RELEASE SAVEPOINT empmix_batch")
+        return out
 
     def _insert_events(self, batches: list[WriteBatch], with_ops: bool) -> set[EventKey]:
         """Insert every event; returns the dedup keys of the identity events
@@ -328,9 +349,9 @@ class BatchWriter:
         if row is None:  # pragma: no cover - _ensure_persons created it
             raise RuntimeError(f"no person for {record.distinct_id!r}")
         try:
-            updated = profiles.apply_operations(loads_json(row[1]), record.ops)
+            text = profiles.encode_profile(profiles.apply_operations(loads_json(row[1]), record.ops), record.ops[-1][0])
         except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), record.ops[0][0] if record.ops else None, record.insert_id)
+            return Rejection(record.index, str(exc), exc.op, record.insert_id)
         if record.insert_id is not None:
             first_time = sql.all(
                 "INSERT INTO profile_updates(project_id, insert_id, distinct_id, received_ms) VALUES (?, ?, ?, ?)"
@@ -339,7 +360,7 @@ class BatchWriter:
             )
             if not first_time:  # a replay: already applied once
                 return None
-        sql.run("UPDATE persons SET properties = ? WHERE id = ?", (dumps_json(updated), row[0]))
+        sql.run("UPDATE persons SET properties = ? WHERE id = ?", (text, row[0]))
         return None
 
     # -- group profiles (/groups) -----------------------------------------------------------
@@ -353,9 +374,10 @@ class BatchWriter:
             "SELECT properties FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where
         )
         try:
-            updated = profiles.apply_operations(loads_json(row[0]) if row is not None else {}, record.ops)
+            current = loads_json(row[0]) if row is not None else {}
+            text = profiles.encode_profile(profiles.apply_operations(current, record.ops), record.ops[-1][0])
         except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), record.ops[0][0] if record.ops else None, record.insert_id)
+            return Rejection(record.index, str(exc), exc.op, record.insert_id)
         if record.insert_id is not None:
             first_time = sql.all(
                 "INSERT INTO group_updates(project_id, insert_id, group_key, group_id, received_ms)"
@@ -370,12 +392,12 @@ class BatchWriter:
             sql.run(
                 "INSERT INTO group_profiles(project_id, group_key, group_id, created_at, updated_at, properties)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (*where, now_ms, now_ms, dumps_json(updated)),
+                (*where, now_ms, now_ms, text),
             )
         else:
             sql.run(
                 "UPDATE group_profiles SET properties = ?, updated_at = ?"
                 " WHERE project_id = ? AND group_key = ? AND group_id = ?",
-                (dumps_json(updated), now_ms, *where),
+                (text, now_ms, *where),
             )
         return None

@@ -211,7 +211,11 @@ class PostgresStore(SqlStore):
             conn.close()
             raise
         self._conn, self._sql = conn, sql
-        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person)
+        batches = BatchWriter(
+            sql,
+            max_ids_per_person=self.max_ids_per_person,
+            faults=(psycopg.OperationalError, psycopg.InterfaceError),  # TransactionRollback is one
+        )
         self._pool = ConnectionPool(
             self.url,
             min_size=1,
@@ -223,7 +227,7 @@ class PostgresStore(SqlStore):
             name="empmix-readers",
         )
         self._writer = GroupWriter(
-            lambda group: self._commit(batches, group),
+            lambda group, isolated: self._commit(batches, group, isolated),
             on_exit=self._close_writer_connection,
             max_pending=self.max_pending,
         )
@@ -258,12 +262,15 @@ class PostgresStore(SqlStore):
             log.warning("reconnected to PostgreSQL at %s", self.where)
         return self._sql
 
-    def _commit(self, batches: BatchWriter, group: list[WriteBatch]) -> list[WriteResult]:
-        """One transaction for ``group``, retried after deadlocks and serialisation failures."""
+    def _commit(self, batches: BatchWriter, group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
+        """One transaction for ``group`` (``isolated``: each batch under a savepoint), retried
+        after deadlocks and serialisation failures."""
         for attempt in range(MAX_RETRIES):
             sql = self._writer_sql()
             try:
-                results = batches.apply_group(group)
+                results: list[WriteResult | Exception] = (
+                    batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
+                )
                 sql.conn.commit()
                 return results
             except psycopg.errors.TransactionRollback as exc:  # deadlock / serialisation failure

@@ -177,12 +177,14 @@ class SqliteStore(SqlStore):
             log.warning("upgraded %s from schema version %d to %d", self.path, found, now)
         sql = SqliteSql(conn)
         self.projects = register_projects(sql, self.tokens, int(time.time() * 1000))
-        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person)
+        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person, faults=(sqlite3.OperationalError,))
 
-        def commit(group: list[WriteBatch]) -> list[WriteResult]:
+        def commit(group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                results = batches.apply_group(group)
+                results: list[WriteResult | Exception] = (
+                    batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
+                )
                 conn.execute("COMMIT")
                 return results
             except BaseException as exc:
