@@ -22,8 +22,9 @@ import sys
 from collections.abc import Sequence
 
 from empmix_collector import __version__
+from empmix_collector.http.hosts import LOOPBACK_NAMES
 from empmix_collector.server import bind, serve, serve_workers
-from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings, is_postgres_url
+from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings
 from empmix_collector.store import create_store
 from empmix_collector.store.base import StoreError
 
@@ -85,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="CORS origin allowed to send and read (repeatable); none given: any origin (dev mode)",
     )
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="allowed_host",
+        help="Host name this collector is served as (repeatable; others get 421, * allows any);"
+        " default: the --host address, localhost and 127.0.0.1",
+    )
+    parser.add_argument(
         "--api-route",
         action="append",
         default=[],
@@ -131,6 +141,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tokens=tuple(args.token),
         secret=args.secret if args.secret is not None else (os.environ.get(SECRET_ENV) or None),
         allow_origins=tuple(args.allow_origin),
+        allowed_hosts=tuple(args.allowed_host) or (args.host, *LOOPBACK_NAMES),
         site_dir=args.site,
         max_ids_per_person=args.max_ids_per_person,
         track_max_age_days=args.track_max_age_days,
@@ -141,10 +152,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _check_database(parser: argparse.ArgumentParser, settings: Settings) -> None:
-    """PostgreSQL: reach the server (and create or upgrade the schema) before serving,
-    so an unreachable database is one clear line and exit status 2."""
-    if not is_postgres_url(settings.db_path):
-        return
+    """Open the database (and create or upgrade the schema) before serving, so an
+    unreachable server or an unusable SQLite file is one clear line and exit status 2."""
     store = create_store(settings)
     try:
         store.open()

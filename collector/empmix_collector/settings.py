@@ -74,6 +74,15 @@ def _check_cookie_domain(domain: str) -> str:
     return value
 
 
+def _check_host(name: str) -> str:
+    value = name.strip().lower()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if value != "*" and (not value or any(c in value for c in "/@ ") or "://" in value):
+        raise ValueError(f"--allowed-host {name!r}: give a host name or address without scheme or port (or *)")
+    return value
+
+
 def is_postgres_url(target: str) -> bool:
     """``target`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
     return target.startswith(("postgresql://", "postgres://"))
@@ -90,9 +99,13 @@ class Settings:
         tokens: project tokens accepted in payloads; the first one is the default project
             of the query API.
         secret: the secret for ``/import`` (HTTP Basic user name) and the query API
-            (``Authorization: Bearer``). ``None`` leaves the query API open and disables
-            ``/import``.
-        allow_origins: CORS allow-list. Empty means any origin is echoed (dev mode).
+            (``Authorization: Bearer``). ``None`` disables ``/import`` and lets the query API
+            answer loopback clients only.
+        allow_origins: CORS allow-list. Empty means any origin is echoed on the ingestion
+            endpoints (dev mode); the query API gets CORS headers only for listed origins.
+        allowed_hosts: ``Host`` names the collector answers (``--allowed-host``), others
+            get 421; ``*`` allows any. Empty: no check (the CLI always gives its defaults:
+            the bind address, ``localhost`` and ``127.0.0.1``).
         site_dir: optional folder served as a static site on ``/``.
         max_ids_per_person: cluster cap for identity merges.
         track_max_age_days: how far in the past ``/track`` accepts events.
@@ -108,6 +121,7 @@ class Settings:
     tokens: tuple[str, ...]
     secret: str | None = None
     allow_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     site_dir: str | None = None
     max_ids_per_person: int = DEFAULT_MAX_IDS_PER_PERSON
     track_max_age_days: float = DEFAULT_TRACK_MAX_AGE_DAYS
@@ -146,6 +160,8 @@ class Settings:
             if origin != "null" and "://" not in origin:
                 raise ValueError(f"Settings.allow_origins: {origin!r} is not an origin (expected scheme://host[:port])")
         object.__setattr__(self, "allow_origins", origins)
+        hosts = tuple(dict.fromkeys(_check_host(name) for name in self.allowed_hosts))
+        object.__setattr__(self, "allowed_hosts", hosts)
         if self.site_dir is not None and not os.path.isdir(self.site_dir):
             raise ValueError(f"Settings.site_dir={self.site_dir!r} is not a directory")
         if not isinstance(self.max_ids_per_person, int) or self.max_ids_per_person < 2:

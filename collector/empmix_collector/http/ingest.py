@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -103,6 +104,19 @@ async def _read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _query_body(query: Mapping[str, str], cap: int) -> bytes:
+    """The form body a ``GET ...?data=...`` stands for."""
+    data = query.get("data")
+    if not data:
+        raise WireError(400, "a GET needs ?data= with the records (JSON or base64 of it)")
+    if len(data) > cap:
+        raise WireError(413, f"data larger than {cap} bytes")
+    return urlencode({"data": data}).encode("ascii")
+
+
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
     return Response(dumps_json(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -144,14 +158,13 @@ class Ingest:
         cap = MAX_IMPORT_BODY_BYTES if endpoint == "import" else MAX_BODY_BYTES
         query = request.query_params
         try:
-            body = await _read_body(request, cap)
-            payload = decode_body(
-                body,
-                request.headers.get("content-type"),
-                request.headers.get("content-encoding"),
-                query=query,
-                max_bytes=cap,
-            )
+            content_type: str | None
+            if request.method == "GET":  # Mixpanel's GET transport: ?data=<JSON or base64>
+                body, content_type, encoding = _query_body(query, cap), _FORM, None
+            else:
+                body = await _read_body(request, cap)
+                content_type, encoding = request.headers.get("content-type"), request.headers.get("content-encoding")
+            payload = decode_body(body, content_type, encoding, query=query, max_bytes=cap)
         except WireError as exc:
             return self._error(endpoint, exc.status, exc.message, is_true(query.get("verbose")))
         except ClientDisconnect:

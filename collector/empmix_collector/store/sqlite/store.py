@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -171,8 +172,15 @@ class SqliteStore(SqlStore):
         """Create or upgrade the schema, register the projects, start the writer."""
         if self._writer is not None:
             return
-        conn = connect(self.path)
-        found, now = upgrade(conn, self.path)
+        try:
+            conn = connect(self.path)
+        except (sqlite3.Error, RuntimeError) as exc:  # a missing folder, no permission, not a database
+            raise StoreUnavailable(f"cannot open the SQLite database {os.path.abspath(self.path)}: {exc}") from exc
+        try:
+            found, now = upgrade(conn, self.path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"cannot open the SQLite database {os.path.abspath(self.path)}: {exc}") from exc
         if found and found != now:
             log.warning("upgraded %s from schema version %d to %d", self.path, found, now)
         sql = SqliteSql(conn)
@@ -220,15 +228,27 @@ class SqliteStore(SqlStore):
         """Copy committed WAL frames into the database off the writer's path.
 
         A commit then only appends to the WAL; the page copying and the fsyncs of a
-        checkpoint run here (PASSIVE never blocks the writer or the readers).
+        checkpoint run here (PASSIVE never blocks the writer or the readers). Once the
+        writer has been idle for a round, a TRUNCATE checkpoint empties the WAL file, so a
+        burst does not leave it at its largest size for good. It does not wait: if a
+        writer or a reader is busy, it gives up and is tried again at the next idle round.
         """
         conn = connect(self.path)
+        conn.execute("PRAGMA busy_timeout=0")
+        seen, truncated = -1, True
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL_S):
+                commits = self.commit_count
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if commits != seen:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        truncated = False
+                    elif not truncated:
+                        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                        truncated = not busy
                 except sqlite3.Error as exc:  # busy or I/O: try again next round
                     log.warning("checkpoint failed: %s", exc)
+                seen = commits
         finally:
             conn.close()
 
