@@ -3,8 +3,8 @@
 Events are inserted with ``WriteSql.insert_many`` (``ON CONFLICT DO NOTHING``: the dedup
 index gives exactly-once, also between several collectors on one database); every
 distinct id gets a person lazily; identity links are decided by
-``domain.identity.decide`` and applied here; ``/engage`` operations go through
-``domain.profiles.apply_operations``. The same code runs on SQLite and PostgreSQL, so
+``domain.identity.decide`` and applied here; ``/engage`` and ``/groups`` records go through
+``store.profile_writes`` (each profile read and written once per batch). The same code runs on SQLite and PostgreSQL, so
 merge results cannot fork between the stores.
 
 Concurrency (several writers on one PostgreSQL): before touching anything, a group
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from empmix_collector.domain import identity, profiles
 from empmix_collector.domain.identity import Decision, PersonView
-from empmix_collector.domain.records import EventRecord, GroupRecord, ProfileRecord, Rejection, WriteBatch, WriteResult
+from empmix_collector.domain.records import EventRecord, WriteBatch, WriteResult
 from empmix_collector.domain.wire import dumps_json, loads_json
+from empmix_collector.store.profile_writes import ProfileWrites
 from empmix_collector.store.sql import WriteSql
 
 __all__ = ["BatchWriter"]
@@ -172,14 +173,18 @@ class BatchWriter:
                     if len(self._links_seen) > _MAX_KNOWN:
                         self._links_seen.clear()
                     self._links_seen.add(link_key)
+        if not batch.profiles and not batch.groups:
+            return
+        writes = ProfileWrites(self.sql)  # each profile read once and written once per batch
         for record in batch.profiles:
-            rejection = self._profile(record, received)
+            rejection = writes.person(record, received)
             if rejection is not None:
                 result.failed.append(rejection)
         for group in batch.groups:
-            rejection = self._group(group, received)
+            rejection = writes.group(group, received)
             if rejection is not None:
                 result.failed.append(rejection)
+        writes.flush(received)
 
     # -- persons -------------------------------------------------------------------------
 
@@ -336,68 +341,3 @@ class BatchWriter:
             ),
         )
         sql.run("DELETE FROM persons WHERE id = ?", (source.person_id,))
-
-    # -- profiles --------------------------------------------------------------------------
-
-    def _profile(self, record: ProfileRecord, now_ms: int) -> Rejection | None:
-        sql = self.sql
-        row = sql.one(
-            "SELECT p.id, p.properties FROM person_distinct_ids m JOIN persons p ON p.id = m.person_id"
-            " WHERE m.project_id = ? AND m.distinct_id = ?",
-            (record.project_id, record.distinct_id),
-        )
-        if row is None:  # pragma: no cover - _ensure_persons created it
-            raise RuntimeError(f"no person for {record.distinct_id!r}")
-        try:
-            text = profiles.encode_profile(profiles.apply_operations(loads_json(row[1]), record.ops), record.ops[-1][0])
-        except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), exc.op, record.insert_id)
-        if record.insert_id is not None:
-            first_time = sql.all(
-                "INSERT INTO profile_updates(project_id, insert_id, distinct_id, received_ms) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING RETURNING insert_id",
-                (record.project_id, record.insert_id, record.distinct_id, now_ms),
-            )
-            if not first_time:  # a replay: already applied once
-                return None
-        sql.run("UPDATE persons SET properties = ? WHERE id = ?", (text, row[0]))
-        return None
-
-    # -- group profiles (/groups) -----------------------------------------------------------
-
-    def _group(self, record: GroupRecord, now_ms: int) -> Rejection | None:
-        """Apply one ``/groups`` record: same operations and limits as a person's profile;
-        ``$delete`` removes the group's profile (a later ``$set`` starts a new one)."""
-        sql = self.sql
-        where = (record.project_id, record.group_key, record.group_id)
-        row = sql.one(
-            "SELECT properties FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where
-        )
-        try:
-            current = loads_json(row[0]) if row is not None else {}
-            text = profiles.encode_profile(profiles.apply_operations(current, record.ops), record.ops[-1][0])
-        except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), exc.op, record.insert_id)
-        if record.insert_id is not None:
-            first_time = sql.all(
-                "INSERT INTO group_updates(project_id, insert_id, group_key, group_id, received_ms)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING insert_id",
-                (record.project_id, record.insert_id, record.group_key, record.group_id, now_ms),
-            )
-            if not first_time:  # a replay: already applied once
-                return None
-        if record.ops[-1][0] == "$delete":
-            sql.run("DELETE FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where)
-        elif row is None:
-            sql.run(
-                "INSERT INTO group_profiles(project_id, group_key, group_id, created_at, updated_at, properties)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*where, now_ms, now_ms, text),
-            )
-        else:
-            sql.run(
-                "UPDATE group_profiles SET properties = ?, updated_at = ?"
-                " WHERE project_id = ? AND group_key = ? AND group_id = ?",
-                (text, now_ms, *where),
-            )
-        return None
