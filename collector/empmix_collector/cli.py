@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from empmix_collector import __version__
+from empmix_collector.domain.signing import sign_identity
 from empmix_collector.http.hosts import LOOPBACK_NAMES
 from empmix_collector.server import bind, serve, serve_workers
 from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings
@@ -108,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DOMAIN",
         help="Domain= of the identity cookie POST /cookie sets (default: host-only)",
     )
+    parser.add_argument(
+        "--identity-secret",
+        action="append",
+        default=[],
+        metavar="TOKEN=SECRET",
+        dest="identity_secret",
+        help="verify identities for project TOKEN: links to a user need $identity_signature,"
+        " the HMAC-SHA256 of the user id under SECRET (repeatable; see 'empmix-collector sign')",
+    )
     parser.add_argument("--site", default=None, metavar="DIR", help="also serve this folder as a static site on /")
     parser.add_argument(
         "--max-ids-per-person",
@@ -148,6 +158,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         api_routes=tuple(args.api_route),
         cookie_domain=args.cookie_domain,
+        identity_secrets=tuple(args.identity_secret),
     )
 
 
@@ -162,10 +173,28 @@ def _check_database(parser: argparse.ArgumentParser, settings: Settings) -> None
     store.close()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the collector until SIGINT/SIGTERM."""
-    parser = build_parser()
+def sign_main(argv: Sequence[str]) -> None:
+    """``empmix-collector sign --secret SECRET USER_ID``: print the user's ``$identity_signature``."""
+    parser = argparse.ArgumentParser(
+        prog="empmix-collector sign",
+        description="Print USER_ID's $identity_signature (hex HMAC-SHA256 under the project's identity secret).",
+    )
+    parser.add_argument(
+        "--secret", required=True, help="the project's identity secret (--identity-secret TOKEN=SECRET)"
+    )
+    parser.add_argument("user_id", metavar="USER_ID")
     args = parser.parse_args(argv)
+    print(sign_identity(args.secret, args.user_id))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the collector until SIGINT/SIGTERM (or, as ``sign ...``, print a signature)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["sign"]:
+        sign_main(arguments[1:])
+        return
+    parser = build_parser()
+    args = parser.parse_args(arguments)
     # the writer thread re-takes the GIL after every database call; with the default 5 ms
     # switch interval a busy event loop makes it wait that long each time
     sys.setswitchinterval(SWITCH_INTERVAL_S)

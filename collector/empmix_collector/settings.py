@@ -19,6 +19,7 @@ __all__ = [
     "ROUTE_KINDS",
     "is_postgres_url",
     "parse_api_route",
+    "parse_identity_secret",
 ]
 
 DEFAULT_MAX_IDS_PER_PERSON = 500
@@ -56,6 +57,18 @@ def parse_api_route(text: str) -> tuple[str, str]:
         if path == reserved or path.startswith(reserved + "/"):
             raise ValueError(f"--api-route {text!r}: {path} is one of the collector's own paths")
     return name, path
+
+
+def parse_identity_secret(text: str) -> tuple[str, str]:
+    """``"tok=s3cret"`` -> ``("tok", "s3cret")`` (``--identity-secret TOKEN=SECRET``).
+
+    Raises:
+        ValueError: no ``=``, or an empty token or secret.
+    """
+    token, sep, secret = text.partition("=")
+    if not sep or not token.strip() or not secret:
+        raise ValueError("--identity-secret: expected TOKEN=SECRET (the project token, then its identity secret)")
+    return token.strip(), secret
 
 
 def _check_cookie_domain(domain: str) -> str:
@@ -115,6 +128,9 @@ class Settings:
             ``groups``, ``cookie``) is also accepted on ``path``, beside its default path.
         cookie_domain: ``Domain=`` of the identity cookie that ``POST /cookie`` sets
             (``--cookie-domain``); ``None``: a host-only cookie.
+        identity_secrets: ``(token, secret)`` pairs (``--identity-secret TOKEN=SECRET``):
+            those projects accept a link to a user only with that user's
+            ``$identity_signature`` (``domain.signing``).
     """
 
     db_path: str
@@ -128,6 +144,7 @@ class Settings:
     workers: int = 1
     api_routes: tuple[tuple[str, str], ...] = ()
     cookie_domain: str | None = None
+    identity_secrets: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):
@@ -184,6 +201,15 @@ class Settings:
         object.__setattr__(self, "api_routes", tuple(routes))
         if self.cookie_domain is not None:
             object.__setattr__(self, "cookie_domain", _check_cookie_domain(self.cookie_domain))
+        secrets: dict[str, str] = {}
+        for pair in self.identity_secrets:
+            token, secret = parse_identity_secret(pair) if isinstance(pair, str) else pair
+            if token not in tokens:
+                raise ValueError(f"--identity-secret {token!r}=...: {token!r} is not one of the --token values")
+            if not secret or token in secrets:
+                raise ValueError(f"--identity-secret {token!r}=...: give one non-empty secret per token")
+            secrets[token] = secret
+        object.__setattr__(self, "identity_secrets", tuple(secrets.items()))
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from empmix_collector.domain.records import EventRecord, IdentityOp, Rejection
+from empmix_collector.domain.signing import SIGNATURE_PROPERTY, unverified
 from empmix_collector.domain.values import (
     MAX_DEPTH,
     MAX_INT,
@@ -87,6 +89,8 @@ class Context:
         endpoint: ``"track"``, ``"import"`` or ``"engage"``.
         default_project: project for ``/import`` records without a token.
         max_age_ms: ``/track`` refuses events older than this.
+        identity_keys: project id -> identity secret, for the projects that verify
+            identities (``--identity-secret``).
     """
 
     projects: dict[str, int]
@@ -94,6 +98,7 @@ class Context:
     endpoint: str
     default_project: int | None = None
     max_age_ms: int = 5 * 86_400_000
+    identity_keys: Mapping[int, bytes] = field(default_factory=dict)
 
 
 def to_ms(value: Any) -> int | None:
@@ -339,6 +344,18 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
                 link = (device, _op_id(user_id))
                 if op is not None and (op.from_id, op.to_id) == link:
                     link = None
+        if SIGNATURE_PROPERTY in props:  # a credential for linking: checked here, never stored
+            signature = props.pop(SIGNATURE_PROPERTY)
+            text = None
+        else:
+            signature = None
+        key = ctx.identity_keys.get(project_id) if ctx.identity_keys else None
+        if key is not None:
+            if op is not None and op.kind != "merge" and op.problem is None:
+                op.unverified = unverified(key, ctx.endpoint, op.from_id, op.to_id, signature)
+            link_unverified = None if link is None else unverified(key, ctx.endpoint, link[0], link[1], signature)
+        else:
+            link_unverified = None
         if clamped:
             props["$time_clamped"] = True
             text = None
@@ -360,4 +377,5 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         properties_json,
         op,
         link,
+        link_unverified,
     )

@@ -128,6 +128,18 @@ class Ingest:
         self.settings = settings
         self.store = store
         self.max_age_ms = int(settings.track_max_age_days * 86_400_000)
+        self._identity_keys: dict[int, bytes] | None = None
+
+    def identity_keys(self) -> dict[int, bytes]:
+        """Project id -> identity secret (``--identity-secret``), once the store knows the ids."""
+        if self._identity_keys is None:
+            projects = self.store.projects
+            if not projects:
+                return {}
+            self._identity_keys = {
+                projects[token]: secret.encode("utf-8") for token, secret in self.settings.identity_secrets
+            }
+        return self._identity_keys
 
     async def track(self, request: Request) -> Response:
         """``POST /track``: events from untrusted clients (token in each record)."""
@@ -175,7 +187,7 @@ class Ingest:
         if endpoint == "import":
             token = payload.params.get("token")
             default_project = projects.get(token) if token else projects.get(self.settings.default_token)
-        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms)
+        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms, self.identity_keys())
         check = (
             validate_profile
             if endpoint == "engage"
@@ -184,7 +196,7 @@ class Ingest:
             else validate.validate_event
         )
         failures: list[Rejection] = []
-        batch = WriteBatch(received_ms=now_ms)
+        batch = WriteBatch(received_ms=now_ms, endpoint=endpoint, origin=request.headers.get("origin"))
         texts = payload.texts
         for index, raw in enumerate(payload.records):
             outcome = check(raw, index, ctx, texts[index] if texts is not None else None)

@@ -42,7 +42,8 @@ _INSERT_IDS = (
 )
 _INSERT_MERGE = (
     "INSERT INTO merges(project_id, insert_id, kind, from_id, to_id, result, reason,"
-    " detail, time_ms, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    " detail, time_ms, received_ms, endpoint, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
 _PERSON_OF = (
     "SELECT p.id, p.is_identified, (SELECT COUNT(*) FROM person_distinct_ids c WHERE c.person_id = p.id)"
@@ -69,6 +70,7 @@ class BatchWriter:
         """Errors of the database itself (locked, disk, connection): never one batch's fault."""
         self._known: set[tuple[int, str]] = set()
         self._links_seen: set[tuple[int, str, str]] = set()
+        self._source: tuple[str, str | None] = ("", None)  # (endpoint, origin) of the batch being applied
 
     def forget_caches(self) -> None:
         """Drop every cache (after a rollback)."""
@@ -156,6 +158,7 @@ class BatchWriter:
 
     def _identity_and_profiles(self, batch: WriteBatch, result: WriteResult, fresh: set[EventKey]) -> None:
         received = batch.received_ms
+        self._source = (batch.endpoint, batch.origin[:255] if batch.origin else None)
         for event in batch.events:
             op = event.op
             if op is not None:
@@ -164,15 +167,19 @@ class BatchWriter:
                     fresh.discard(key)  # the same event twice in one group: act once
                     self._link(
                         event.project_id, op.kind, op.from_id, op.to_id, event, received,
-                        log_noop=True, problem=op.problem,
+                        log_noop=True, problem=op.problem, unverified=op.unverified,
                     )  # fmt: skip
             if event.link is not None:
                 link_key = (event.project_id, event.link[0], event.link[1])
                 if link_key not in self._links_seen:
-                    self._link(event.project_id, "link", link_key[1], link_key[2], event, received, log_noop=False)
+                    self._link(
+                        event.project_id, "link", link_key[1], link_key[2], event, received,
+                        log_noop=False, unverified=event.link_unverified,
+                    )  # fmt: skip
                     if len(self._links_seen) > _MAX_KNOWN:
                         self._links_seen.clear()
-                    self._links_seen.add(link_key)
+                    if event.link_unverified is None:  # a signed event may come next and link them
+                        self._links_seen.add(link_key)
         if not batch.profiles and not batch.groups:
             return
         writes = ProfileWrites(self.sql)  # each profile read once and written once per batch
@@ -252,6 +259,7 @@ class BatchWriter:
         *,
         log_noop: bool,
         problem: str | None = None,
+        unverified: str | None = None,
     ) -> None:
         if problem is not None:
             self._log(
@@ -271,6 +279,8 @@ class BatchWriter:
         decision = identity.decide(
             kind, from_id, to_id, from_person=from_person, to_person=to_person, cap=self.cap, alias_taken=alias_taken
         )
+        if unverified is not None and (decision.result == "merged" or decision.register_alias):
+            decision = Decision("refused", identity.UNVERIFIED, unverified)
         if decision.result == "merged":
             self._merge(project_id, from_id, to_id, from_person, to_person, decision, now_ms)
         if decision.register_alias:
@@ -290,7 +300,7 @@ class BatchWriter:
             _INSERT_MERGE,
             (
                 project_id, event.insert_id, kind, from_id[:256], to_id[:256], decision.result,
-                decision.reason or "", decision.detail, event.time_ms, now_ms,
+                decision.reason or "", decision.detail, event.time_ms, now_ms, *self._source,
             ),
         )  # fmt: skip
 

@@ -15,7 +15,7 @@ import psycopg
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "SCHEMA_V4", "MIGRATIONS", "CURRENT_VERSION", "LOCK_SPACE", "upgrade"]
 
 LOCK_SPACE = 0x656D70  # "emp": first key of every advisory lock the collector takes
 """Advisory locks are (LOCK_SPACE, project id); (LOCK_SPACE, 0) guards schema upgrades."""
@@ -84,7 +84,12 @@ CREATE TABLE IF NOT EXISTS group_updates (
 """
 """Group profiles (``/groups``): one row per (project, group key, group id)."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
+SCHEMA_V4 = """
+ALTER TABLE merges ADD COLUMN IF NOT EXISTS endpoint TEXT, ADD COLUMN IF NOT EXISTS origin TEXT;
+"""
+"""The merge log records where each attempt came from: the endpoint and the request's Origin."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

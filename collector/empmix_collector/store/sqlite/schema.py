@@ -12,7 +12,7 @@ import sqlite3
 
 from empmix_collector.store.base import SchemaTooNew
 
-__all__ = ["SCHEMA_V1", "SCHEMA_V2", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
+__all__ = ["SCHEMA_V1", "SCHEMA_V2", "SCHEMA_V3", "MIGRATIONS", "CURRENT_VERSION", "upgrade"]
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -70,7 +70,13 @@ CREATE TABLE IF NOT EXISTS group_updates (          -- dedup of /groups records 
 """
 """Group profiles (``/groups``): one row per (project, group key, group id)."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2)]
+SCHEMA_V3 = """
+ALTER TABLE merges ADD COLUMN endpoint TEXT;
+ALTER TABLE merges ADD COLUMN origin TEXT;
+"""
+"""The merge log records where each attempt came from: the endpoint and the request's Origin."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 
