@@ -25,7 +25,14 @@ from empmix_collector import __version__
 from empmix_collector.domain.signing import sign_identity
 from empmix_collector.http.hosts import LOOPBACK_NAMES
 from empmix_collector.server import bind, serve, serve_workers
-from empmix_collector.settings import DEFAULT_MAX_IDS_PER_PERSON, DEFAULT_TRACK_MAX_AGE_DAYS, Settings
+from empmix_collector.settings import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_IDS_PER_PERSON,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_TRACK_MAX_AGE_DAYS,
+    Settings,
+)
 from empmix_collector.store import create_store
 from empmix_collector.store.base import StoreError
 
@@ -134,6 +141,27 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"oldest event /track accepts, in days (default {DEFAULT_TRACK_MAX_AGE_DAYS:g})",
     )
     parser.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=DEFAULT_MAX_INFLIGHT_BYTES / 2**20,
+        metavar="MB",
+        help=f"request bodies in progress at most, past it 503 (default {DEFAULT_MAX_INFLIGHT_BYTES >> 20})",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help=f"requests in progress at most, past it 503 (default {DEFAULT_MAX_REQUESTS})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most, past it 503 (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -159,6 +187,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_routes=tuple(args.api_route),
         cookie_domain=args.cookie_domain,
         identity_secrets=tuple(args.identity_secret),
+        max_inflight_bytes=max(int(args.max_inflight_mb * 2**20), 1),
+        max_requests=args.max_requests,
+        max_connections=args.max_connections,
     )
 
 

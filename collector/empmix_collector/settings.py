@@ -16,6 +16,9 @@ __all__ = [
     "Settings",
     "DEFAULT_MAX_IDS_PER_PERSON",
     "DEFAULT_TRACK_MAX_AGE_DAYS",
+    "DEFAULT_MAX_INFLIGHT_BYTES",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_MAX_CONNECTIONS",
     "ROUTE_KINDS",
     "is_postgres_url",
     "parse_api_route",
@@ -28,6 +31,13 @@ person hold more distinct ids is refused with ``too_many_ids``."""
 
 DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
 """``/track`` accepts events of the last 5 days only (Mixpanel); older data goes to ``/import``."""
+
+DEFAULT_MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+"""Request bodies in progress at most (their records take several times this in memory)."""
+DEFAULT_MAX_REQUESTS = 512
+"""Requests in progress at most (a request waiting for its commit counts)."""
+DEFAULT_MAX_CONNECTIONS = 1024
+"""Open connections at most (uvicorn's ``limit_concurrency``); more get 503."""
 
 
 ROUTE_KINDS = ("track", "engage", "groups", "cookie")
@@ -131,6 +141,9 @@ class Settings:
         identity_secrets: ``(token, secret)`` pairs (``--identity-secret TOKEN=SECRET``):
             those projects accept a link to a user only with that user's
             ``$identity_signature`` (``domain.signing``).
+        max_inflight_bytes, max_requests: past these request bytes or requests in
+            progress, requests get 503 + ``Retry-After`` (``http.shedding``).
+        max_connections: open connections at most (uvicorn ``limit_concurrency``).
     """
 
     db_path: str
@@ -145,6 +158,9 @@ class Settings:
     api_routes: tuple[tuple[str, str], ...] = ()
     cookie_domain: str | None = None
     identity_secrets: tuple[tuple[str, str], ...] = ()
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):
@@ -210,6 +226,10 @@ class Settings:
                 raise ValueError(f"--identity-secret {token!r}=...: give one non-empty secret per token")
             secrets[token] = secret
         object.__setattr__(self, "identity_secrets", tuple(secrets.items()))
+        for name in ("max_inflight_bytes", "max_requests", "max_connections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Settings.{name}={value!r}: must be an integer >= 1")
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

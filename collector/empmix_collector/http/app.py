@@ -24,6 +24,7 @@ from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
 from empmix_collector.http.hosts import HostGuard
 from empmix_collector.http.ingest import Ingest
+from empmix_collector.http.shedding import LoadGauges, LoadShedder
 from empmix_collector.http.site import SiteFiles
 from empmix_collector.settings import Settings
 from empmix_collector.store import create_store
@@ -40,7 +41,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     """Build the collector app for ``settings``.
 
     The store opens on lifespan startup and closes (after draining queued writes)
-    on shutdown. ``app.state.store`` and ``app.state.settings`` expose both.
+    on shutdown. ``app.state.store`` and ``app.state.settings`` expose both;
+    ``app.state.load`` the load shedder's gauges.
 
     Args:
         settings: validated settings.
@@ -76,6 +78,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     if settings.site_dir is not None:
         routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))
 
+    load = LoadGauges()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
@@ -98,9 +102,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
                 allow_origins=settings.allow_origins,
                 is_route=lambda path: path in paths or path.startswith("/api/"),
             ),
+            # inside CORS, so that a page can read the 503's Retry-After
+            Middleware(
+                LoadShedder, max_bytes=settings.max_inflight_bytes, max_requests=settings.max_requests, gauges=load
+            ),
         ],
         lifespan=lifespan,
     )
     app.state.store = store
     app.state.settings = settings
+    app.state.load = load
     return app
