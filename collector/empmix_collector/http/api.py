@@ -30,7 +30,7 @@ from empmix_collector.domain.analysis import DAY_MS, UNITS_MS
 from empmix_collector.http.hosts import is_loopback_address
 from empmix_collector.http.ingest import secret_matches
 from empmix_collector.settings import Settings
-from empmix_collector.store.base import Store, StoreError
+from empmix_collector.store.base import QueryTooLong, Store, StoreError
 
 __all__ = ["QueryAPI", "DEFAULT_WINDOW_MS"]
 
@@ -129,6 +129,8 @@ class QueryAPI:
         except _BadRequest as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="empmix-collector"'} if exc.status == 401 else None
             return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+        except QueryTooLong as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         except StoreError as exc:
             return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
 

@@ -31,12 +31,12 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store import describe_target
-from empmix_collector.store.base import StoreUnavailable
+from empmix_collector.store import base, describe_target
+from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.postgres.schema import LOCK_SPACE, upgrade
 from empmix_collector.store.sql import Row
-from empmix_collector.store.sqlstore import SqlStore, register_projects
+from empmix_collector.store.sqlstore import HEAVY_READERS, LIGHT_READERS, SqlStore, register_projects
 from empmix_collector.store.writer import DEFAULT_MAX_PENDING, GroupWriter
 
 __all__ = ["PostgresStore", "PgSql", "CONNECT_TIMEOUT_S", "MAX_RETRIES"]
@@ -48,8 +48,8 @@ CONNECT_TIMEOUT_S = 5
 """How long a connection attempt may take before the server counts as unreachable."""
 MAX_RETRIES = 8
 """Attempts of one group after deadlocks or serialisation failures."""
-READ_POOL_SIZE = 4
-"""Read connections per collector process at most."""
+READ_POOL_SIZE = HEAVY_READERS + LIGHT_READERS
+"""Read connections per collector process at most: one per read thread."""
 READ_WORK_MEM = "64MB"
 """``work_mem`` of the read connections: a funnel over 10^6 events sorts its ~10^5 matching
 rows in memory (the server's default 4 MB spills them to disk). Memory is taken only
@@ -85,8 +85,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _configure_reader(conn: _Conn) -> None:
-    """A new read connection: room to sort in memory (the pool's connections autocommit)."""
+    """A new read connection: room to sort in memory, and the query time limit (the pool's
+    connections autocommit)."""
     conn.execute("SELECT set_config('work_mem', %s, false)", (READ_WORK_MEM,))
+    limit_ms = max(int(base.QUERY_TIME_LIMIT_S * 1000), 1)
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(limit_ms),))
 
 
 class PgSql:
@@ -242,6 +245,7 @@ class PostgresStore(SqlStore):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        self._stop_reads()
 
     def _close_writer_connection(self) -> None:
         if self._conn is not None:
@@ -308,5 +312,8 @@ class PostgresStore(SqlStore):
         try:
             with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
                 return fn(PgSql(conn), *args)
+        except psycopg.errors.QueryCanceled as exc:
+            limit = base.QUERY_TIME_LIMIT_S
+            raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}") from exc

@@ -29,7 +29,8 @@ from itertools import chain
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store.base import StoreUnavailable
+from empmix_collector.store import base
+from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.sql import Row
 from empmix_collector.store.sqlite.schema import upgrade
@@ -223,6 +224,7 @@ class SqliteStore(SqlStore):
                 conn.close()
             self._all_readers.clear()
         self._readers = queue.SimpleQueue()
+        self._stop_reads()
 
     def _checkpoints(self) -> None:
         """Copy committed WAL frames into the database off the writer's path.
@@ -265,11 +267,18 @@ class SqliteStore(SqlStore):
 
     def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
         reader = self._reader()
+        limit = base.QUERY_TIME_LIMIT_S
+        deadline = time.monotonic() + limit
+        # SQLite calls this every 10,000 virtual machine steps; non-zero interrupts the query
+        reader.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
             return fn(reader, *args)
         except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         finally:
+            reader.conn.set_progress_handler(None, 0)
             if reader.conn.in_transaction:
                 reader.conn.execute("ROLLBACK")
             self._readers.put(reader)
