@@ -12,7 +12,9 @@ Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``b
 4. ``load``: the collector under load at 1 and 50 events per request;
 5. ``scaling``: ingest rate and query times at 10^4, 10^5 and 10^6 stored events;
 6. ``postgres``: the collector on PostgreSQL (a throwaway cluster): 2 processes under the
-   50-per-request load next to the server's own ceiling, and the scaling run on PostgreSQL.
+   50-per-request load next to the server's own ceiling, and the scaling run on PostgreSQL;
+7. ``hostile``: the worst requests a holder of the public token can send, and an overload of
+   large batches (``bench/hostile.py``).
 
 Examples::
 
@@ -39,13 +41,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import burst, collector_load, report, scaling, startup, track_cost, track_profile
+from bench import burst, collector_load, hostile, report, scaling, startup, track_cost, track_profile
 from bench.browser import BenchBrowser, chromium_path
 from bench.common import RESULTS, ROOT
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 
-BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres")
+BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres", "hostile")
 BROWSER_BENCHMARKS = ("track", "startup", "burst")
 DOCS_PAGE = ROOT / "docs" / "performance.md"  # where ``--docs`` without a file puts the tables
 
@@ -198,7 +200,7 @@ def _render(args: argparse.Namespace) -> dict[str, Any]:
     summary = json.loads((args.out / "summary.json").read_text())
     results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
                if path.stem in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg",
-                                "scaling_pg")}
+                                "scaling_pg", "hostile")}
     env = summary.get("environment", {})
     machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
                f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")
@@ -260,6 +262,9 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
             results["scaling"] = scaling.run(work / "scaling", args.sizes, args.ingest_events, repeats, funnel_repeats)
         if "postgres" in selected:
             results.update(_postgres_benchmarks(args, work))
+        if "hostile" in selected:
+            _log(f"hostile: writer hold, {args.duration} s flood, {args.duration} s overload")
+            results["hostile"] = hostile.run(work / "hostile", args.duration, args.quick)
     env["seconds"] = round(time.perf_counter() - started, 1)
     env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     command = _command(list(sys.argv[1:] if argv is None else argv))
