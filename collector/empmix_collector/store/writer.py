@@ -2,8 +2,8 @@
 
 As in Datasette, one thread owns the write connection. Requests put their
 validated batch on a queue and await a future; the thread drains every batch
-waiting (up to :data:`MAX_GROUP_RECORDS` records), applies them in one transaction
-(group commit) and only then resolves the futures, so a reply is never sent before
+waiting (up to :data:`MAX_GROUP_RECORDS` records, small batches first), applies them in
+one transaction (group commit) and only then resolves the futures, so a reply is never sent before
 its records are committed. If a group fails, it is applied again in one transaction
 with each batch under its own savepoint (``isolated``): the batch that failed is
 rolled back alone and the others commit together, so one bad batch neither sinks the
@@ -38,6 +38,8 @@ log = logging.getLogger("empmix_collector.store")
 
 MAX_GROUP_RECORDS = 20_000
 """Records committed in one transaction at most (latency bound under load)."""
+SMALL_BATCH_RECORDS = 100
+"""Batches of at most this many records go first into the next group (see ``_take_group``)."""
 DEFAULT_MAX_PENDING = 2_000
 """Batches waiting for the writer before requests are turned away with 503."""
 
@@ -129,30 +131,52 @@ class GroupWriter:
         return await asyncio.shield(future)
 
     def _run(self) -> None:
+        backlog: list[_Task] = []  # taken off the queue, not yet in a group (oldest first)
         stopping = False
         try:
-            while not stopping:
-                item = self._queue.get()
-                if item is _STOP:
-                    break
-                group = [item]
-                size = len(item.batch)
-                while size < self.max_group_records:
+            while backlog or not stopping:
+                if not backlog:
+                    item = self._queue.get()
+                    if item is _STOP:
+                        break
+                    backlog.append(item)
+                while not stopping:  # whatever is queued now joins the backlog
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is _STOP:
                         stopping = True
-                        break
-                    group.append(nxt)
-                    size += len(nxt.batch)
+                    else:
+                        backlog.append(nxt)
+                group, backlog = self._take_group(backlog)
                 with self._pending_lock:
                     self._pending -= len(group)
                 _deliver(self._commit_group(group))
         finally:
             if self._on_exit is not None:
                 self._on_exit()
+
+    def _take_group(self, backlog: list[_Task]) -> tuple[list[_Task], list[_Task]]:
+        """The next group: the oldest batch (so every batch progresses), then the small batches
+        (an SDK's few events, in arrival order), then the large ones in arrival order, up to
+        ``max_group_records``. So a one-event request waits for one group, not for every
+        2,000-record batch queued before it. Returns (group, what is left)."""
+        head, rest = backlog[0], backlog[1:]
+        group, size = [head], len(head.batch)
+        small = [task for task in rest if len(task.batch) <= SMALL_BATCH_RECORDS]
+        large = [task for task in rest if len(task.batch) > SMALL_BATCH_RECORDS]
+        left: list[_Task] = []
+        for task in small + large:
+            if size < self.max_group_records:
+                group.append(task)
+                size += len(task.batch)
+            else:
+                left.append(task)
+        if left and small and large:  # keep arrival order among what waits
+            order = {id(task): n for n, task in enumerate(rest)}
+            left.sort(key=lambda task: order[id(task)])
+        return group, left
 
     def _commit_group(self, group: list[_Task]) -> list[_Outcome]:
         batches = [task.batch for task in group]
