@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench import hostile
+
 __all__ = ["make_summary", "markdown"]
 
 
@@ -68,6 +70,7 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
     summary["collector_p99_ms"] = at_50["p99_ms"] if at_50 else None
     load_pg = results.get("collector_load_pg") or {}
     summary["collector_pg_events_per_s"] = load_pg["load"]["stored_events_per_s"] if load_pg else None
+    summary.update(hostile.summary(results.get("hostile") or {}))
     summary["pg_ceiling_rows_per_s"] = load_pg["ceiling"]["rows_per_s"] if load_pg else None
     scaling_pg = results.get("scaling_pg") or {}
     summary["funnel_ms_at_largest_pg"] = scaling_pg["steps"][-1]["funnel"]["median_ms"] if scaling_pg else None
@@ -484,6 +487,7 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
         ("collector_load_pg", _postgres),
         ("scaling_pg", _scaling),
         ("early", _early),
+        ("hostile", hostile.markdown),
     ):
         if results.get(key):
             parts += render(results[key]) + [""]

@@ -5,4 +5,8 @@ Import names from the module that owns them, for example
 ``from empmix_collector.settings import Settings``.
 """
 
+from empmix_collector.domain.signing import sign_identity
+
+__all__ = ["sign_identity", "__version__"]
+
 __version__ = "0.1.0"

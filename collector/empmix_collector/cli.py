@@ -22,13 +22,17 @@ import sys
 from collections.abc import Sequence
 
 from empmix_collector import __version__
+from empmix_collector.domain.signing import sign_identity
+from empmix_collector.http.hosts import LOOPBACK_NAMES
 from empmix_collector.server import bind, serve, serve_workers
 from empmix_collector.settings import (
     DEFAULT_COOKIELESS_SALT_DAYS,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_IDS_PER_PERSON,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_MAX_REQUESTS,
     DEFAULT_TRACK_MAX_AGE_DAYS,
     Settings,
-    is_postgres_url,
 )
 from empmix_collector.store import create_store
 from empmix_collector.store.base import StoreError
@@ -91,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="CORS origin allowed to send and read (repeatable); none given: any origin (dev mode)",
     )
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="allowed_host",
+        help="Host name this collector is served as (repeatable; others get 421, * allows any);"
+        " default: the --host address, localhost and 127.0.0.1",
+    )
+    parser.add_argument(
         "--api-route",
         action="append",
         default=[],
@@ -103,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DOMAIN",
         help="Domain= of the identity cookie POST /cookie sets (default: host-only)",
+    )
+    parser.add_argument(
+        "--identity-secret",
+        action="append",
+        default=[],
+        metavar="TOKEN=SECRET",
+        dest="identity_secret",
+        help="verify identities for project TOKEN: links to a user need $identity_signature,"
+        " the HMAC-SHA256 of the user id under SECRET (repeatable; see 'empmix-collector sign')",
     )
     parser.add_argument("--site", default=None, metavar="DIR", help="also serve this folder as a static site on /")
     parser.add_argument(
@@ -135,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"UTC days a cookieless salt is kept before it is deleted (default {DEFAULT_COOKIELESS_SALT_DAYS})",
     )
     parser.add_argument(
+        "--max-inflight-mb",
+        type=float,
+        default=DEFAULT_MAX_INFLIGHT_BYTES / 2**20,
+        metavar="MB",
+        help=f"request bodies in progress at most, past it 503 (default {DEFAULT_MAX_INFLIGHT_BYTES >> 20})",
+    )
+    parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help=f"requests in progress at most, past it 503 (default {DEFAULT_MAX_REQUESTS})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most, past it 503 (default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -152,6 +195,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         tokens=tuple(args.token),
         secret=args.secret if args.secret is not None else (os.environ.get(SECRET_ENV) or None),
         allow_origins=tuple(args.allow_origin),
+        allowed_hosts=tuple(args.allowed_host) or (args.host, *LOOPBACK_NAMES),
         site_dir=args.site,
         max_ids_per_person=args.max_ids_per_person,
         track_max_age_days=args.track_max_age_days,
@@ -160,14 +204,16 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         cookie_domain=args.cookie_domain,
         trust_proxy=args.trust_proxy,
         cookieless_salt_days=args.cookieless_salt_days,
+        identity_secrets=tuple(args.identity_secret),
+        max_inflight_bytes=max(int(args.max_inflight_mb * 2**20), 1),
+        max_requests=args.max_requests,
+        max_connections=args.max_connections,
     )
 
 
 def _check_database(parser: argparse.ArgumentParser, settings: Settings) -> None:
-    """PostgreSQL: reach the server (and create or upgrade the schema) before serving,
-    so an unreachable database is one clear line and exit status 2."""
-    if not is_postgres_url(settings.db_path):
-        return
+    """Open the database (and create or upgrade the schema) before serving, so an
+    unreachable server or an unusable SQLite file is one clear line and exit status 2."""
     store = create_store(settings)
     try:
         store.open()
@@ -176,10 +222,28 @@ def _check_database(parser: argparse.ArgumentParser, settings: Settings) -> None
     store.close()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the collector until SIGINT/SIGTERM."""
-    parser = build_parser()
+def sign_main(argv: Sequence[str]) -> None:
+    """``empmix-collector sign --secret SECRET USER_ID``: print the user's ``$identity_signature``."""
+    parser = argparse.ArgumentParser(
+        prog="empmix-collector sign",
+        description="Print USER_ID's $identity_signature (hex HMAC-SHA256 under the project's identity secret).",
+    )
+    parser.add_argument(
+        "--secret", required=True, help="the project's identity secret (--identity-secret TOKEN=SECRET)"
+    )
+    parser.add_argument("user_id", metavar="USER_ID")
     args = parser.parse_args(argv)
+    print(sign_identity(args.secret, args.user_id))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the collector until SIGINT/SIGTERM (or, as ``sign ...``, print a signature)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["sign"]:
+        sign_main(arguments[1:])
+        return
+    parser = build_parser()
+    args = parser.parse_args(arguments)
     # the writer thread re-takes the GIL after every database call; with the default 5 ms
     # switch interval a busy event loop makes it wait that long each time
     sys.setswitchinterval(SWITCH_INTERVAL_S)

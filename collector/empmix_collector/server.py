@@ -77,6 +77,7 @@ def serve(settings: Settings, sock: socket.socket, *, log_level: str, access_log
         proxy_headers=False,  # client addresses are not used; skip the per-request middleware
         timeout_graceful_shutdown=10,
         timeout_keep_alive=30,
+        limit_concurrency=settings.max_connections,  # connections and requests; past it uvicorn answers 503
     )
     server = _Server(config, url_of(sock))
     # uvicorn re-raises the signal that stopped it once it is done; exit 0 then

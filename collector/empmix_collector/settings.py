@@ -17,9 +17,13 @@ __all__ = [
     "DEFAULT_MAX_IDS_PER_PERSON",
     "DEFAULT_TRACK_MAX_AGE_DAYS",
     "DEFAULT_COOKIELESS_SALT_DAYS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_INFLIGHT_BYTES",
+    "DEFAULT_MAX_REQUESTS",
     "ROUTE_KINDS",
     "is_postgres_url",
     "parse_api_route",
+    "parse_identity_secret",
 ]
 
 DEFAULT_MAX_IDS_PER_PERSON = 500
@@ -31,6 +35,12 @@ DEFAULT_TRACK_MAX_AGE_DAYS = 5.0
 
 DEFAULT_COOKIELESS_SALT_DAYS = 2
 """A cookieless salt is deleted once it is this many UTC days old (today's and yesterday's are kept)."""
+DEFAULT_MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+"""Request bodies in progress at most (their records take several times this in memory)."""
+DEFAULT_MAX_REQUESTS = 512
+"""Requests in progress at most (a request waiting for its commit counts)."""
+DEFAULT_MAX_CONNECTIONS = 1024
+"""Open connections at most (uvicorn's ``limit_concurrency``); more get 503."""
 
 
 ROUTE_KINDS = ("track", "engage", "groups", "cookie")
@@ -62,6 +72,18 @@ def parse_api_route(text: str) -> tuple[str, str]:
     return name, path
 
 
+def parse_identity_secret(text: str) -> tuple[str, str]:
+    """``"tok=s3cret"`` -> ``("tok", "s3cret")`` (``--identity-secret TOKEN=SECRET``).
+
+    Raises:
+        ValueError: no ``=``, or an empty token or secret.
+    """
+    token, sep, secret = text.partition("=")
+    if not sep or not token.strip() or not secret:
+        raise ValueError("--identity-secret: expected TOKEN=SECRET (the project token, then its identity secret)")
+    return token.strip(), secret
+
+
 def _check_cookie_domain(domain: str) -> str:
     value = domain.strip().lower().lstrip(".")
     labels = value.split(".")
@@ -75,6 +97,15 @@ def _check_cookie_domain(domain: str) -> str:
         raise ValueError(
             f"Settings.cookie_domain={domain!r}: give a host name such as shop.example (no scheme, port or IP address)"
         )
+    return value
+
+
+def _check_host(name: str) -> str:
+    value = name.strip().lower()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    if value != "*" and (not value or any(c in value for c in "/@ ") or "://" in value):
+        raise ValueError(f"--allowed-host {name!r}: give a host name or address without scheme or port (or *)")
     return value
 
 
@@ -94,9 +125,13 @@ class Settings:
         tokens: project tokens accepted in payloads; the first one is the default project
             of the query API.
         secret: the secret for ``/import`` (HTTP Basic user name) and the query API
-            (``Authorization: Bearer``). ``None`` leaves the query API open and disables
-            ``/import``.
-        allow_origins: CORS allow-list. Empty means any origin is echoed (dev mode).
+            (``Authorization: Bearer``). ``None`` disables ``/import`` and lets the query API
+            answer loopback clients only.
+        allow_origins: CORS allow-list. Empty means any origin is echoed on the ingestion
+            endpoints (dev mode); the query API gets CORS headers only for listed origins.
+        allowed_hosts: ``Host`` names the collector answers (``--allowed-host``), others
+            get 421; ``*`` allows any. Empty: no check (the CLI always gives its defaults:
+            the bind address, ``localhost`` and ``127.0.0.1``).
         site_dir: optional folder served as a static site on ``/``.
         max_ids_per_person: cluster cap for identity merges.
         track_max_age_days: how far in the past ``/track`` accepts events.
@@ -110,12 +145,19 @@ class Settings:
             client address of cookieless ids is the N-th ``X-Forwarded-For`` entry from the
             right; 0 (default): the socket peer, the header is ignored.
         cookieless_salt_days: UTC days a cookieless salt is kept (``--cookieless-salt-days``).
+        identity_secrets: ``(token, secret)`` pairs (``--identity-secret TOKEN=SECRET``):
+            those projects accept a link to a user only with that user's
+            ``$identity_signature`` (``domain.signing``).
+        max_inflight_bytes, max_requests: past these request bytes or requests in
+            progress, requests get 503 + ``Retry-After`` (``http.shedding``).
+        max_connections: open connections at most (uvicorn ``limit_concurrency``).
     """
 
     db_path: str
     tokens: tuple[str, ...]
     secret: str | None = None
     allow_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
     site_dir: str | None = None
     max_ids_per_person: int = DEFAULT_MAX_IDS_PER_PERSON
     track_max_age_days: float = DEFAULT_TRACK_MAX_AGE_DAYS
@@ -124,6 +166,10 @@ class Settings:
     cookie_domain: str | None = None
     trust_proxy: int = 0
     cookieless_salt_days: int = DEFAULT_COOKIELESS_SALT_DAYS
+    identity_secrets: tuple[tuple[str, str], ...] = ()
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):
@@ -156,6 +202,8 @@ class Settings:
             if origin != "null" and "://" not in origin:
                 raise ValueError(f"Settings.allow_origins: {origin!r} is not an origin (expected scheme://host[:port])")
         object.__setattr__(self, "allow_origins", origins)
+        hosts = tuple(dict.fromkeys(_check_host(name) for name in self.allowed_hosts))
+        object.__setattr__(self, "allowed_hosts", hosts)
         if self.site_dir is not None and not os.path.isdir(self.site_dir):
             raise ValueError(f"Settings.site_dir={self.site_dir!r} is not a directory")
         if not isinstance(self.max_ids_per_person, int) or self.max_ids_per_person < 2:
@@ -182,6 +230,19 @@ class Settings:
             raise ValueError(f"--trust-proxy {self.trust_proxy!r}: must be an integer from 0 to 32")
         if type(self.cookieless_salt_days) is not int or not 1 <= self.cookieless_salt_days <= 366:
             raise ValueError(f"--cookieless-salt-days {self.cookieless_salt_days!r}: must be an integer from 1 to 366")
+        secrets: dict[str, str] = {}
+        for pair in self.identity_secrets:
+            token, secret = parse_identity_secret(pair) if isinstance(pair, str) else pair
+            if token not in tokens:
+                raise ValueError(f"--identity-secret {token!r}=...: {token!r} is not one of the --token values")
+            if not secret or token in secrets:
+                raise ValueError(f"--identity-secret {token!r}=...: give one non-empty secret per token")
+            secrets[token] = secret
+        object.__setattr__(self, "identity_secrets", tuple(secrets.items()))
+        for name in ("max_inflight_bytes", "max_requests", "max_connections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Settings.{name}={value!r}: must be an integer >= 1")
         if not self.track_max_age_days > 0:
             raise ValueError(f"Settings.track_max_age_days={self.track_max_age_days!r}: must be > 0")
 

@@ -63,6 +63,7 @@ def flush_close(py: Py) -> None:
 
 def person_of(collector: CollectorProcess, token: str, insert_id: str) -> int:
     """The collector's person for the event with ``insert_id`` (after identity merges)."""
+
     def find() -> Any:
         events = collector.api("/api/events?limit=1000", token)["events"]
         return next((e["person_id"] for e in events if e["insert_id"] == insert_id), None)
@@ -83,8 +84,15 @@ def test_always_a_whole_visit_stores_nothing_and_counts_the_visitor_once(context
     py("c.identify(" + repr(user) + ")\nc.track('Logged In')")
     assert py.page.evaluate(STORED) == [0, 0, "", []]  # read in the page, after the whole flow
     flush_close(py)
-    names = wait_until(lambda: sorted(e["event"] for e in cl_collector.events_of(user, project))
-                       if len(cl_collector.events_of(user, project)) >= 6 else None, 20, "the visit's events")
+    names = wait_until(
+        lambda: (
+            sorted(e["event"] for e in cl_collector.events_of(user, project))
+            if len(cl_collector.events_of(user, project)) >= 6
+            else None
+        ),
+        20,
+        "the visit's events",
+    )
     assert {"$mp_web_page_view", "Signed Up", "Logged In", "$cookieless_reset"} <= set(names)
     assert funnel(cl_collector, project, "$mp_web_page_view", "Signed Up", "Logged In") == [1, 1, 1]
     person = cl_collector.person(user, project)
@@ -154,5 +162,8 @@ def test_shared_computer_the_next_visitor_is_not_the_previous_user(context, cl_c
     login = again("c.identify(" + repr(user) + ")\nc.track('Logged In')", "None")
     assert login is None
     flush_close(again)
-    wait_until(lambda: "Logged In" in [e["event"] for e in cl_collector.events_of(user, project)], 20,
-               "the login under the user")
+    wait_until(
+        lambda: "Logged In" in [e["event"] for e in cl_collector.events_of(user, project)],
+        20,
+        "the login under the user",
+    )

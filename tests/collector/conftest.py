@@ -165,7 +165,8 @@ def make_client(new_db: Callable[[], str]) -> Iterator[Callable[..., Collector]]
         }
         values.update(overrides)
         settings = Settings(**values)
-        http = TestClient(create_app(settings), raise_server_exceptions=True)
+        # a loopback client, as a local tool would be (without --secret the query API answers only those)
+        http = TestClient(create_app(settings), raise_server_exceptions=True, client=("127.0.0.1", 50000))
         http.__enter__()
         opened.append(http)
         return Collector(http, settings)

@@ -522,7 +522,10 @@ def test_routes_and_cookie_options_on_the_command_line(start_collector: Callable
     import sys
     from urllib.parse import urlsplit
 
-    proc = start_collector("--api-route", "track=e/", "--api-route", "cookie=c", "--cookie-domain", "shop.example")
+    proc = start_collector(
+        "--api-route", "track=e/", "--api-route", "cookie=c", "--cookie-domain", "shop.example",
+        "--allowed-host", "t.shop.example", "--allowed-host", "127.0.0.1",
+    )  # fmt: skip
     parts = urlsplit(proc.url)
 
     def post(path: str, body: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

@@ -19,7 +19,8 @@ from tests.collector.conftest import TOKEN, Collector, CollectorProcess, event, 
 ORIGIN = "https://shop.example"
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; connect-src 'self'; "
-    "img-src 'self' data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:"
+    "img-src 'self' data:; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; font-src 'self' data:; "
+    "frame-ancestors 'self'"
 )
 
 

@@ -53,6 +53,7 @@ def test_add_to_a_non_numeric_property_is_rejected_and_nothing_half_applied(clie
     client.engage([op("p1", set={"name": "x"})])
     r = client.engage([op("p1", set={"other": 1}, add={"name": 1})])
     assert r.status_code == 400 and "not a number" in r.json()["failed_records"][0]["reason"]
+    assert r.json()["failed_records"][0]["field"] == "$add"  # the operation that failed, not the first
     assert props(client, "p1") == {"name": "x"}
 
 

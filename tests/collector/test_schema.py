@@ -69,7 +69,7 @@ def _check_upgraded(proc: CollectorProcess, db: Path) -> None:
     assert person["properties"] == {"plan": "pro"} and person["identified"]
     assert [e["event"] for e in proc.events_of("$device:old")] == ["view", "signup"]
     assert [m["kind"] for m in proc.api("/api/merges")["merges"]] == ["identify"]
-    assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)] and CURRENT_VERSION == 3
+    assert rows(db, "SELECT version FROM schema_version") == [(CURRENT_VERSION,)] and CURRENT_VERSION == 4
     assert rows(db, "SELECT COUNT(*) FROM group_profiles") == [(0,)]
     assert rows(db, "SELECT COUNT(*) FROM cookieless_salts") == rows(db, "SELECT COUNT(*) FROM cookieless_resets")
     # new data lands next to the old, ids keep counting from where 0.1.0 stopped
@@ -144,7 +144,7 @@ def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[
     with psycopg.connect(target, autocommit=True) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
         indexes = {row[0] for row in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
-    assert versions == [1, newest] and newest == 4
+    assert versions == [1, newest] and newest == 5
     assert "ix_events_name_time_id" in indexes and "ix_events_name_time" not in indexes
     _groups_work(target)
 
@@ -195,4 +195,4 @@ def test_a_database_of_the_previous_version_is_upgraded_for_groups(new_db: Calla
         conn.close()
     _groups_work(target)
     versions = sorted(row[0] for row in rows(target, "SELECT version FROM schema_version"))
-    assert versions[-1] == (4 if target.startswith("postgresql://") else 3)
+    assert versions[-1] == (5 if target.startswith("postgresql://") else 4)

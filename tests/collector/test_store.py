@@ -130,6 +130,8 @@ def test_a_failing_batch_does_not_sink_the_others(store: SqlStore, target: str) 
     assert isinstance(results[2], Exception) and not isinstance(results[2], StoreError)  # a NOT NULL violation
     assert all(not isinstance(r, BaseException) for i, r in enumerate(results) if i != 2)
     assert _count(target) == 15  # nothing of the bad batch, everything of the others
+    # the others were committed together, beside the bad one (savepoints), not one by one
+    assert store.commit_count <= 2
 
 
 def test_backpressure_and_closed_store(target: str) -> None:
@@ -157,3 +159,27 @@ def test_backpressure_and_closed_store(target: str) -> None:
     store.close()  # idempotent
     with pytest.raises(StoreClosed):
         run(lambda: store.write(WriteBatch()))
+
+
+def test_a_small_batch_goes_into_the_next_group_before_large_ones(store: SqlStore, target: str) -> None:
+    async def scenario() -> list[str]:
+        done: list[str] = []
+        holder = _hold_write_lock(target, 0.5)
+        first = asyncio.ensure_future(store.write(_batch(store, 10, "first")))  # the writer takes it and waits
+        deadline = time.monotonic() + 10
+        while store.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        names = [f"large{i}" for i in range(5)] + ["small"]
+        writes = []
+        for name in names:  # 5 x 5,000 records, then 1: more than one group's 20,000
+            future = asyncio.ensure_future(store.write(_batch(store, 1 if name == "small" else 5000, name)))
+            future.add_done_callback(lambda _, name=name: done.append(name))
+            writes.append(future)
+        await asyncio.gather(first, *writes)
+        holder.join()
+        return done
+
+    done = run(scenario)
+    assert set(done) == {"small", "large0", "large1", "large2", "large3", "large4"}
+    assert done.index("small") < done.index("large4")  # it did not wait behind every large batch
+    assert _count(target) == 10 + 5 * 5000 + 1

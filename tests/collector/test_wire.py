@@ -256,8 +256,19 @@ def test_engage_verbose_reply_and_failed_records(client: Collector) -> None:
     assert client.person("u1")["properties"] == {"plan": "pro"}  # type: ignore[index]
 
 
-def test_get_on_ingestion_endpoints_is_405(client: Collector) -> None:
-    assert client.http.get("/track").status_code == 405
+def test_mixpanel_get_transport_with_data_in_the_query(client: Collector) -> None:
+    record = event("via get", "getter")
+    b64 = base64.b64encode(json.dumps([record]).encode()).decode()
+    r = client.http.get("/track/", params={"data": b64, "verbose": "1", "_": "123"})
+    assert r.status_code == 200 and r.json() == {"status": 1, "error": None}
+    r = client.http.get(
+        "/engage", params={"data": json.dumps({"$token": TOKEN, "$distinct_id": "getter", "$set": {"a": 1}})}
+    )
+    assert (r.status_code, r.text) == (200, "1")
+    assert [e["event"] for e in client.person_events("getter")] == ["via get"]
+    assert client.person("getter")["properties"] == {"a": 1}  # type: ignore[index]
+    assert client.http.get("/track").status_code == 400  # no data=
+    assert client.http.get("/import").status_code == 405  # POST only, with the secret
 
 
 def test_decode_body_unit_cases() -> None:

@@ -69,6 +69,22 @@ _SHARED_HOSTS = frozenset({
 })  # fmt: skip
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (readers disagree on which duplicate wins)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return data
+
+
 def check_identity(value: str) -> str | None:
     """Why ``value`` is not an identity cookie value the collector may set, or ``None``."""
     if len(value) > MAX_VALUE_CHARS:
@@ -76,7 +92,9 @@ def check_identity(value: str) -> str | None:
     if value.count("{") + value.count("[") > 8:  # the real value is one flat object
         return "value is not a flat JSON object"
     try:
-        data: Any = json.loads(value)
+        data: Any = json.loads(value, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        return f"value names {str(exc)[:60]!r} twice"
     except (ValueError, RecursionError):
         return "value is not JSON"
     if type(data) is not dict:

@@ -22,6 +22,7 @@ from empmix_collector.domain.engage import clean_operation
 from empmix_collector.domain.records import GroupRecord, Rejection
 from empmix_collector.domain.validate import INSERT_ID, MAX_ID_LENGTH, Context, as_id, project_of
 from empmix_collector.domain.values import Invalid as _Invalid
+from empmix_collector.domain.values import int_in_range
 from empmix_collector.domain.values import safe_text as _safe_text
 
 __all__ = ["GROUP_OPERATIONS", "MAX_GROUP_KEY_LENGTH", "validate_group", "group_ids"]
@@ -87,7 +88,7 @@ def group_ids(properties: Any, group_key: str) -> list[str]:
             if not item.strip() or len(item) > MAX_ID_LENGTH:
                 continue
             text = item
-        elif kind is int:
+        elif kind is int and int_in_range(item):
             text = str(item)
         else:
             continue

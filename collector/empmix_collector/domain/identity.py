@@ -31,6 +31,7 @@ __all__ = [
     "ALREADY_IDENTIFIED",
     "ALIAS_EXISTS",
     "TOO_MANY_IDS",
+    "UNVERIFIED",
     "PersonView",
     "Decision",
     "illegal_id_reason",
@@ -44,6 +45,8 @@ ILLEGAL_ID = "illegal_id"
 ALREADY_IDENTIFIED = "already_identified"
 ALIAS_EXISTS = "alias_exists"
 TOO_MANY_IDS = "too_many_ids"
+UNVERIFIED = "unverified"
+"""The project verifies identities (``--identity-secret``) and the link was not signed."""
 
 
 @dataclass(frozen=True, slots=True)

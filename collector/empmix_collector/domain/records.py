@@ -41,6 +41,7 @@ class IdentityOp:
     from_id: str
     to_id: str
     problem: str | None = None
+    unverified: str | None = None  # why the project's identity verification refuses it, if it does
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class EventRecord:
     op: IdentityOp | None = None
     link: tuple[str, str] | None = None  # ("$device:"+$device_id, $user_id)
     cookieless_link: tuple[str, str] | None = None  # (this request's $cookieless: id, "$device:"+$device_id)
+    link_unverified: str | None = None  # why identity verification refuses the link, if it does
 
 
 @dataclass(slots=True)
@@ -92,6 +94,8 @@ class WriteBatch:
     profiles: list[ProfileRecord] = field(default_factory=list)
     received_ms: int = 0
     groups: list[GroupRecord] = field(default_factory=list)
+    endpoint: str = ""  # track, import, engage, groups: recorded in the merge log
+    origin: str | None = None  # the request's Origin header, if any: recorded in the merge log
 
     def __len__(self) -> int:
         return len(self.events) + len(self.profiles) + len(self.groups)

@@ -18,16 +18,20 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from empmix_collector.domain.records import EventRecord, IdentityOp, Rejection
+from empmix_collector.domain.signing import SIGNATURE_PROPERTY, unverified
 from empmix_collector.domain.values import (
     MAX_DEPTH,
+    MAX_INT,
     MAX_KEY_LENGTH,
     MAX_LIST_LENGTH,
     MAX_PROPERTIES,
     MAX_STRING_LENGTH,
+    int_in_range,
 )
 from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import clean_object as _clean_object
@@ -71,7 +75,6 @@ SECONDS_THRESHOLD = 100_000_000_000
 """``time`` below this is in seconds (year 5138), at or above in milliseconds."""
 DEVICE_PREFIX = "$device:"
 
-_MAX_SQL_INT = 2**63 - 1
 INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _IDENTITY_EVENTS = ("$identify", "$create_alias", "$merge")
 
@@ -88,6 +91,8 @@ class Context:
         max_age_ms: ``/track`` refuses events older than this.
         cookieless_links: record index -> the request's cookieless id, for the records
             carrying ``$device_id`` and ``$cookieless_link: true`` (``http.cookieless``).
+        identity_keys: project id -> identity secret, for the projects that verify
+            identities (``--identity-secret``).
     """
 
     projects: dict[str, int]
@@ -96,10 +101,12 @@ class Context:
     default_project: int | None = None
     max_age_ms: int = 5 * 86_400_000
     cookieless_links: dict[int, str] | None = None
+    identity_keys: Mapping[int, bytes] = field(default_factory=dict)
 
 
 def to_ms(value: Any) -> int | None:
-    """``time`` in seconds or milliseconds (auto-detected) -> integer ms; None if unusable."""
+    """``time`` in seconds or milliseconds (auto-detected) -> integer ms; None if unusable
+    (not a number, or beyond ±2^63, where no store's integer holds it)."""
     kind = type(value)
     if kind is int or kind is float:
         number = value
@@ -110,7 +117,10 @@ def to_ms(value: Any) -> int | None:
             return None
     else:
         return None
-    if not math.isfinite(number):
+    if kind is int:
+        if not int_in_range(number):
+            return None
+    elif not math.isfinite(number) or abs(number) > MAX_INT:
         return None
     if abs(number) < SECONDS_THRESHOLD:
         number = number * 1000
@@ -125,6 +135,8 @@ def as_id(value: Any, name: str) -> str:
             raise _Invalid(f"{name} is longer than {MAX_ID_LENGTH} characters", name)
         return _safe_text(value)
     if kind is int:
+        if not int_in_range(value):
+            raise _Invalid(f"{name} is an integer beyond ±2^63", name)
         return str(value)
     raise _Invalid(f"{name} must be a string", name)
 
@@ -134,7 +146,7 @@ def _op_id(value: Any) -> str:
     if type(value) is str:
         return _safe_text(value)
     if type(value) is int:
-        return str(value)
+        return str(value)[: MAX_ID_LENGTH + 1]  # past ±2^63: ``_op`` refuses it
     if value is None:
         return ""
     try:
@@ -146,11 +158,15 @@ def _op_id(value: Any) -> str:
 def _op(kind: str, from_value: Any, to_value: Any) -> IdentityOp:
     odd = [v for v in (from_value, to_value) if v is not None and type(v) not in (str, int)]
     problem = f"an id must be a string, not {type(odd[0]).__name__}" if odd else None
+    if any(type(v) is int and not int_in_range(v) for v in (from_value, to_value)):
+        problem = "an integer id must be within ±2^63"
     return IdentityOp(kind, _op_id(from_value), _op_id(to_value), problem)
 
 
 def _device_did(device_id: Any) -> str | None:
     if type(device_id) is int:
+        if not int_in_range(device_id):
+            raise _Invalid("$device_id is an integer beyond ±2^63", "$device_id")
         device_id = str(device_id)
     if type(device_id) is not str or not device_id:
         return None
@@ -165,11 +181,11 @@ def _event_time(props: dict[str, Any], ctx: Context) -> tuple[int, int, bool]:
         return ctx.now_ms, -1, False
     time_ms = to_ms(raw)
     if time_ms is None:
-        raise _Invalid("time must be a number of seconds or milliseconds since the epoch", "time")
+        raise _Invalid("time must be a number of seconds or milliseconds since the epoch, within ±2^63", "time")
     if time_ms < MIN_TIME_MS:
         raise _Invalid("time is before 1971-01-01", "time")
     if time_ms > ctx.now_ms + FUTURE_TOLERANCE_MS:
-        return ctx.now_ms, min(time_ms, _MAX_SQL_INT), True
+        return ctx.now_ms, min(time_ms, MAX_INT), True
     if ctx.endpoint == "track" and time_ms < ctx.now_ms - ctx.max_age_ms:
         days = ctx.max_age_ms / 86_400_000
         raise _Invalid(f"time is more than {days:g} days in the past; send historical events to /import", "time")
@@ -331,9 +347,23 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
             device = _device_did(device_id)
             user_id = props.get("$user_id")
             if device is not None and type(user_id) in (str, int) and user_id != "" and event != "$merge":
+                if type(user_id) is int and not int_in_range(user_id):
+                    raise _Invalid("$user_id is an integer beyond ±2^63", "$user_id")
                 link = (device, _op_id(user_id))
                 if op is not None and (op.from_id, op.to_id) == link:
                     link = None
+        if SIGNATURE_PROPERTY in props:  # a credential for linking: checked here, never stored
+            signature = props.pop(SIGNATURE_PROPERTY)
+            text = None
+        else:
+            signature = None
+        key = ctx.identity_keys.get(project_id) if ctx.identity_keys else None
+        if key is not None:
+            if op is not None and op.kind != "merge" and op.problem is None:
+                op.unverified = unverified(key, ctx.endpoint, op.from_id, op.to_id, signature)
+            link_unverified = None if link is None else unverified(key, ctx.endpoint, link[0], link[1], signature)
+        else:
+            link_unverified = None
         if clamped:
             props["$time_clamped"] = True
             text = None
@@ -356,4 +386,5 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
         op,
         link,
         cookieless_link,
+        link_unverified,
     )

@@ -22,7 +22,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LIST_LENGTH",
     "MAX_KEY_LENGTH",
+    "MIN_INT",
+    "MAX_INT",
     "Invalid",
+    "int_in_range",
+    "beyond_int_range",
     "safe_text",
     "clean_value",
     "clean_object",
@@ -37,6 +41,10 @@ MAX_DEPTH = 3
 """Objects/lists nested inside a property value, at most this many levels."""
 MAX_LIST_LENGTH = 255
 MAX_KEY_LENGTH = 255
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
+"""Integers the stores hold as numbers (SQLite and PostgreSQL ``bigint``): ``time``, ``$add``
+operands, integer ids and every number in a profile operation stay within these."""
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -60,6 +68,24 @@ def safe_text(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
+
+
+def int_in_range(value: int) -> bool:
+    """``value`` fits a signed 64-bit integer."""
+    return MIN_INT <= value <= MAX_INT
+
+
+def beyond_int_range(value: Any) -> bool:
+    """An integer past ±2^63 anywhere in ``value`` (a profile operand). Profiles refuse them,
+    so that no stored profile holds a number a later ``$add`` or serialisation cannot take."""
+    kind = type(value)
+    if kind is int:
+        return not MIN_INT <= value <= MAX_INT
+    if kind is list:
+        return any(beyond_int_range(item) for item in value)
+    if kind is dict:
+        return any(beyond_int_range(item) for item in value.values())
+    return False
 
 
 def clean_value(value: Any, depth: int, name: str) -> Any:

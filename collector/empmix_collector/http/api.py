@@ -21,6 +21,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, overload
 
@@ -28,15 +29,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from empmix_collector.domain.analysis import DAY_MS, UNITS_MS
+from empmix_collector.http.hosts import is_loopback_address
 from empmix_collector.http.ingest import secret_matches
 from empmix_collector.settings import Settings
-from empmix_collector.store.base import Store, StoreError
+from empmix_collector.store.base import QueryTooLong, Store, StoreError
 
 __all__ = ["QueryAPI", "DEFAULT_WINDOW_MS"]
 
 DEFAULT_WINDOW_MS = 30 * DAY_MS
 """Funnel conversion window when ``window_ms`` is not given."""
 _MAX_TIME = 2**53
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+"""ASCII decimal digits, optionally a fraction and an exponent (``1000``, ``1e3``, ``1000.0``)."""
 
 
 class _BadRequest(Exception):
@@ -58,13 +62,12 @@ def _int_param(request: Request, name: str, default: int | None, lo: int, hi: in
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > 40 or _NUMBER.fullmatch(raw) is None:  # int() and float() also take 1_000 and ١٢
+        raise _BadRequest(400, f"{name}={raw[:40]!r} is not an integer")
     try:
         value = int(raw)
     except ValueError:
-        try:
-            as_float = float(raw)
-        except ValueError:
-            raise _BadRequest(400, f"{name}={raw[:40]!r} is not an integer") from None
+        as_float = float(raw)
         if not as_float.is_integer():
             raise _BadRequest(400, f"{name}={raw[:40]!r} is not an integer") from None
         value = int(as_float)
@@ -107,9 +110,13 @@ class QueryAPI:
         return _reply({"ok": True})
 
     def _project(self, request: Request) -> int:
-        if self.settings.secret is not None and not secret_matches(
-            request.headers.get("authorization"), self.settings.secret
-        ):
+        if self.settings.secret is None:
+            client = request.client
+            if client is None or not is_loopback_address(client.host):
+                raise _BadRequest(
+                    403, "the query API answers loopback clients only: this collector was started without --secret"
+                )
+        elif not secret_matches(request.headers.get("authorization"), self.settings.secret):
             raise _BadRequest(401, "the query API needs Authorization: Bearer <secret>")
         token = request.query_params.get("token") or self.settings.default_token
         project = self.store.projects.get(token)
@@ -124,6 +131,8 @@ class QueryAPI:
         except _BadRequest as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="empmix-collector"'} if exc.status == 401 else None
             return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+        except QueryTooLong as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         except StoreError as exc:
             return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
 

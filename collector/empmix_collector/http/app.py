@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -22,7 +23,9 @@ from empmix_collector.http.api import QueryAPI
 from empmix_collector.http.boot import BOOT_PATH, BootScript
 from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
+from empmix_collector.http.hosts import HostGuard
 from empmix_collector.http.ingest import Ingest
+from empmix_collector.http.shedding import LoadGauges, LoadShedder
 from empmix_collector.http.site import SiteFiles
 from empmix_collector.settings import Settings
 from empmix_collector.store import create_store
@@ -30,12 +33,17 @@ from empmix_collector.store.base import Store
 
 __all__ = ["create_app"]
 
+log = logging.getLogger("empmix_collector")
+_GET_KINDS = ("track", "engage", "groups")
+"""Also answered on GET with ``?data=`` (Mixpanel's image and JSONP transports)."""
+
 
 def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     """Build the collector app for ``settings``.
 
     The store opens on lifespan startup and closes (after draining queued writes)
-    on shutdown. ``app.state.store`` and ``app.state.settings`` expose both.
+    on shutdown. ``app.state.store`` and ``app.state.settings`` expose both;
+    ``app.state.load`` the load shedder's gauges.
 
     Args:
         settings: validated settings.
@@ -52,12 +60,14 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     ]
     cookie = CookieEndpoint(settings, store)
     kinds = {"track": ingest.track, "engage": ingest.engage, "groups": ingest.groups, "cookie": cookie.set_cookie}
-    for path, endpoint in (*((f"/{name}", handler) for name, handler in kinds.items()), ("/import", ingest.import_)):
-        routes.append(Route(path, endpoint, methods=["POST"]))
-        routes.append(Route(path + "/", endpoint, methods=["POST"]))
-    for name, path in settings.api_routes:  # --api-route NAME=PATH: the same handler on PATH too
-        routes.append(Route(path, kinds[name], methods=["POST"]))
-        routes.append(Route(path + "/", kinds[name], methods=["POST"]))
+    paths = {"/healthz"}
+    named = [(f"/{name}", name) for name in kinds] + [(path, name) for name, path in settings.api_routes]
+    for path, name in named + [("/import", "import")]:  # --api-route NAME=PATH: the same handler on PATH too
+        endpoint = ingest.import_ if name == "import" else kinds[name]
+        methods = ["GET", "POST"] if name in _GET_KINDS else ["POST"]
+        routes.append(Route(path, endpoint, methods=methods))
+        routes.append(Route(path + "/", endpoint, methods=methods))
+        paths.update((path, path + "/"))
     routes += [
         Route("/api/persons", api.persons, methods=["GET"]),
         Route("/api/persons/{distinct_id:path}/events", api.person_events, methods=["GET"]),
@@ -75,9 +85,16 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     if settings.site_dir is not None:
         routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))
 
+    load = LoadGauges()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
+        if settings.secret is None:
+            log.warning(
+                "no --secret: the query API (/api/...) answers loopback clients only, and /import is disabled;"
+                " give --secret SECRET before serving other machines (or through a reverse proxy on this one)"
+            )
         try:
             yield
         finally:
@@ -85,10 +102,22 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(CORSMiddleware, allow_origins=settings.allow_origins)],
+        middleware=[
+            Middleware(HostGuard, allowed_hosts=settings.allowed_hosts),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allow_origins,
+                is_route=lambda path: path in paths or path.startswith("/api/"),
+            ),
+            # inside CORS, so that a page can read the 503's Retry-After
+            Middleware(
+                LoadShedder, max_bytes=settings.max_inflight_bytes, max_requests=settings.max_requests, gauges=load
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.store = store
     app.state.settings = settings
     app.state.cookieless = ingest.cookieless  # its clock: tests move the UTC day
+    app.state.load = load
     return app

@@ -32,6 +32,7 @@ from empmix_collector.domain.cookie import (
     site_of,
 )
 from empmix_collector.domain.wire import WireError, dumps_json
+from empmix_collector.http.hosts import host_only
 from empmix_collector.http.ingest import _read_body
 from empmix_collector.settings import Settings
 from empmix_collector.store.base import Store
@@ -47,14 +48,6 @@ def _reply(status: int, error: str | None, headers: dict[str, str] | None = None
     if headers:
         all_headers.update(headers)
     return Response(dumps_json(body), status_code=status, media_type="application/json", headers=all_headers)
-
-
-def _host_only(host: str) -> str:
-    """``host[:port]`` -> host (IPv6 literals keep their brackets off)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 class CookieEndpoint:
@@ -74,7 +67,7 @@ class CookieEndpoint:
             return "a cross-site page cannot get the identity cookie"
         parts = urlsplit(origin)
         page_host = (parts.hostname or "").lower()
-        own_host = _host_only(request.headers.get("host", ""))
+        own_host = host_only(request.headers.get("host", ""))
         if not page_host or not own_host:
             return "cannot tell the page's site"
         if parts.scheme not in ("http", "https"):

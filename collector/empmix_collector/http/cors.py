@@ -1,20 +1,26 @@
 """CORS for browser SDKs, as a small pure-ASGI middleware.
 
-mixpanel-browser sends with ``withCredentials = true``, so the allowed origin is
-echoed (never ``*``) with ``Access-Control-Allow-Credentials: true`` and
-``Vary: Origin``; ``Retry-After`` is exposed so SDKs can honour it. With no
-allow-list every origin is echoed (dev mode). The collector's own origin (pages
-served with ``--site``) is always allowed. A request from an origin that is not
-allowed gets 403 for anything but GET/HEAD; preflights are answered here.
+Ingestion endpoints: mixpanel-browser sends with ``withCredentials = true``, so the
+allowed origin is echoed (never ``*``) with ``Access-Control-Allow-Credentials: true``;
+``Retry-After`` is exposed so SDKs can honour it. With no allow-list every origin is
+echoed (dev mode). The collector's own origin (same scheme, host and port: pages served
+with ``--site``) is always allowed. A request from an origin that is not allowed gets
+403 for anything but a GET/HEAD that reads.
+
+The query API (``/api/...``) holds what visitors sent, emails included: only origins on
+the allow-list get CORS headers there, and never ``Allow-Credentials``.
+
+Every response carries ``Vary: Origin`` (a cache must not hand one origin's answer to
+another). Preflights are answered here, on the collector's own routes only.
 
 Example::
 
-    app = CORSMiddleware(app, allow_origins=("https://shop.example",))
+    app = CORSMiddleware(app, allow_origins=("https://shop.example",), is_route=lambda path: True)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,19 +43,28 @@ class CORSMiddleware:
 
     Args:
         app: the wrapped ASGI app.
-        allow_origins: exact origins (``scheme://host[:port]``); empty allows any.
+        allow_origins: exact origins (``scheme://host[:port]``); empty allows any on the
+            ingestion endpoints, none on the query API.
+        is_route: whether a path is one of the collector's routes (preflights elsewhere
+            go to the app, which answers 404 or 405).
     """
 
-    def __init__(self, app: ASGIApp, allow_origins: Iterable[str] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, allow_origins: Iterable[str] = (), is_route: Callable[[str], bool] = lambda path: True
+    ) -> None:
         self.app = app
         self.allow_origins = frozenset(o.rstrip("/") for o in allow_origins)
+        self.is_route = is_route
 
-    def allowed(self, origin: str, host: str | None) -> bool:
+    def allowed(self, origin: str, scope: Scope) -> bool:
         """Whether ``origin`` may read responses (and write)."""
+        if scope["path"].startswith("/api/"):
+            return origin in self.allow_origins
         if not self.allow_origins or origin in self.allow_origins:
             return True
-        # same origin: pages served by the collector itself (--site)
-        return host is not None and origin.split("://", 1)[-1] == host
+        # same origin (scheme, host and port): pages served by the collector itself (--site)
+        host = _header(scope, b"host")
+        return host is not None and origin == f"{scope.get('scheme', 'http')}://{host}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,14 +72,18 @@ class CORSMiddleware:
             return
         origin = _header(scope, b"origin")
         method = scope["method"]
+        vary = [(b"vary", b"Origin")]
+        if method == "OPTIONS" and not self.is_route(scope["path"]):
+            await self.app(scope, receive, _with_headers(send, vary))
+            return
         if origin is None:
             if method == "OPTIONS":
-                await _respond(send, 204, [(b"allow", ALLOW_METHODS.encode())])
+                await _respond(send, 204, vary + [(b"allow", ALLOW_METHODS.encode())])
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _with_headers(send, vary))
             return
-        ok = self.allowed(origin, _header(scope, b"host"))
-        vary = [(b"vary", b"Origin")]
+        ok = self.allowed(origin, scope)
+        credentials = not scope["path"].startswith("/api/")
         if method == "OPTIONS":
             if not ok:
                 await _respond(send, 403, vary, b"origin not allowed")
@@ -72,7 +91,7 @@ class CORSMiddleware:
             requested = _header(scope, b"access-control-request-headers")
             headers = (
                 vary
-                + _cors_headers(origin)
+                + _cors_headers(origin, credentials)
                 + [
                     (b"access-control-allow-methods", ALLOW_METHODS.encode()),
                     (b"access-control-allow-headers", (requested or ALLOW_HEADERS).encode("latin-1")),
@@ -82,31 +101,37 @@ class CORSMiddleware:
             await _respond(send, 204, headers)
             return
         if not ok:
-            if method not in ("GET", "HEAD"):
+            path = scope["path"]
+            ingests = self.is_route(path) and not path.startswith("/api/") and path != "/healthz"
+            if method not in ("GET", "HEAD") or ingests:  # GET /track?data= writes too
                 await _respond(send, 403, vary, b"origin not allowed")
                 return
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _with_headers(send, vary))
             return
-        extra = vary + _cors_headers(origin)
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if not k.lower().startswith(b"access-control-") and k.lower() != b"vary"
-                ] + extra
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+        await self.app(scope, receive, _with_headers(send, vary + _cors_headers(origin, credentials)))
 
 
-def _cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"access-control-allow-origin", origin.encode("latin-1")),
-        (b"access-control-allow-credentials", b"true"),
-        (b"access-control-expose-headers", b"Retry-After"),
-    ]
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``extra`` replacing the app's own CORS and ``Vary`` headers."""
+
+    async def send_with(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if not k.lower().startswith(b"access-control-") and k.lower() != b"vary"
+            ] + extra
+        await send(message)
+
+    return send_with
+
+
+def _cors_headers(origin: str, credentials: bool = True) -> list[tuple[bytes, bytes]]:
+    headers = [(b"access-control-allow-origin", origin.encode("latin-1"))]
+    if credentials:
+        headers.append((b"access-control-allow-credentials", b"true"))
+    headers.append((b"access-control-expose-headers", b"Retry-After"))
+    return headers
 
 
 async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:

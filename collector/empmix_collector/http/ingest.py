@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -105,6 +106,19 @@ async def _read_body(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _query_body(query: Mapping[str, str], cap: int) -> bytes:
+    """The form body a ``GET ...?data=...`` stands for."""
+    data = query.get("data")
+    if not data:
+        raise WireError(400, "a GET needs ?data= with the records (JSON or base64 of it)")
+    if len(data) > cap:
+        raise WireError(413, f"data larger than {cap} bytes")
+    return urlencode({"data": data}).encode("ascii")
+
+
 def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
     return Response(dumps_json(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -117,6 +131,18 @@ class Ingest:
         self.store = store
         self.max_age_ms = int(settings.track_max_age_days * 86_400_000)
         self.cookieless = CookielessIds(settings, store)
+        self._identity_keys: dict[int, bytes] | None = None
+
+    def identity_keys(self) -> dict[int, bytes]:
+        """Project id -> identity secret (``--identity-secret``), once the store knows the ids."""
+        if self._identity_keys is None:
+            projects = self.store.projects
+            if not projects:
+                return {}
+            self._identity_keys = {
+                projects[token]: secret.encode("utf-8") for token, secret in self.settings.identity_secrets
+            }
+        return self._identity_keys
 
     async def track(self, request: Request) -> Response:
         """``POST /track``: events from untrusted clients (token in each record)."""
@@ -147,14 +173,13 @@ class Ingest:
         cap = MAX_IMPORT_BODY_BYTES if endpoint == "import" else MAX_BODY_BYTES
         query = request.query_params
         try:
-            body = await _read_body(request, cap)
-            payload = decode_body(
-                body,
-                request.headers.get("content-type"),
-                request.headers.get("content-encoding"),
-                query=query,
-                max_bytes=cap,
-            )
+            content_type: str | None
+            if request.method == "GET":  # Mixpanel's GET transport: ?data=<JSON or base64>
+                body, content_type, encoding = _query_body(query, cap), _FORM, None
+            else:
+                body = await _read_body(request, cap)
+                content_type, encoding = request.headers.get("content-type"), request.headers.get("content-encoding")
+            payload = decode_body(body, content_type, encoding, query=query, max_bytes=cap)
         except WireError as exc:
             return self._error(endpoint, exc.status, exc.message, is_true(query.get("verbose")))
         except ClientDisconnect:
@@ -169,7 +194,15 @@ class Ingest:
             links = await self.cookieless.apply(request, endpoint, payload, projects, default_project)
         except StoreError as exc:
             return self._unavailable(endpoint, exc, verbose)
-        ctx = Context(projects, now_ms, endpoint, default_project, self.max_age_ms, links or None)
+        ctx = Context(
+            projects,
+            now_ms,
+            endpoint,
+            default_project,
+            self.max_age_ms,
+            cookieless_links=links or None,
+            identity_keys=self.identity_keys(),
+        )
         check = (
             validate_profile
             if endpoint == "engage"
@@ -178,7 +211,7 @@ class Ingest:
             else validate.validate_event
         )
         failures: list[Rejection] = []
-        batch = WriteBatch(received_ms=now_ms)
+        batch = WriteBatch(received_ms=now_ms, endpoint=endpoint, origin=request.headers.get("origin"))
         texts = payload.texts
         for index, raw in enumerate(payload.records):
             outcome = check(raw, index, ctx, texts[index] if texts is not None else None)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import mimetypes
 import os
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
@@ -30,10 +31,12 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; "
     "style-src 'self' 'unsafe-inline'; "
     "worker-src 'self' blob:; "
-    "font-src 'self' data:"
+    "font-src 'self' data:; "
+    "frame-ancestors 'self'"
 )
 """Pyodide compiles WebAssembly ('wasm-unsafe-eval') and evaluates generated JS
-('unsafe-eval'); PyScript starts workers from blob: URLs and injects styles."""
+('unsafe-eval'); PyScript starts workers from blob: URLs and injects styles. No other
+site may frame the pages ('frame-ancestors', against clickjacking)."""
 
 MEDIA_TYPES: dict[str, str] = {
     ".html": "text/html; charset=utf-8",
@@ -84,11 +87,13 @@ def media_type_for(path: str) -> str:
 
 class SiteFiles(StaticFiles):
     """Starlette's StaticFiles (``index.html`` for directories, ETag, Range, HEAD) with
-    our media types and :func:`site_headers` on every response. Symlinks inside the
-    folder are followed (build scripts may link assets in); ``..`` never escapes it."""
+    our media types and :func:`site_headers` on every response. Neither ``..`` nor a
+    symlink leads out of the folder: a path is served only if its real path lies inside
+    (symlinks between files of the folder still work). A directory URL without its
+    trailing slash is redirected relatively (``./name/``): no ``Host`` goes into it."""
 
     def __init__(self, directory: str) -> None:
-        super().__init__(directory=directory, html=True, follow_symlink=True)
+        super().__init__(directory=directory, html=True, follow_symlink=False)
         self._headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in site_headers().items()]
 
     def file_response(
@@ -98,6 +103,16 @@ class SiteFiles(StaticFiles):
         response = super().file_response(full_path, stat_result, scope, status_code)
         if "content-type" in response.headers:
             response.headers["content-type"] = media_type_for(str(full_path))
+        return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """Starlette's answer, with its directory redirect made relative."""
+        response = await super().get_response(path, scope)
+        if isinstance(response, RedirectResponse):
+            last = scope["path"].rsplit("/", 1)[-1]
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = "./" + quote(last, safe="") + "/" + ("?" + query if query else "")
+            return RedirectResponse(target, status_code=response.status_code)
         return response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

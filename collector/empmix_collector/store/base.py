@@ -31,8 +31,13 @@ __all__ = [
     "StoreClosed",
     "StoreUnavailable",
     "SchemaTooNew",
+    "QueryTooLong",
+    "QUERY_TIME_LIMIT_S",
     "is_postgres_url",
 ]
+
+QUERY_TIME_LIMIT_S = 30.0
+"""A read of the query API running longer is cancelled (``QueryTooLong``, answered 503)."""
 
 JSON = dict[str, Any]
 
@@ -53,6 +58,10 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or failed; nothing of the batch was committed
     (or, for a connection lost during ``COMMIT``, it may have been: a retry is
     deduplicated by ``$insert_id``)."""
+
+
+class QueryTooLong(StoreError):
+    """A read ran past :data:`QUERY_TIME_LIMIT_S` and was cancelled."""
 
 
 class SchemaTooNew(StoreError):

@@ -3,8 +3,8 @@
 Events are inserted with ``WriteSql.insert_many`` (``ON CONFLICT DO NOTHING``: the dedup
 index gives exactly-once, also between several collectors on one database); every
 distinct id gets a person lazily; identity links are decided by
-``domain.identity.decide`` and applied here; ``/engage`` operations go through
-``domain.profiles.apply_operations``. The same code runs on SQLite and PostgreSQL, so
+``domain.identity.decide`` and applied here; ``/engage`` and ``/groups`` records go through
+``store.profile_writes`` (each profile read and written once per batch). The same code runs on SQLite and PostgreSQL, so
 merge results cannot fork between the stores.
 
 Concurrency (several writers on one PostgreSQL): before touching anything, a group
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from empmix_collector.domain import identity, profiles
 from empmix_collector.domain.identity import Decision, PersonView
-from empmix_collector.domain.records import EventRecord, GroupRecord, ProfileRecord, Rejection, WriteBatch, WriteResult
+from empmix_collector.domain.records import EventRecord, WriteBatch, WriteResult
 from empmix_collector.domain.wire import dumps_json, loads_json
+from empmix_collector.store.profile_writes import ProfileWrites
 from empmix_collector.store.sql import WriteSql
 
 __all__ = ["BatchWriter"]
@@ -41,7 +42,8 @@ _INSERT_IDS = (
 )
 _INSERT_MERGE = (
     "INSERT INTO merges(project_id, insert_id, kind, from_id, to_id, result, reason,"
-    " detail, time_ms, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    " detail, time_ms, received_ms, endpoint, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
 )
 _PERSON_OF = (
     "SELECT p.id, p.is_identified, (SELECT COUNT(*) FROM person_distinct_ids c WHERE c.person_id = p.id)"
@@ -61,11 +63,14 @@ def _key(e: EventRecord) -> EventKey:
 class BatchWriter:
     """Applies batches on the write connection (one instance per writer thread)."""
 
-    def __init__(self, sql: WriteSql, *, max_ids_per_person: int) -> None:
+    def __init__(self, sql: WriteSql, *, max_ids_per_person: int, faults: tuple[type[BaseException], ...] = ()) -> None:
         self.sql = sql
         self.cap = max_ids_per_person
+        self.faults = faults
+        """Errors of the database itself (locked, disk, connection): never one batch's fault."""
         self._known: set[tuple[int, str]] = set()
         self._links_seen: set[tuple[int, str, str]] = set()
+        self._source: tuple[str, str | None] = ("", None)  # (endpoint, origin) of the batch being applied
 
     def forget_caches(self) -> None:
         """Drop every cache (after a rollback)."""
@@ -114,6 +119,25 @@ class BatchWriter:
             self._identity_and_profiles(batch, result, fresh)
         return results
 
+    def apply_isolated(self, batches: list[WriteBatch]) -> list[WriteResult | Exception]:
+        """Like :meth:`apply_group`, but each batch under its own savepoint: a batch that
+        raises is rolled back alone (its exception takes its place in the list) and the
+        others stay in the transaction, so the caller still commits once. A database fault
+        (``faults``) is raised, as from :meth:`apply_group`."""
+        out: list[WriteResult | Exception] = []
+        for batch in batches:
+            self.sql.run("SAVEPOINT empmix_batch")
+            try:
+                out.append(self.apply_group([batch])[0])
+            except self.faults:
+                raise
+            except Exception as exc:
+                self.sql.run("ROLLBACK TO SAVEPOINT empmix_batch")
+                self.forget_caches()  # they may hold facts of the rolled-back part
+                out.append(exc)
+            self.sql.run("RELEASE SAVEPOINT empmix_batch")
+        return out
+
     def _insert_events(self, batches: list[WriteBatch], with_ops: bool) -> set[EventKey]:
         """Insert every event; returns the dedup keys of the identity events
         (``$identify``, ``$create_alias``, ``$merge``) this transaction stored: only
@@ -136,6 +160,7 @@ class BatchWriter:
 
     def _identity_and_profiles(self, batch: WriteBatch, result: WriteResult, fresh: set[EventKey]) -> None:
         received = batch.received_ms
+        self._source = (batch.endpoint, batch.origin[:255] if batch.origin else None)
         for event in batch.events:
             op = event.op
             if op is not None:
@@ -144,25 +169,33 @@ class BatchWriter:
                     fresh.discard(key)  # the same event twice in one group: act once
                     self._link(
                         event.project_id, op.kind, op.from_id, op.to_id, event, received,
-                        log_noop=True, problem=op.problem,
+                        log_noop=True, problem=op.problem, unverified=op.unverified,
                     )  # fmt: skip
             if event.link is not None:
                 link_key = (event.project_id, event.link[0], event.link[1])
                 if link_key not in self._links_seen:
-                    self._link(event.project_id, "link", link_key[1], link_key[2], event, received, log_noop=False)
+                    self._link(
+                        event.project_id, "link", link_key[1], link_key[2], event, received,
+                        log_noop=False, unverified=event.link_unverified,
+                    )  # fmt: skip
                     if len(self._links_seen) > _MAX_KNOWN:
                         self._links_seen.clear()
-                    self._links_seen.add(link_key)
+                    if event.link_unverified is None:  # a signed event may come next and link them
+                        self._links_seen.add(link_key)
             if event.cookieless_link is not None:  # consent: rare, so always checked (a replay is a noop)
                 self._link(event.project_id, "cookieless", *event.cookieless_link, event, received, log_noop=False)
+        if not batch.profiles and not batch.groups:
+            return
+        writes = ProfileWrites(self.sql)  # each profile read once and written once per batch
         for record in batch.profiles:
-            rejection = self._profile(record, received)
+            rejection = writes.person(record, received)
             if rejection is not None:
                 result.failed.append(rejection)
         for group in batch.groups:
-            rejection = self._group(group, received)
+            rejection = writes.group(group, received)
             if rejection is not None:
                 result.failed.append(rejection)
+        writes.flush(received)
 
     # -- persons -------------------------------------------------------------------------
 
@@ -230,6 +263,7 @@ class BatchWriter:
         *,
         log_noop: bool,
         problem: str | None = None,
+        unverified: str | None = None,
     ) -> None:
         if problem is not None:
             self._log(
@@ -249,6 +283,8 @@ class BatchWriter:
         decision = identity.decide(
             kind, from_id, to_id, from_person=from_person, to_person=to_person, cap=self.cap, alias_taken=alias_taken
         )
+        if unverified is not None and (decision.result == "merged" or decision.register_alias):
+            decision = Decision("refused", identity.UNVERIFIED, unverified)
         if decision.result == "merged":
             self._merge(project_id, from_id, to_id, from_person, to_person, decision, now_ms)
         if decision.register_alias:
@@ -268,7 +304,7 @@ class BatchWriter:
             _INSERT_MERGE,
             (
                 project_id, event.insert_id, kind, from_id[:256], to_id[:256], decision.result,
-                decision.reason or "", decision.detail, event.time_ms, now_ms,
+                decision.reason or "", decision.detail, event.time_ms, now_ms, *self._source,
             ),
         )  # fmt: skip
 
@@ -319,67 +355,3 @@ class BatchWriter:
             ),
         )
         sql.run("DELETE FROM persons WHERE id = ?", (source.person_id,))
-
-    # -- profiles --------------------------------------------------------------------------
-
-    def _profile(self, record: ProfileRecord, now_ms: int) -> Rejection | None:
-        sql = self.sql
-        row = sql.one(
-            "SELECT p.id, p.properties FROM person_distinct_ids m JOIN persons p ON p.id = m.person_id"
-            " WHERE m.project_id = ? AND m.distinct_id = ?",
-            (record.project_id, record.distinct_id),
-        )
-        if row is None:  # pragma: no cover - _ensure_persons created it
-            raise RuntimeError(f"no person for {record.distinct_id!r}")
-        try:
-            updated = profiles.apply_operations(loads_json(row[1]), record.ops)
-        except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), record.ops[0][0] if record.ops else None, record.insert_id)
-        if record.insert_id is not None:
-            first_time = sql.all(
-                "INSERT INTO profile_updates(project_id, insert_id, distinct_id, received_ms) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING RETURNING insert_id",
-                (record.project_id, record.insert_id, record.distinct_id, now_ms),
-            )
-            if not first_time:  # a replay: already applied once
-                return None
-        sql.run("UPDATE persons SET properties = ? WHERE id = ?", (dumps_json(updated), row[0]))
-        return None
-
-    # -- group profiles (/groups) -----------------------------------------------------------
-
-    def _group(self, record: GroupRecord, now_ms: int) -> Rejection | None:
-        """Apply one ``/groups`` record: same operations and limits as a person's profile;
-        ``$delete`` removes the group's profile (a later ``$set`` starts a new one)."""
-        sql = self.sql
-        where = (record.project_id, record.group_key, record.group_id)
-        row = sql.one(
-            "SELECT properties FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where
-        )
-        try:
-            updated = profiles.apply_operations(loads_json(row[0]) if row is not None else {}, record.ops)
-        except profiles.ProfileError as exc:
-            return Rejection(record.index, str(exc), record.ops[0][0] if record.ops else None, record.insert_id)
-        if record.insert_id is not None:
-            first_time = sql.all(
-                "INSERT INTO group_updates(project_id, insert_id, group_key, group_id, received_ms)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING insert_id",
-                (record.project_id, record.insert_id, record.group_key, record.group_id, now_ms),
-            )
-            if not first_time:  # a replay: already applied once
-                return None
-        if record.ops[-1][0] == "$delete":
-            sql.run("DELETE FROM group_profiles WHERE project_id = ? AND group_key = ? AND group_id = ?", where)
-        elif row is None:
-            sql.run(
-                "INSERT INTO group_profiles(project_id, group_key, group_id, created_at, updated_at, properties)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (*where, now_ms, now_ms, dumps_json(updated)),
-            )
-        else:
-            sql.run(
-                "UPDATE group_profiles SET properties = ?, updated_at = ?"
-                " WHERE project_id = ? AND group_key = ? AND group_id = ?",
-                (dumps_json(updated), now_ms, *where),
-            )
-        return None

@@ -172,7 +172,8 @@ def latest_events(sql: Sql, project_id: int, limit: int) -> list[dict[str, Any]]
 def merge_log(sql: Sql, project_id: int, limit: int) -> list[dict[str, Any]]:
     """The latest ``limit`` merge attempts, oldest first."""
     rows = sql.all(
-        "SELECT * FROM (SELECT id, kind, from_id, to_id, result, reason, detail, time_ms, insert_id, received_ms"
+        "SELECT * FROM (SELECT id, kind, from_id, to_id, result, reason, detail, time_ms, insert_id, received_ms,"
+        " endpoint, origin"
         " FROM merges WHERE project_id = ? ORDER BY id DESC LIMIT ?) r ORDER BY id",
         (project_id, limit),
     )
@@ -187,6 +188,8 @@ def merge_log(sql: Sql, project_id: int, limit: int) -> list[dict[str, Any]]:
             "time": r[7],
             "insert_id": r[8],
             "received": r[9],
+            "endpoint": r[10],
+            "origin": r[11],
         }
         for r in rows
     ]

@@ -9,7 +9,9 @@ every result of the query API, is the same code on both stores.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
@@ -19,9 +21,15 @@ from empmix_collector.store.cookieless import CookielessMixin
 from empmix_collector.store.sql import Sql
 from empmix_collector.store.writer import GroupWriter
 
-__all__ = ["SqlStore", "register_projects"]
+__all__ = ["SqlStore", "register_projects", "HEAVY_READERS", "LIGHT_READERS"]
 
 T = TypeVar("T")
+
+HEAVY_READERS = 2
+"""Threads for the reads that scan many events (funnels, retention, group lists): at most this
+many run at once, so they never take every connection nor starve the cheap reads."""
+LIGHT_READERS = 4
+"""Threads for the other reads (a person, its events, the merge log)."""
 
 
 class SqlStore(CookielessMixin):
@@ -34,6 +42,7 @@ class SqlStore(CookielessMixin):
         self.max_pending = max_pending
         self.projects: dict[str, int] = {}
         self._writer: GroupWriter | None = None
+        self._pools: dict[bool, ThreadPoolExecutor] = {}
 
     @property
     def is_open(self) -> bool:
@@ -76,8 +85,21 @@ class SqlStore(CookielessMixin):
         self._require_open()
         return self._read_sync(fn, *args)
 
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(self.read_sync, fn, *args)
+    async def _read(self, fn: Callable[..., T], *args: Any, heavy: bool = False) -> T:
+        """Run a read on its own bounded pool (never the event loop's default executor, which
+        Starlette and the writer's callers share)."""
+        pool = self._pools.get(heavy)
+        if pool is None:
+            size, name = (HEAVY_READERS, "empmix-heavy-read") if heavy else (LIGHT_READERS, "empmix-read")
+            pool = self._pools[heavy] = ThreadPoolExecutor(size, thread_name_prefix=name)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(self.read_sync, fn, *args))
+
+    def _stop_reads(self) -> None:
+        """Let the read pools' threads go (on close)."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _aside_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(sql, *args)`` on a connection that may write, outside the writer's
@@ -110,7 +132,7 @@ class SqlStore(CookielessMixin):
 
     async def list_groups(self, project_id: int, group_key: str, limit: int) -> list[JSON]:
         """See ``Store.list_groups``."""
-        return await self._read(reads.list_groups, project_id, group_key, limit)
+        return await self._read(reads.list_groups, project_id, group_key, limit, heavy=True)
 
     async def list_persons(self, project_id: int, limit: int, offset: int) -> list[JSON]:
         """See ``Store.list_persons``."""
@@ -135,7 +157,7 @@ class SqlStore(CookielessMixin):
         group_key: str | None = None,
     ) -> list[JSON]:
         """See ``Store.funnel``."""
-        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by, group_key)
+        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by, group_key, heavy=True)
 
     async def retention(
         self,
@@ -149,7 +171,9 @@ class SqlStore(CookielessMixin):
         group_key: str | None = None,
     ) -> list[JSON]:
         """See ``Store.retention``."""
-        return await self._read(reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key)
+        return await self._read(
+            reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key, heavy=True
+        )
 
     async def startup(self, project_id: int, from_ms: int | None, to_ms: int | None) -> JSON:
         """See ``Store.startup``."""

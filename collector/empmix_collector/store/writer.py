@@ -2,15 +2,18 @@
 
 As in Datasette, one thread owns the write connection. Requests put their
 validated batch on a queue and await a future; the thread drains every batch
-waiting (up to :data:`MAX_GROUP_RECORDS` records), applies them in one transaction
-(group commit) and only then resolves the futures, so a reply is never sent before
-its records are committed. If a group fails, each batch is retried alone so one bad
-batch cannot sink the others; if the database itself is unavailable, every batch of
-the group fails at once with :class:`~empmix_collector.store.base.StoreUnavailable`.
+waiting (up to :data:`MAX_GROUP_RECORDS` records, small batches first), applies them in
+one transaction (group commit) and only then resolves the futures, so a reply is never sent before
+its records are committed. If a group fails, it is applied again in one transaction
+with each batch under its own savepoint (``isolated``): the batch that failed is
+rolled back alone and the others commit together, so one bad batch neither sinks the
+others nor turns the writer into one commit per batch. If the database itself is
+unavailable, every batch of the group fails at once with
+:class:`~empmix_collector.store.base.StoreUnavailable`.
 
 Example::
 
-    writer = GroupWriter(commit=lambda batches: apply_in_one_transaction(batches))
+    writer = GroupWriter(commit=lambda batches, isolated: apply_in_one_transaction(batches, isolated))
     writer.start()
     result = await writer.submit(batch)
     writer.stop()
@@ -35,10 +38,14 @@ log = logging.getLogger("empmix_collector.store")
 
 MAX_GROUP_RECORDS = 20_000
 """Records committed in one transaction at most (latency bound under load)."""
+SMALL_BATCH_RECORDS = 100
+"""Batches of at most this many records go first into the next group (see ``_take_group``)."""
 DEFAULT_MAX_PENDING = 2_000
 """Batches waiting for the writer before requests are turned away with 503."""
 
-Commit = Callable[[list[WriteBatch]], list[WriteResult]]
+Commit = Callable[[list[WriteBatch], bool], list[WriteResult | Exception]]
+"""``commit(batches, isolated)``: one transaction; with ``isolated``, a batch that fails is
+rolled back alone and its exception takes its place in the returned list."""
 _Outcome = tuple["_Task", WriteResult | None, BaseException | None]
 
 
@@ -57,7 +64,7 @@ class GroupWriter:
 
     Args:
         commit: applies batches in one transaction and commits it, or raises with
-            nothing committed; runs on the writer thread only.
+            nothing committed; runs on the writer thread only (see :data:`Commit`).
         on_exit: called on the writer thread when it stops (closes the connection).
         max_pending: queued batches beyond which :meth:`submit` raises :class:`StoreBusy`.
         max_group_records: records per transaction at most.
@@ -124,24 +131,25 @@ class GroupWriter:
         return await asyncio.shield(future)
 
     def _run(self) -> None:
+        backlog: list[_Task] = []  # taken off the queue, not yet in a group (oldest first)
         stopping = False
         try:
-            while not stopping:
-                item = self._queue.get()
-                if item is _STOP:
-                    break
-                group = [item]
-                size = len(item.batch)
-                while size < self.max_group_records:
+            while backlog or not stopping:
+                if not backlog:
+                    item = self._queue.get()
+                    if item is _STOP:
+                        break
+                    backlog.append(item)
+                while not stopping:  # whatever is queued now joins the backlog
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     if nxt is _STOP:
                         stopping = True
-                        break
-                    group.append(nxt)
-                    size += len(nxt.batch)
+                    else:
+                        backlog.append(nxt)
+                group, backlog = self._take_group(backlog)
                 with self._pending_lock:
                     self._pending -= len(group)
                 _deliver(self._commit_group(group))
@@ -149,9 +157,31 @@ class GroupWriter:
             if self._on_exit is not None:
                 self._on_exit()
 
+    def _take_group(self, backlog: list[_Task]) -> tuple[list[_Task], list[_Task]]:
+        """The next group: the oldest batch (so every batch progresses), then the small batches
+        (an SDK's few events, in arrival order), then the large ones in arrival order, up to
+        ``max_group_records``. So a one-event request waits for one group, not for every
+        2,000-record batch queued before it. Returns (group, what is left)."""
+        head, rest = backlog[0], backlog[1:]
+        group, size = [head], len(head.batch)
+        small = [task for task in rest if len(task.batch) <= SMALL_BATCH_RECORDS]
+        large = [task for task in rest if len(task.batch) > SMALL_BATCH_RECORDS]
+        left: list[_Task] = []
+        for task in small + large:
+            if size < self.max_group_records:
+                group.append(task)
+                size += len(task.batch)
+            else:
+                left.append(task)
+        if left and small and large:  # keep arrival order among what waits
+            order = {id(task): n for n, task in enumerate(rest)}
+            left.sort(key=lambda task: order[id(task)])
+        return group, left
+
     def _commit_group(self, group: list[_Task]) -> list[_Outcome]:
+        batches = [task.batch for task in group]
         try:
-            results = self._commit([task.batch for task in group])
+            results = self._commit(batches, False)
         except StoreUnavailable as exc:
             log.warning("the database is unavailable; %d batches turned away: %s", len(group), exc)
             return [(task, None, exc) for task in group]
@@ -159,20 +189,22 @@ class GroupWriter:
             if len(group) == 1:
                 log.exception("writing a batch failed; it was rolled back")
                 return [(group[0], None, exc)]
-            return [self._commit_alone(task) for task in group]  # find the culprit
+            try:  # again, each batch under its own savepoint: only the culprit is rolled back
+                results = self._commit(batches, True)
+            except StoreUnavailable as unavailable:
+                return [(task, None, unavailable) for task in group]
+            except Exception as again:
+                log.exception("writing a group failed twice; it was rolled back")
+                return [(task, None, again) for task in group]
         self.commit_count += 1
-        return [(task, result, None) for task, result in zip(group, results, strict=True)]
-
-    def _commit_alone(self, task: _Task) -> _Outcome:
-        try:
-            result = self._commit([task.batch])[0]
-        except StoreUnavailable as exc:
-            return (task, None, exc)
-        except Exception as exc:
-            log.exception("writing a batch failed; it was rolled back")
-            return (task, None, exc)
-        self.commit_count += 1
-        return (task, result, None)
+        outcomes: list[_Outcome] = []
+        for task, result in zip(group, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("writing a batch failed; it was rolled back", exc_info=result)
+                outcomes.append((task, None, result))
+            else:
+                outcomes.append((task, result, None))
+        return outcomes
 
 
 def _deliver(outcomes: list[_Outcome]) -> None:

@@ -94,7 +94,12 @@ CREATE TABLE IF NOT EXISTS cookieless_resets (
 """
 """Cookieless operation (``store.cookieless``): daily salts and reset generations."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)]
+SCHEMA_V5 = """
+ALTER TABLE merges ADD COLUMN IF NOT EXISTS endpoint TEXT, ADD COLUMN IF NOT EXISTS origin TEXT;
+"""
+"""The merge log records where each attempt came from: the endpoint and the request's Origin."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4), (5, SCHEMA_V5)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

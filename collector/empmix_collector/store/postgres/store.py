@@ -31,12 +31,12 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store import describe_target
-from empmix_collector.store.base import StoreUnavailable
+from empmix_collector.store import base, describe_target
+from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.postgres.schema import LOCK_SPACE, upgrade
 from empmix_collector.store.sql import Row, fixed_name
-from empmix_collector.store.sqlstore import SqlStore, register_projects
+from empmix_collector.store.sqlstore import HEAVY_READERS, LIGHT_READERS, SqlStore, register_projects
 from empmix_collector.store.writer import DEFAULT_MAX_PENDING, GroupWriter
 
 __all__ = ["PostgresStore", "PgSql", "CONNECT_TIMEOUT_S", "MAX_RETRIES"]
@@ -48,8 +48,8 @@ CONNECT_TIMEOUT_S = 5
 """How long a connection attempt may take before the server counts as unreachable."""
 MAX_RETRIES = 8
 """Attempts of one group after deadlocks or serialisation failures."""
-READ_POOL_SIZE = 4
-"""Read connections per collector process at most."""
+READ_POOL_SIZE = HEAVY_READERS + LIGHT_READERS
+"""Read connections per collector process at most: one per read thread."""
 READ_WORK_MEM = "64MB"
 """``work_mem`` of the read connections: a funnel over 10^6 events sorts its ~10^5 matching
 rows in memory (the server's default 4 MB spills them to disk). Memory is taken only
@@ -85,8 +85,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _configure_reader(conn: _Conn) -> None:
-    """A new read connection: room to sort in memory (the pool's connections autocommit)."""
+    """A new read connection: room to sort in memory, and the query time limit (the pool's
+    connections autocommit)."""
     conn.execute("SELECT set_config('work_mem', %s, false)", (READ_WORK_MEM,))
+    limit_ms = max(int(base.QUERY_TIME_LIMIT_S * 1000), 1)
+    conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(limit_ms),))
 
 
 class PgSql:
@@ -218,7 +221,11 @@ class PostgresStore(SqlStore):
             conn.close()
             raise
         self._conn, self._sql = conn, sql
-        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person)
+        batches = BatchWriter(
+            sql,
+            max_ids_per_person=self.max_ids_per_person,
+            faults=(psycopg.OperationalError, psycopg.InterfaceError),  # TransactionRollback is one
+        )
         self._pool = ConnectionPool(
             self.url,
             min_size=1,
@@ -230,7 +237,7 @@ class PostgresStore(SqlStore):
             name="empmix-readers",
         )
         self._writer = GroupWriter(
-            lambda group: self._commit(batches, group),
+            lambda group, isolated: self._commit(batches, group, isolated),
             on_exit=self._close_writer_connection,
             max_pending=self.max_pending,
         )
@@ -245,6 +252,7 @@ class PostgresStore(SqlStore):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        self._stop_reads()
 
     def _close_writer_connection(self) -> None:
         if self._conn is not None:
@@ -265,12 +273,15 @@ class PostgresStore(SqlStore):
             log.warning("reconnected to PostgreSQL at %s", self.where)
         return self._sql
 
-    def _commit(self, batches: BatchWriter, group: list[WriteBatch]) -> list[WriteResult]:
-        """One transaction for ``group``, retried after deadlocks and serialisation failures."""
+    def _commit(self, batches: BatchWriter, group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
+        """One transaction for ``group`` (``isolated``: each batch under a savepoint), retried
+        after deadlocks and serialisation failures."""
         for attempt in range(MAX_RETRIES):
             sql = self._writer_sql()
             try:
-                results = batches.apply_group(group)
+                results: list[WriteResult | Exception] = (
+                    batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
+                )
                 sql.conn.commit()
                 return results
             except psycopg.errors.TransactionRollback as exc:  # deadlock / serialisation failure
@@ -308,6 +319,9 @@ class PostgresStore(SqlStore):
         try:
             with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
                 return fn(PgSql(conn), *args)
+        except psycopg.errors.QueryCanceled as exc:
+            limit = base.QUERY_TIME_LIMIT_S
+            raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.where}: {_first_line(exc)}") from exc
 

@@ -80,7 +80,13 @@ CREATE TABLE IF NOT EXISTS cookieless_resets (      -- $cookieless_reset: a brow
 """
 """Cookieless operation (``store.cookieless``): daily salts and reset generations."""
 
-MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)]
+SCHEMA_V4 = """
+ALTER TABLE merges ADD COLUMN endpoint TEXT;
+ALTER TABLE merges ADD COLUMN origin TEXT;
+"""
+"""The merge log records where each attempt came from: the endpoint and the request's Origin."""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)]
 """(version, DDL) in order; a database at version N runs every entry above N."""
 CURRENT_VERSION = MIGRATIONS[-1][0]
 

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -28,7 +29,8 @@ from itertools import chain
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store.base import StoreUnavailable
+from empmix_collector.store import base
+from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlite.schema import upgrade
@@ -177,18 +179,27 @@ class SqliteStore(SqlStore):
         """Create or upgrade the schema, register the projects, start the writer."""
         if self._writer is not None:
             return
-        conn = connect(self.path)
-        found, now = upgrade(conn, self.path)
+        try:
+            conn = connect(self.path)
+        except (sqlite3.Error, RuntimeError) as exc:  # a missing folder, no permission, not a database
+            raise StoreUnavailable(f"cannot open the SQLite database {os.path.abspath(self.path)}: {exc}") from exc
+        try:
+            found, now = upgrade(conn, self.path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"cannot open the SQLite database {os.path.abspath(self.path)}: {exc}") from exc
         if found and found != now:
             log.warning("upgraded %s from schema version %d to %d", self.path, found, now)
         sql = SqliteSql(conn)
         self.projects = register_projects(sql, self.tokens, int(time.time() * 1000))
-        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person)
+        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person, faults=(sqlite3.OperationalError,))
 
-        def commit(group: list[WriteBatch]) -> list[WriteResult]:
+        def commit(group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                results = batches.apply_group(group)
+                results: list[WriteResult | Exception] = (
+                    batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
+                )
                 conn.execute("COMMIT")
                 return results
             except BaseException as exc:
@@ -223,20 +234,33 @@ class SqliteStore(SqlStore):
             if self._aside_conn is not None:
                 self._aside_conn.close()
                 self._aside_conn = None
+        self._stop_reads()
 
     def _checkpoints(self) -> None:
         """Copy committed WAL frames into the database off the writer's path.
 
         A commit then only appends to the WAL; the page copying and the fsyncs of a
-        checkpoint run here (PASSIVE never blocks the writer or the readers).
+        checkpoint run here (PASSIVE never blocks the writer or the readers). Once the
+        writer has been idle for a round, a TRUNCATE checkpoint empties the WAL file, so a
+        burst does not leave it at its largest size for good. It does not wait: if a
+        writer or a reader is busy, it gives up and is tried again at the next idle round.
         """
         conn = connect(self.path)
+        conn.execute("PRAGMA busy_timeout=0")
+        seen, truncated = -1, True
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL_S):
+                commits = self.commit_count
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if commits != seen:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        truncated = False
+                    elif not truncated:
+                        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                        truncated = not busy
                 except sqlite3.Error as exc:  # busy or I/O: try again next round
                     log.warning("checkpoint failed: %s", exc)
+                seen = commits
         finally:
             conn.close()
 
@@ -253,11 +277,18 @@ class SqliteStore(SqlStore):
 
     def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
         reader = self._reader()
+        limit = base.QUERY_TIME_LIMIT_S
+        deadline = time.monotonic() + limit
+        # SQLite calls this every 10,000 virtual machine steps; non-zero interrupts the query
+        reader.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
             return fn(reader, *args)
         except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         finally:
+            reader.conn.set_progress_handler(None, 0)
             if reader.conn.in_transaction:
                 reader.conn.execute("ROLLBACK")
             self._readers.put(reader)
