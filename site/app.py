@@ -6,7 +6,8 @@ synchronous proxies, which need a cross-origin-isolated page). The file keeps to
 interpreters run (no ``re``, ``urllib`` or ``datetime``: see docs/guide.md, "Pyodide and MicroPython").
 
 Query parameters: ``?token=`` (default ``demo_token``: the page's boot script tag carries it, and
-``EmpMix.init()`` takes it from there), ``?flush_ms=N`` (the SDK's
+``EmpMix.init()`` takes it from there, with ``cookieless="until_consent"`` from the tag's
+``data-config``: nothing is stored until "Accept" on the consent banner), ``?flush_ms=N`` (the SDK's
 flush_interval_ms; with it the app stops flushing after each action, so you can watch batching
 and the page-hide beacon). Campaign parameters (``?utm_source=...``, as the campaign link has)
 are read by the SDK itself.
@@ -40,7 +41,8 @@ FLUSH_MS = int(FLUSH_MS) if FLUSH_MS.isdigit() and int(FLUSH_MS) > 0 else 1000
 EAGER = "flush_ms" not in params  # confirm each action with EmpMix.flush()
 
 
-# no token: the boot script's data-token (index.html writes it from ?token=); the boot script
+# no token: the boot script's data-token (index.html writes it from ?token=) and data-config
+# (cookieless="until_consent": the boot script and the SDK follow the same mode); the boot script
 # already counted this page load, sends to the same origin by default, and the SDK adopts its
 # identity and queue
 EmpMix.init(api_host=str(window.location.origin), flush_interval_ms=FLUSH_MS)
@@ -76,12 +78,28 @@ class Session:
     user = None
 
 
+CONSENT = {"none": "no choice yet: cookieless, nothing stored", "in": "accepted: remembered in this browser",
+           "out": "rejected: cookieless, only the choice stored"}
+
+
+def consent_state():
+    """``"in"`` (accepted: persistent identity), ``"out"`` (rejected: cookieless for good, the
+    choice stored) or ``"none"`` (no choice stored yet: cookieless), as the SDK sees it."""
+    if EmpMix.has_opted_out():
+        return "out"
+    return "in" if EmpMix.get_device_id() else "none"
+
+
 def show_identity():
     user = EmpMix.get_user_id()
+    consent = consent_state()
     q("#id-distinct").textContent = EmpMix.get_distinct_id()
-    q("#id-device").textContent = EmpMix.get_device_id()
+    q("#id-device").textContent = EmpMix.get_device_id() or "none"  # none while cookieless
     q("#id-user").textContent = user or "anonymous"
+    q("#id-consent").textContent = CONSENT[consent]
     q("#identity").dataset.state = "identified" if user else "anonymous"
+    q("#identity").dataset.consent = consent
+    q("#consent").hidden = consent != "none"  # the banner shows until a choice is stored
     q("#whoami").textContent = Session.user or ""
     q("#signed-in").hidden = not Session.user
     q("#signed-out").hidden = bool(Session.user)
@@ -212,6 +230,21 @@ def on_logout_without_reset():
     EmpMix.track("Logged Out")
     Session.user = None
     Status.action("EmpMix.track('Logged Out')", "# reset() forgotten: the SDK still holds the old user")
+
+
+@when("click", "#consent-accept")
+def on_accept():
+    # persistent from now on: the first event after it ($opt_in) carries the new device id and
+    # $cookieless_link, so the collector joins this visit's page views so far to the device
+    EmpMix.opt_in_tracking()
+    Status.action("EmpMix.opt_in_tracking()  # Accept")
+
+
+@when("click", "#consent-reject")
+def on_reject():
+    # stays cookieless for good; the refusal (empmix_<token>_consent = "out") is all that is stored
+    EmpMix.opt_out_tracking()
+    Status.action("EmpMix.opt_out_tracking()  # Reject")
 
 
 @when("click", "#upgrade-open")

@@ -19,7 +19,7 @@ from tools import site_pages
 
 TOKEN = "forms_token"
 CONTROLS = ["#signup-user", "#signup-company", "#signup-submit", "#login-user", "#login-plan", "#login-submit",
-            "#btn-pricing", "#btn-tour"]  # fmt: skip
+            "#btn-pricing", "#btn-tour", "#consent-accept", "#consent-reject"]  # fmt: skip
 
 
 def held_page(context: Any, path: str) -> tuple[Any, list[Route]]:
@@ -40,17 +40,20 @@ def stored(site: Site, name: str, **props: Any) -> list[dict[str, Any]]:
 
 
 def test_every_page_loads_the_boot_script_before_pyscript() -> None:
-    """The boot script tag (written by boot-tag.js with the page's ?token=) comes before
-    PyScript's core.js on every page, and the forms post: a submit never puts their fields in
-    the URL."""
+    """The boot script tag (written by boot-tag.js with the page's ?token= and the tag's
+    data-config: cookieless="until_consent" on the app's four pages) comes before PyScript's
+    core.js on every page, and the forms post: a submit never puts their fields in the URL."""
     index = (ROOT / "site" / "index.html").read_text()
     pages = {page: site_pages.variant(index, page) for page in site_pages.VARIANTS}
     pages.update({"index.html": index, "dashboard.html": (ROOT / "site" / "dashboard.html").read_text()})
+    app_tag = """<script src="/boot-tag.js" data-config='{"cookieless": "until_consent"}'></script>"""
     for name, html in pages.items():
-        boot = html.find('<script src="/boot-tag.js"></script>')  # a classic script: it runs first
+        tag = app_tag if name != "dashboard.html" else '<script src="/boot-tag.js"></script>'
+        boot = html.find(tag)  # a classic script: it runs first
         assert 0 < boot < html.find('<script type="module" src="/pyscript/core.js">'), name
+        assert ('id="consent-accept"' in html) == (name != "dashboard.html"), name  # the banner: the app's pages
     tag = (ROOT / "site" / "boot-tag.js").read_text()
-    assert 'document.write(\'<script src="/empmix-boot.js" data-token="\' +' in tag
+    assert 'document.write(\'<script src="/empmix-boot.js" data-token="\' + token' in tag
     assert re.findall(r"<form [^>]*>", index) == [
         '<form id="signup-form" autocomplete="off" method="post">',
         '<form id="login-form" autocomplete="off" method="post">',

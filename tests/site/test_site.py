@@ -18,66 +18,36 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ROOT, wait_until
-from tests.site.conftest import Site, Watched, open_page, screenshot
+from tests.site.conftest import (
+    CONFIRM_MS,
+    NOTHING,
+    OTHER_UA,
+    Site,
+    Watched,
+    accept,
+    act,
+    anonymous,
+    identity,
+    login,
+    open_page,
+    props_of,
+    reload,
+    screenshot,
+    set_visibility,
+    signup,
+    split_ids,
+    stored_keys,
+    upgrade,
+    wait_confirmed,
+)
 from tools import site_pages
 
-CONFIRM_MS = 20_000  # an action until the collector confirmed its batch (loaded CI machine)
 STORY: dict[str, Any] = {}  # what test_app_identity_flow did, for test_dashboard
-
-
-def identity(page: Any) -> dict[str, str]:
-    return page.evaluate("""() => ({
-        state: document.querySelector('#identity').dataset.state,
-        distinct_id: document.querySelector('#id-distinct').textContent,
-        device_id: document.querySelector('#id-device').textContent,
-        user: document.querySelector('#id-user').textContent})""")
-
-
-def wait_confirmed(page: Any, seq: int) -> None:
-    """Action ``seq`` ran and the collector confirmed everything tracked up to it."""
-    status = page.locator("#status")
-    expect(status).to_have_attribute("data-seq", str(seq))
-    expect(status).to_have_attribute("data-confirmed", str(seq), timeout=CONFIRM_MS)
-
-
-def act(page: Any, selector: str, **fill: str) -> None:
-    """Fill inputs (``{"#id": value}`` passed as keyword names with '_' for '-'), click, wait."""
-    seq = int(page.get_attribute("#status", "data-seq"))
-    for name, value in fill.items():
-        page.fill("#" + name.replace("_", "-"), value)
-    page.click(selector)
-    wait_confirmed(page, seq + 1)
-
-
-def signup(page: Any, name: str, company: str = "") -> None:
-    act(page, "#signup-submit", signup_user=name, signup_company=company)
-
-
-def upgrade(page: Any) -> None:
-    """The timed step: open the dialog (``time_event``), confirm (``track('Upgrade')``)."""
-    act(page, "#upgrade-open")
-    expect(page.locator("#upgrade-dialog")).to_be_visible()
-    act(page, "#upgrade-confirm")
-    expect(page.locator("#upgrade-dialog")).to_be_hidden()
-
-
-def props_of(site: Site, distinct_id: str, name: str, token: str = "demo_token") -> list[dict[str, Any]]:
-    """The properties of every ``name`` event of the person of ``distinct_id``."""
-    return [e["properties"] for e in site.events_of(distinct_id, token) if e["event"] == name]
 
 
 def group_funnel(site: Site, steps: str, token: str = "demo_token") -> list[int]:
     body = site.api(f"/api/funnel?steps={quote(steps)}&by=group&group_key=company", token)
     return [s["count"] for s in body["steps"]]
-
-
-def login(page: Any, name: str) -> None:
-    act(page, "#login-submit", login_user=name)
-
-
-def anonymous(ident: dict[str, str]) -> bool:
-    return (ident["state"] == "anonymous" and ident["user"] == "anonymous"
-            and ident["distinct_id"] == "$device:" + ident["device_id"])
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +86,20 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     expect(dash.locator("#persons .person")).to_have_count(1, timeout=CONFIRM_MS)
     expect(dash.locator(f'#persons .person .node[data-id="{own}"]')).to_have_count(1)
 
-    # an anonymous visit: a page view under a $device: id
+    # an anonymous visitor: two page loads, cookieless (nothing stored, read in the page), then
+    # "Accept": a $device: id, stored, from here on (test_consent.py has the MicroPython one)
     a_ctx = browser.new_context(base_url=site.url)
     a = open_page(a_ctx, "/")
+    for load in range(2):
+        if load:
+            reload(a.page, "/")
+        wait_confirmed(a.page, 1)
+        assert stored_keys(a.page) == NOTHING, stored_keys(a.page)
+    accept(a.page)
     first = identity(a.page)
     assert anonymous(first), first
-    wait_confirmed(a.page, 1)
+    assert json.loads(a.page.evaluate("localStorage.getItem('empmix_demo_token_identity')"))["$device_id"] == (
+        first["device_id"])
     expect(dash.locator(f'.person .node[data-id="{first["distinct_id"]}"]')).to_have_count(1, timeout=CONFIRM_MS)
 
     # sign up with a company: alias + identify + set_group + 'Signed Up'; the device id stays
@@ -138,9 +116,10 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert anonymous(second) and second["device_id"] != first["device_id"], second
     expect(a.page.locator("#signup-form")).to_be_visible()
 
-    # alice logs in again from a second browser
-    b_ctx = browser.new_context(base_url=site.url)
+    # alice logs in again from a second browser (another user agent: another cookieless visitor)
+    b_ctx = browser.new_context(base_url=site.url, user_agent=OTHER_UA)
     b = open_page(b_ctx, "/")
+    accept(b.page)
     device_b = identity(b.page)["device_id"]
     # ... arriving by the campaign link first: its page view carries the UTM parameters
     b.page.click("#campaign-link")
@@ -167,8 +146,7 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
 
     # carol comes back later (a new page load, batching mode: the SDK sends every 10 min) and
     # leaves at once: the page-hide beacon delivers what was queued
-    a.page.goto("/?flush_ms=600000")
-    a.page.wait_for_selector("body[data-ready=true]", state="attached")
+    reload(a.page, "/?flush_ms=600000")
     assert identity(a.page)["distinct_id"] == "usr_carol"
     a.page.click("#btn-create-note")
     expect(a.page.locator("#status")).to_have_attribute("data-seq", "2")
@@ -177,9 +155,16 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert not a.errors, a.errors
     a_ctx.close()
 
-    # what the collector made of it
+    # what the collector made of it; alice: both devices, and the cookieless visit before each "Accept"
     alice = site.person("usr_alice")
-    assert set(alice["distinct_ids"]) == {"usr_alice", first["distinct_id"], "$device:" + device_b}
+    ids, cookieless = split_ids(alice)
+    assert ids == {"usr_alice", first["distinct_id"], "$device:" + device_b} and len(cookieless) == 2, alice
+    links = {m["to_id"]: m["from_id"] for m in site.api("/api/merges")["merges"]
+             if m["kind"] == "cookieless" and m["result"] == "merged"}
+    assert set(cookieless) == {links[first["distinct_id"]], links["$device:" + device_b]}, links
+    views = props_of(site, "usr_alice", "$mp_web_page_view")  # a's two loads before "Accept" are alice's
+    assert [v["distinct_id"] for v in views].count(links[first["distinct_id"]]) == 2, views
+    assert all("$device_id" not in v for v in views if v["distinct_id"] in cookieless), views
     assert alice["identified"] and alice["properties"]["logins_count"] == 1
     bob = site.person("usr_bob")
     assert set(bob["distinct_ids"]) == {"usr_bob", second["distinct_id"]}
@@ -197,7 +182,6 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert upgraded["company"] == ["Acme"] and upgraded["plan"] == "Pro"
     assert isinstance(upgraded["$duration"], float) and 0 < upgraded["$duration"] < 60, upgraded
     assert group_funnel(site, "Signed Up,Created Note,Upgrade") == [1, 1, 1]
-    views = props_of(site, "usr_alice", "$mp_web_page_view")
     campaign = [p for p in views if p.get("utm_source") == "newsletter"]
     assert len(campaign) == 1 and campaign[0]["distinct_id"] == "$device:" + device_b, views
     assert (campaign[0]["utm_medium"], campaign[0]["utm_campaign"]) == ("email", "spring")
@@ -209,6 +193,7 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert {s["session_id"]: s["events"] for s in sessions} == by_session and len(sessions) >= 2, sessions
     assert [s["start"] for s in sessions] == sorted(s["start"] for s in sessions)
     STORY.update(a1=first["distinct_id"], a2=second["distinct_id"], b="$device:" + device_b,
+                 a0=links[first["distinct_id"]], b0=links["$device:" + device_b],
                  alice=alice["person_id"], bob=bob["person_id"], carol=carol["person_id"],
                  alice_sessions=len(sessions))
 
@@ -223,10 +208,10 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
     page = dashboard.page
     # funnel page view -> Signed Up -> Logged In: alice went through all of it on two devices,
     # carol viewed a page after logging in, the dashboard's visitor viewed the dashboard; by raw
-    # distinct_id nobody gets past the page view
+    # distinct_id nobody gets past the page view (alice's are two cookieless ids and a device)
     wait_until(lambda: funnel_counts(page, "#funnel-person") == [3, 1, 1], 15, "the person funnel",
                page=page)
-    wait_until(lambda: funnel_counts(page, "#funnel-distinct") == [4, 0, 0], 15, "the distinct_id funnel",
+    wait_until(lambda: funnel_counts(page, "#funnel-distinct") == [5, 0, 0], 15, "the distinct_id funnel",
                page=page)
 
     # start-up: every page load of the story was counted, none left before Python was ready
@@ -253,9 +238,13 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
     alice = page.locator(f'.person[data-person-id="{STORY["alice"]}"]')
     expect(alice).to_have_attribute("data-identified", "true", timeout=10_000)
     expect(alice.locator(".sessions")).to_have_attribute("data-count", str(STORY["alice_sessions"]))
-    expect(alice.locator(".graph svg .node")).to_have_count(3)
-    for did in ("usr_alice", STORY["a1"], STORY["b"]):
+    expect(alice.locator(".graph svg .node")).to_have_count(5)
+    for did in ("usr_alice", STORY["a1"], STORY["b"], STORY["a0"], STORY["b0"]):
         expect(alice.locator(f'.node:not(.ghost)[data-id="{did}"]')).to_have_count(1)
+    for before, device in ((STORY["a0"], STORY["a1"]), (STORY["b0"], STORY["b"])):  # joined by "Accept"
+        expect(alice.locator(f'.edge.merged[data-from="{before}"][data-to="{device}"]')).to_have_attribute(
+            "data-kinds", re.compile(r"\bcookieless\b"))
+    expect(alice.locator(".badge.cookieless")).to_have_count(0)  # not counted only thanks to cookieless
     expect(alice.locator(f'.edge.merged[data-from="{STORY["a1"]}"][data-to="usr_alice"]')).to_have_attribute(
         "data-kinds", re.compile(r"\balias\b"))
     expect(alice.locator(f'.edge.merged[data-from="{STORY["b"]}"][data-to="usr_alice"]')).to_have_attribute(
@@ -272,8 +261,9 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
     expect(carol.locator(f'.node.ghost[data-id="{STORY["a2"]}"]')).to_have_count(1)
     expect(page.locator(f'#refused tr.refused[data-from="{STORY["a2"]}"][data-to="usr_carol"]')).to_have_count(1)
 
-    # the event stream resolves each event's distinct_id to its person now
-    row = page.locator(f'#events tr[data-event="$mp_web_page_view"][data-distinct-id="{STORY["a1"]}"]')
+    # the event stream (the newest 40) resolves each event's distinct_id to its person now: the
+    # second browser's page view before "Accept" is alice's
+    row = page.locator(f'#events tr[data-event="$mp_web_page_view"][data-distinct-id="{STORY["b0"]}"]')
     expect(row).to_have_attribute("data-person-id", str(STORY["alice"]))
     expect(page.locator('#events tr[data-event="Signed Up"]')).to_have_attribute("data-person-id", str(STORY["alice"]))
 
@@ -284,16 +274,6 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
         page.screenshot(path=str(docs_png))  # the viewport: funnels and the first graphs
         assert docs_png.stat().st_size < 300_000
     assert not dashboard.errors, dashboard.errors
-
-
-def set_visibility(page: Any, state: str) -> None:
-    """What a tab switch does to the page (headless Chromium never hides a page by itself).
-
-    The state must stay "hidden" for a while, as in a real tab switch: a worker's handler reads it
-    only after the main thread has dispatched the event."""
-    page.evaluate("""state => {
-        Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
-        document.dispatchEvent(new Event('visibilitychange')); }""", state)
 
 
 @pytest.mark.parametrize("page_name,token,runtime", [
@@ -308,9 +288,10 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
     page = w.page
     expect(page.locator("#runtime")).to_have_text(runtime)
     assert page.evaluate("crossOriginIsolated") is True
+    wait_confirmed(page, 1)
+    accept(page)  # opt_in_tracking() in the worker: the page's real storage from here on
     first = identity(page)
     assert anonymous(first), first
-    wait_confirmed(page, 1)
 
     signup(page, "Dave", "Initech")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_dave",
@@ -329,8 +310,7 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
 
     # a new page load finds the login (stored by one worker, read back by the next), in batching
     # mode: a tab switch sends the queue by beacon at once
-    page.goto(f"/{page_name}?token={token}&flush_ms=600000")
-    page.wait_for_selector("body[data-ready=true]", state="attached")
+    reload(page, f"/{page_name}?token={token}&flush_ms=600000")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_dave",
                               "device_id": second["device_id"], "user": "usr_dave"}
     page.click("#btn-create-note")
@@ -351,8 +331,9 @@ def test_worker_identity_flow(browser: Any, site: Site, page_name: str, token: s
     assert not w.errors + again.errors, w.errors + again.errors
     context.close()
 
-    dave = site.person("usr_dave", token)
-    assert set(dave["distinct_ids"]) == {"usr_dave", first["distinct_id"], second["distinct_id"]}
+    dave = site.person("usr_dave", token)  # and the cookieless visit before "Accept"
+    ids, cookieless = split_ids(dave)
+    assert ids == {"usr_dave", first["distinct_id"], second["distinct_id"]} and len(cookieless) == 1, dave
     assert dave["properties"]["logins_count"] == 1
     assert site.api("/api/groups/company/Initech", token)["properties"] == {"name": "Initech"}
     assert [p["company"] for p in props_of(site, "usr_dave", "Signed Up", token)] == [["Initech"]]
@@ -366,9 +347,10 @@ def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
     m = open_page(context, f"/mpy.html?token={token}")
     page = m.page
     expect(page.locator("#runtime")).to_have_text("MicroPython on the main thread")
+    wait_confirmed(page, 1)
+    accept(page)
     first = identity(page)
     assert anonymous(first), first
-    wait_confirmed(page, 1)
     signup(page, "Erin", "Globex")
     assert identity(page) == {"state": "identified", "distinct_id": "usr_erin",
                               "device_id": first["device_id"], "user": "usr_erin"}
@@ -379,16 +361,16 @@ def test_micropython_app_identity_flow(browser: Any, site: Site) -> None:
     login(page, "erin")
     assert identity(page)["distinct_id"] == "usr_erin"
     screenshot(page, "mpy.png", full_page=True)
-    page.goto(f"/mpy.html?token={token}&flush_ms=600000")
-    page.wait_for_selector("body[data-ready=true]", state="attached")
+    reload(page, f"/mpy.html?token={token}&flush_ms=600000")
     page.click("#btn-create-note")
     expect(page.locator("#status")).to_have_attribute("data-seq", "2")
     page.goto("about:blank")
     wait_until(lambda: "Created Note" in site.event_names("usr_erin", token), 15, "the page-hide beacon")
     assert not m.errors, m.errors
     context.close()
-    erin = site.person("usr_erin", token)
-    assert set(erin["distinct_ids"]) == {"usr_erin", first["distinct_id"], second["distinct_id"]}
+    erin = site.person("usr_erin", token)  # and the cookieless visit before "Accept"
+    ids, cookieless = split_ids(erin)
+    assert ids == {"usr_erin", first["distinct_id"], second["distinct_id"]} and len(cookieless) == 1, erin
     assert erin["identified"] and erin["properties"]["logins_count"] == 1
     assert {"Signed Up", "Logged Out", "Logged In", "Created Note"} <= set(site.event_names("usr_erin", token))
     assert site.api("/api/groups/company/Globex", token)["properties"] == {"name": "Globex"}
