@@ -14,6 +14,7 @@ from .validation import (
     check_names,
     check_number,
     check_properties,
+    check_signature,
     check_str,
     check_user_id,
     is_token,
@@ -203,19 +204,30 @@ class EmpMixClient:
         return self._c("get_session_id").session_id()
 
     # -- identity -----------------------------------------------------------------------------
-    def identify(self, user_id: "str | int", profile: "dict[str, Any] | None" = None) -> None:
-        """Call at every login: link this browser's anonymous past to ``user_id``."""
+    def identify(
+        self, user_id: "str | int", profile: "dict[str, Any] | None" = None, *, signature: "str | None" = None
+    ) -> None:
+        """Call at every login: link this browser's anonymous past to ``user_id``.
+
+        ``signature``: ``user_id``'s identity signature from the site's server (the hex
+        HMAC-SHA256 of the user id under the project's identity secret), for a collector that
+        verifies identities (``--identity-secret``): it goes on the ``$identify`` event as
+        ``$identity_signature``."""
         uid = check_user_id(user_id)
         profile = check_properties(profile, "profile")
+        sig = check_signature(signature)
         core = self._c("identify")
-        core.identify(uid)
+        core.identify(uid, sig)
         if profile:
             core.profile("$set", profile)
 
-    def alias(self, new_id: "str | int") -> None:
-        """Call once, at sign-up: tell the backend ``new_id`` is this anonymous visitor."""
+    def alias(self, new_id: "str | int", *, signature: "str | None" = None) -> None:
+        """Call once, at sign-up: tell the backend ``new_id`` is this anonymous visitor.
+
+        ``signature``: ``new_id``'s identity signature, as for :meth:`identify`."""
         nid = check_user_id(new_id, "new_id")
-        self._c("alias").alias(nid)
+        sig = check_signature(signature)
+        self._c("alias").alias(nid, sig)
 
     def reset(self) -> None:
         """Call at logout: forget the user and start a new anonymous visitor.

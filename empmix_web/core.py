@@ -33,6 +33,7 @@ except ImportError:
 log = logging.getLogger("empmix_web")
 
 COOKIELESS_RESET = "$cookieless_reset"  # reset() in cookieless operation: a new visitor
+SIGNATURE = "$identity_signature"  # identify()/alias(signature=...): the collector may verify it
 
 
 class Core:
@@ -221,7 +222,7 @@ class Core:
             self.enqueue(self.records.group(group_key, group_id, op, value))
 
     # -- identity -----------------------------------------------------------------------------
-    def identify(self, uid: str) -> None:
+    def identify(self, uid: str, signature: "str | None" = None) -> None:
         ident = self.sync(fresh=True)
         if ident is None:
             self.privacy.remember(self.privacy.memory_identity().as_user(uid))
@@ -243,11 +244,13 @@ class Core:
             link = {"distinct_id": uid, "$anon_distinct_id": ident.distinct_id, "$user_id": uid}
             if ident.device_id:  # none in cookieless operation
                 link["$device_id"] = ident.device_id
+            if signature is not None:
+                link[SIGNATURE] = signature
             self._event("$identify", new, link)
         for op, value in self.held.take():
             self.enqueue(self.records.profile(new, op, value))
 
-    def alias(self, nid: str) -> None:
+    def alias(self, nid: str, signature: "str | None" = None) -> None:
         ident = self.sync(fresh=True)
         if ident is None:
             return
@@ -268,7 +271,10 @@ class Core:
                 ident.alias,
             )
             return
-        self._event("$create_alias", ident, {"distinct_id": ident.distinct_id, "alias": nid})
+        link = {"distinct_id": ident.distinct_id, "alias": nid}
+        if signature is not None:
+            link[SIGNATURE] = signature
+        self._event("$create_alias", ident, link)
         self._saved(ident.with_alias(nid))
 
     def reset(self) -> None:

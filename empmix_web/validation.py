@@ -159,3 +159,13 @@ def is_token(value: "Any") -> bool:
         if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in "_.-"):
             return False
     return True
+
+
+def check_signature(value: "Any") -> "str | None":
+    """An identity signature: None, or the hex HMAC-SHA256 (64 hex digits) the site's server made."""
+    if value is None:
+        return None
+    check_str(value, "signature")
+    if len(value) != 64 or not all(ch in "0123456789abcdefABCDEF" for ch in value):
+        raise ValueError("signature must be 64 hex digits (HMAC-SHA256 of the user id), got " + repr(value[:80]))
+    return str(value).lower()
