@@ -33,8 +33,8 @@ from tests.conftest import ROOT
 WHEEL_BUDGET = 30_000  # bytes: what a page downloads before `import empmix_web`
 SOURCES = sorted(p.name for p in (ROOT / "empmix_web").glob("*.py"))
 DIST_INFO = f"empmix_web-{VERSION}.dist-info"
-# the boot script's minified copy: package data where ./build.sh setup made it (a build output)
-BOOT_MIN = ["boot.min.js"] if (ROOT / "empmix_web" / "boot.min.js").exists() else []
+# the boot script's minified copy: where ./build.sh setup made it (a build output), the wheel's boot.js
+BOOT_MIN = ROOT / "empmix_web" / "boot.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,11 @@ def test_wheel_is_pure_and_complete(dists: dict[str, Path], wheel: zipfile.ZipFi
     assert tags.get_all("Tag") == ["py3-none-any"] and tags["Root-Is-Purelib"] == "true"
     names = wheel.namelist()
     assert sorted(n.split("/", 1)[1] for n in names if n.startswith("empmix_web/")) == sorted(
-        [*SOURCES, "py.typed", "boot.js", *BOOT_MIN]
+        [*SOURCES, "py.typed", "boot.js"]
     )
+    # the boot script ships minified where ./build.sh setup made that copy, else as its source
+    boot = BOOT_MIN if BOOT_MIN.exists() else ROOT / "empmix_web" / "boot.js"
+    assert wheel.read("empmix_web/boot.js") == boot.read_bytes()
     # PyScript's MicroPython unzips the wheel itself: no licenses/ folder, deflate only
     assert not [n for n in names if "/licenses/" in n]
     for info in wheel.infolist():

@@ -4,8 +4,10 @@ A page downloads the wheel on every load (Pyodide through micropip, MicroPython 
 the wheel carries the package's code without its docstrings and comments: each module's text is
 stripped line by line, and every code line keeps its line number and columns, so tracebacks name
 the same file, line and column as the sources do. The annotations stay (``py.typed`` holds), so do
-the ``# type:`` comments that are annotations. The wheel is rewritten at deflate level 9, with a
-new ``RECORD``, and nothing else changes: same entries, order, dates and file modes.
+the ``# type:`` comments that are annotations. The boot script ships minified in the same way
+(the copy ``./build.sh setup`` makes, under the source's name ``boot.js``). The wheel is rewritten
+at deflate level 9, with a new ``RECORD``, and nothing else changes: same entries, order, dates
+and file modes.
 
 The sdist keeps the full sources, and an editable install (``pip install -e .``) is setuptools'
 own: the documentation and the API reference read the sources, never the wheel.
@@ -34,6 +36,7 @@ prepare_metadata_for_build_wheel = _setuptools.prepare_metadata_for_build_wheel
 prepare_metadata_for_build_editable = _setuptools.prepare_metadata_for_build_editable
 
 PACKAGE = "empmix_web/"
+BOOT, BOOT_MIN = PACKAGE + "boot.js", PACKAGE + "boot.min.js"
 # comments that are not only for readers: encoding declarations (PEP 263) and type comments
 KEEP_COMMENT = re.compile(r"#.*coding[:=]|#\s*type:(?!\s*ignore)")
 
@@ -49,17 +52,22 @@ def build_wheel(
 
 
 def slim_wheel(path: str) -> None:
-    """Rewrite the wheel at ``path``: the package's modules stripped, deflate level 9."""
+    """Rewrite the wheel at ``path``: the package's modules stripped, deflate level 9, and the
+    boot script as its minified copy (``boot.min.js``, which ``./build.sh setup`` makes from the
+    one source ``boot.js``) under the source's name, when that copy is there."""
     with zipfile.ZipFile(path) as old:
         entries = [(info, old.read(info)) for info in old.infolist()]
     (record,) = [info for info, _ in entries if info.filename.endswith(".dist-info/RECORD")]
+    minified = dict((info.filename, data) for info, data in entries).get(BOOT_MIN)
     rows = []
     with zipfile.ZipFile(path, "w") as new:
         for info, data in entries:
-            if info is record:
+            if info is record or info.filename == BOOT_MIN:
                 continue
             if info.filename.startswith(PACKAGE) and info.filename.endswith(".py"):
                 data = strip_source(data.decode("utf-8")).encode("utf-8")
+            elif info.filename == BOOT and minified is not None:
+                data = minified
             _write(new, info, data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
             rows.append((info.filename, "sha256=" + digest, str(len(data))))
