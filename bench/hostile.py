@@ -114,6 +114,7 @@ def _overload_body(records: int) -> bytes:
 
 def run(work: Path, duration_s: float, quick: bool) -> dict[str, Any]:
     """All three parts on a fresh SQLite collector each; returns the figures."""
+    work.mkdir(parents=True, exist_ok=True)
     bodies = hostile_bodies()
     out: dict[str, Any] = {"duration_s": duration_s}
     with CollectorProcess(work / "hostile.db", [TOKEN]) as proc:
