@@ -2,7 +2,7 @@
 
 The page (``bench/page/bench.html``) holds mixpanel-browser (the pinned ``mixpanel.min.js``)
 and Pyodide with the empmix-web wheel installed. The collector serves a throw-away site folder
-of symlinks (``pyodide/``, ``pyscript/``, ``micropython/``, ``dist/``, ``vendor/`` from
+of hard links or copies (``pyodide/``, ``pyscript/``, ``micropython/``, ``dist/``, ``vendor/`` from
 ``build/www`` and ``bench/`` from ``bench/page``), so page, assets and ingestion share one
 origin, as in production.
 
@@ -60,6 +60,13 @@ def chromium_path() -> str | None:
     return None
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def make_site(folder: Path) -> Path:
     """A site folder linking the built assets and the benchmark page."""
     assets = ("pyodide", "pyscript", "micropython", "dist", "vendor")
@@ -69,8 +76,8 @@ def make_site(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, target in [(name, WWW / name) for name in assets] + [("bench", PAGE_DIR)]:
         link = folder / name
-        if not link.exists():
-            link.symlink_to(target, target_is_directory=True)
+        if not link.exists():  # hard links where the file system allows, else copies: the
+            shutil.copytree(target, link, copy_function=_link_or_copy)  # collector follows no symlink out
     # the snippet runner the SDK's test pages use too (a copy: the static site serves no file links)
     shutil.copyfile(ROOT / "tests" / "pages" / "page_runner.py", folder / "page_runner.py")
     latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
