@@ -90,10 +90,11 @@ def wire_status(error: WireError) -> int:
     return 400
 
 
-def error_reply(request: Request, error: Exception) -> Response:
+async def error_reply(request: Request, error: Exception) -> Response:
     """The query API's reply to a typed error: ``{"error": message}`` with its status.
 
-    Any other error is raised again (Starlette answers it with 500).
+    Any other error is raised again (Starlette answers it with 500). A coroutine, so that
+    Starlette runs it on the event loop rather than in its thread pool.
     """
     headers: dict[str, str] = {"Cache-Control": "no-store"}
     if isinstance(error, ApiError):
