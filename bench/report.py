@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import hostile
+from bench import hostile, validation
 
 __all__ = ["make_summary", "markdown"]
 
@@ -71,6 +71,7 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
     load_pg = results.get("collector_load_pg") or {}
     summary["collector_pg_events_per_s"] = load_pg["load"]["stored_events_per_s"] if load_pg else None
     summary.update(hostile.summary(results.get("hostile") or {}))
+    summary.update(validation.summary(results.get("validation") or {}))
     summary["pg_ceiling_rows_per_s"] = load_pg["ceiling"]["rows_per_s"] if load_pg else None
     scaling_pg = results.get("scaling_pg") or {}
     summary["funnel_ms_at_largest_pg"] = scaling_pg["steps"][-1]["funnel"]["median_ms"] if scaling_pg else None
@@ -488,6 +489,7 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
         ("scaling_pg", _scaling),
         ("early", _early),
         ("hostile", hostile.markdown),
+        ("validation", validation.markdown),
     ):
         if results.get(key):
             parts += render(results[key]) + [""]

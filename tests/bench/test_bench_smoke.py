@@ -44,16 +44,17 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
     for key in ("hostile_max_writer_hold_ms", "hostile_track_p99_ms", "overload_rss_mb", "overload_track_p99_ms"):
         assert _positive(summary[key]), key  # issue 18's figures (goals are reported, not asserted)
     assert summary["overload_acknowledged_equals_stored"] is True and summary["overload_shed_503"] >= 0
-    for name in ("track", "startup", "burst", "collector_load", "scaling", "early", "hostile"):
+    assert _positive(summary["validation_us_per_record"])
+    for name in ("track", "startup", "burst", "collector_load", "scaling", "early", "hostile", "validation"):
         assert (quick["out"] / f"{name}.json").is_file(), name
     text = quick["docs"].read_text()
     for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling",
                   "empmix-web (MicroPython)", "Navigation to `init` done", "Visitors who leave early",
-                  "Hostile requests"):
+                  "Hostile requests", "Record validation"):
         assert title in text
     rendered = bench_run.main(["--render", "--out", str(quick["out"])])  # tables from the saved JSON
     assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling", "early",
-                                        "hostile"}
+                                        "hostile", "validation"}
 
 
 def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> None:
