@@ -222,18 +222,21 @@ def test_6_a_sibling_tabs_logout_takes_the_super_properties_with_it(context, col
 DEEP = "[" * 3000
 
 
-@pytest.mark.parametrize("where", ["cookie", "identity", "props", "people", "queue"])
-def test_7_deeply_nested_stored_values_do_not_crash_the_page(context, collector, where):
-    key = {"identity": "identity", "props": "props", "people": "people", "queue": "q_deadtab_0000000001e"}
-    # raw, not percent-encoded: 3 KB, under the 4 KB a browser keeps per cookie
-    script = (f"document.cookie = 'empmix_{TOKEN}=' + {DEEP!r} + '; path=/';"
-              if where == "cookie" else f"localStorage.setItem('empmix_{TOKEN}_{key[where]}', {DEEP!r});")
+HOSTILE_KEYS = ("identity", "props", "people", "q_deadtab_0000000001e")  # the localStorage ones
+
+
+def test_7_deeply_nested_stored_values_do_not_crash_the_page(context, collector):
+    """3,000 ``[`` in the cookie and in every stored key at once: one page load, and each value is
+    read on its own path (identity, super properties, held profile operations, a dead tab's queue),
+    so every guard must hold for the page to track."""
+    # the cookie raw, not percent-encoded: 3 KB, under the 4 KB a browser keeps per cookie
+    script = f"document.cookie = 'empmix_{TOKEN}=' + {DEEP!r} + '; path=/';" + "".join(
+        f"localStorage.setItem('empmix_{TOKEN}_{key}', {DEEP!r});" for key in HOSTILE_KEYS)
     context.add_init_script(script)
     py = Py(open_sdk_page(context, context.base, context.interp))
-    if where == "cookie":  # the hostile value reaches the SDK
-        assert raw_cookie(context, f"empmix_{TOKEN}") == DEEP
-    else:
-        assert py.page.evaluate(f"localStorage.getItem('empmix_{TOKEN}_{key[where]}')") == DEEP
+    assert raw_cookie(context, f"empmix_{TOKEN}") == DEEP  # the hostile values reach the SDK
+    keys = [f"empmix_{TOKEN}_{key}" for key in HOSTILE_KEYS]
+    assert py.page.evaluate("keys => keys.map(k => localStorage.getItem(k))", keys) == [DEEP] * len(keys)
     init(py, collector)
     run = uid("hostile")
     did = py("c.set_user_properties({'a': 1})", "c.get_distinct_id()")
@@ -300,20 +303,25 @@ def test_9_ids_the_collector_links_are_accepted_by_the_sdk(context, collector):
 
 
 # -- replies the SDK must read right --------------------------------------------------------------
-@pytest.mark.parametrize("status,details,stored", [
+REPLIES = [  # (status, a failed_records body?, the numbers stored of 0-3)
     (400, True, [0, 2, 3]),   # only the named record is dropped, the rest sent again
     (400, False, []),         # the whole batch is dropped
     (403, False, []),         # other 4xx: dropped
     (408, False, [0, 1, 2, 3]),  # a timeout: retried
-])
-def test_replies_decide_what_is_dropped_and_what_is_retried(context, collector, status, details, stored):
-    calls: list[int] = []
+]
+
+
+def test_replies_decide_what_is_dropped_and_what_is_retried(context, collector):
+    """One page, one batch of four events per reply kind: the first send of each batch gets that
+    reply, later sends reach the collector."""
+    fault_next: list[tuple[int, bool]] = []
 
     def handler(route):
-        calls.append(1)
-        if len(calls) > 1:
+        if not fault_next:
             route.continue_()
-        elif details:
+            return
+        status, details = fault_next.pop()
+        if details:
             body = json.dumps({"status": 0, "num_records_imported": 0,
                                "failed_records": [{"index": 1, "message": "bad"}]})
             route.fulfill(status=status, headers=CORS, body=body)
@@ -322,13 +330,16 @@ def test_replies_decide_what_is_dropped_and_what_is_retried(context, collector, 
 
     context.route("**/track/**", handler)
     py = page(context, collector, flush_interval_ms=60000)
-    run = uid("reply")
-    track(py, run, range(4))
-    assert py("r = await c.flush(timeout_ms=30000)", "[r, len(c._core.queue)]") == [True, 0]
     did = py("", "c.get_distinct_id()")
-    if stored:
-        wait_until(lambda: stored_numbers(collector, did, run), 15, "the stored events", page=py.page)
-    assert stored_numbers(collector, did, run) == stored
+    for status, details, stored in REPLIES:
+        run = uid("reply")
+        fault_next.append((status, details))
+        track(py, run, range(4))
+        assert py("r = await c.flush(timeout_ms=30000)", "[r, len(c._core.queue)]") == [True, 0], status
+        assert not fault_next, "the batch was not sent"
+        if stored:
+            wait_until(lambda: stored_numbers(collector, did, run), 15, "the stored events", page=py.page)  # noqa: B023
+        assert stored_numbers(collector, did, run) == stored, (status, details)
 
 
 def test_page_hide_beacons_stay_within_64_kib_and_the_rest_follows(context, collector):
