@@ -147,11 +147,15 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
             results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy,
                                          mpy_page=mpy_shared)
         if "early" in selected:
+            leave_times = early.QUICK_LEAVE_S if args.quick else early.LEAVE_S
             _log(f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
-                 f"{', '.join(f'{t:g}' for t in early.LEAVE_S)} s, {len(early.PROFILES)} network profiles")
-            # quick: the pages left open (time to the first stored page view) over loopback only
+                 f"{', '.join(f'{t:g}' for t in leave_times)} s, {len(early.PROFILES)} network profiles")
+            # quick: two leave times, a shorter grace, and the pages left open (time to the first stored
+            # page view) over loopback only
             results["early"] = early.run(bb, args.early_repeats, exec_repeats=args.exec_repeats,
-                                         references=("loopback",) if args.quick else tuple(early.PROFILES))
+                                         references=("loopback",) if args.quick else tuple(early.PROFILES),
+                                         leave_times=leave_times,
+                                         grace_s=early.QUICK_GRACE_S if args.quick else early.GRACE_S)
             _log(f"early: {results['early']['seconds']} s")
     return results
 
