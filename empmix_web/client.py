@@ -139,17 +139,17 @@ class EmpMixClient:
             "cookieless": cookieless,
         }
         config = build_config(explicit, boot.options if boot is not None else {}, browser)
-        config["batch_size"] = min(check_int(batch_size, "batch_size"), 2000)
-        config["flush_interval_ms"] = check_int(flush_interval_ms, "flush_interval_ms")
-        config["max_queue_size"] = check_int(max_queue_size, "max_queue_size")
-        config["bootstrap"] = check_bootstrap(bootstrap)
-        config["debug"] = bool(debug)
-        config["server_cookie"] = bool(server_cookie)
-        config["boot"] = boot if boot is not None and not boot.adopted else None
+        config.batch_size = min(check_int(batch_size, "batch_size"), 2000)
+        config.flush_interval_ms = check_int(flush_interval_ms, "flush_interval_ms")
+        config.max_queue_size = check_int(max_queue_size, "max_queue_size")
+        config.bootstrap = check_bootstrap(bootstrap)
+        config.debug = bool(debug)
+        config.server_cookie = bool(server_cookie)
+        config.boot = boot if boot is not None and not boot.adopted else None
         core = Core(token, browser, config)
         core.start()
         self._core = core
-        if config["boot"] is not None:
+        if config.boot is not None:
             handover.ready(core, bool(track_ready))
 
     def _c(self, method: str) -> Core:

@@ -16,6 +16,7 @@ it), so a choice made in one tab holds in every tab of the origin from that tab'
   stored. It is read on every call while cookieless, so a sibling tab's consent holds at once.
 """
 
+from . import keys
 from .storage import Storage
 
 NEVER, UNTIL_CONSENT, ALWAYS = "never", "until_consent", "always"
@@ -25,7 +26,7 @@ MODES = (NEVER, UNTIL_CONSENT, ALWAYS)
 class Consent:
     def __init__(self, storage: Storage, token: str, opt_out_by_default: bool, mode: str = NEVER) -> None:
         self._storage = storage  # in "always", the SDK's memory-only storage
-        self.key = "empmix_" + token + "_consent"
+        self.key = keys.key(token, keys.CONSENT)
         self._default_out = opt_out_by_default
         self.mode = mode
         self.choice = storage.get(self.key)

@@ -8,6 +8,7 @@ a well-formed identity with legal ids reads as absent (logged once), and a fresh
 
 import logging
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .ids import COOKIELESS, DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason, user_id_problem, uuid4
 from .storage import MAX_COOKIE_CHARS, CookieJar, Storage
@@ -124,8 +125,8 @@ class IdentityStore:
         self._cookies = cookies
         self._monotonic = monotonic
         self._random16 = random16
-        self.key = "empmix_" + token + "_identity"
-        self.cookie_name = "empmix_" + token
+        self.key = keys.key(token, keys.IDENTITY)
+        self.cookie_name = keys.cookie_name(token)
         self.current: "Identity | None" = None
         self.raw: "str | None" = None  # the stored text self.current was parsed from
         self._recheck_at = 0.0  # monotonic time of the next cookie read

@@ -68,7 +68,7 @@ class Privacy:
         self.carry_user = current.user_id if current is not None else None
         props = core.props.get()
         self._cookieless_parts(False)
-        if core.cookies.domain is None and core.config["cross_subdomain_cookie"]:
+        if core.cookies.domain is None and core.config.cross_subdomain_cookie:
             core.cookies.domain = probe_cookie_domain(core.browser)
         core.props.invalidate()
         if props:

@@ -8,6 +8,7 @@ sibling tab's ``register()``). While opted out they live in memory only.
 
 import logging
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -25,7 +26,7 @@ MAX_PROPS_CHARS = 256 * 1024
 class SuperProperties:
     def __init__(self, storage: Storage, token: str, monotonic: "Callable[[], float]") -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_props"
+        self.key = keys.key(token, keys.PROPS)
         self._monotonic = monotonic
         self._raw: "str | None" = None
         self._props: "dict[str, Any]" = {}

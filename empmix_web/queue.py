@@ -13,6 +13,7 @@ either cap the oldest records are dropped (counted, logged once).
 
 import logging
 
+from . import keys
 from .compat import loads_bounded
 from .records import KINDS, Kind, Record
 from .storage import Storage
@@ -29,7 +30,7 @@ MAX_RECORD_CHARS = 1_000_000
 
 
 def queue_prefix(token: str) -> str:
-    return "empmix_" + token + "_q_"
+    return keys.key(token, keys.QUEUE)
 
 
 def parse_key(prefix: str, key: str) -> "tuple[str, int, Kind] | None":

@@ -8,6 +8,7 @@ already), the cache is dropped when the stored identity changes (a sibling's ``r
 ``last`` is written at most once a second.
 """
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -71,7 +72,7 @@ class Sessions:
         max_ms: int,
     ) -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_session"
+        self.key = keys.key(token, keys.SESSION)
         self._now_ms = now_ms
         self._random10 = random10
         self.timeout_ms = timeout_ms

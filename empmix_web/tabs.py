@@ -15,6 +15,7 @@ grow with page views. Two tabs may then adopt the same records at once, and the 
 import asyncio
 import logging
 
+from . import keys
 from .compat import spawn
 from .queue import OutboundQueue
 
@@ -48,8 +49,8 @@ class TabCoordinator:
         self._queue = queue
         self._sender = sender
         self._active = active  # False while opted out: no heartbeat, no adoption
-        self._lock_prefix = "empmix_" + token + "_tab_"
-        self.heartbeat_prefix = "empmix_" + token + "_alive_"
+        self._lock_prefix = keys.key(token, keys.TAB_LOCK)
+        self.heartbeat_prefix = keys.key(token, keys.ALIVE)
         self._held: "dict[str, Any]" = {}  # adopted tab -> release function (None: heartbeats)
         self._task: "Any" = None
         self._release_own: "Any" = None

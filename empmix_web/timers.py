@@ -6,6 +6,7 @@ are read once per page and cached, so ``track`` pays nothing for them (a timer s
 tab is seen after a reload).
 """
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -20,7 +21,7 @@ MAX_TIMERS = 100
 class Timers:
     def __init__(self, storage: Storage, token: str, now_ms: "Callable[[], float]") -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_timers"
+        self.key = keys.key(token, keys.TIMERS)
         self._now_ms = now_ms
         self.persist = True  # False while opted out: nothing is stored
         self._cache: "dict[str, Any] | None" = None

@@ -118,7 +118,7 @@ def test_data_config_options_apply(origin: Origin) -> None:
         c = start(booted(origin, config=config), track_marketing=None)  # None: not given
         assert await c.flush(2000)
         assert {url.split("/track/")[0] for url, r in origin.received} == {"https://collector.example"}
-        assert c._core is not None and c._core.config["track_marketing"] is True
+        assert c._core is not None and c._core.config.track_marketing is True
 
     run(body)
 
