@@ -176,7 +176,10 @@ class EmpMixClient:
         the load counts once. Properties given to it then are dropped with a warning; put them
         in the boot script's ``data-config`` as ``pageview_properties``."""
         props = check_properties(properties, deep=False, copy=False)
-        if self._c("track_pageview").take_boot_pageview():
+        core = self._c("track_pageview")
+        if props and core.boot_pageview:
+            check_json(props, "properties")  # refused before the load's page view is taken
+        if core.take_boot_pageview():
             if props:
                 log.warning(
                     "empmix: track_pageview(properties): the boot script already counted this page "
