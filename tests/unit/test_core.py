@@ -356,7 +356,45 @@ def test_stale_heartbeat_tabs_are_adopted_with_their_heartbeat(origin):
     run(body)
 
 
+def test_a_dead_tabs_heartbeat_without_records_is_swept(origin):
+    """Issue 20, 8: a tab that died without pagehide and left no records (tabs.py's sweep)."""
+    async def body():
+        a, _ = tab(origin, locks=False)  # as on a plain-http origin: heartbeats, no Web Locks
+        a._c("stop").stop()
+        a_tabs = a._c("scan").tabs
+        await a_tabs.scan()  # its heartbeat; it tracked nothing, so no records; then it dies
+        assert [k for k in origin.local if k.startswith("empmix_tok_q_")] == []
+        beat = a_tabs.heartbeat_prefix + a._c("tab").tab_id
+        b, _ = tab(origin, locks=False)
+        b._c("stop").stop()
+        b_beat = a_tabs.heartbeat_prefix + b._c("tab").tab_id
+        await b._c("scan").tabs.scan()
+        assert beat in origin.local and b_beat in origin.local  # still fresh
+        origin.advance(25_000)
+        assert await b._c("scan").tabs.scan() == 0  # nothing to adopt
+        assert beat not in origin.local and b_beat in origin.local
+    run(body)
+
+
 # -- hostile state ----------------------------------------------------------------------------
+def test_a_deep_cookie_under_the_length_bound_stops_at_the_nesting_guard(origin, monkeypatch):
+    """Issue 20, 1: 3,000 raw ``[`` (3 KB, a cookie a sibling subdomain can set) pass the length
+    check, so the nesting guard is what keeps them from the recursive parser."""
+    from empmix_web import compat
+    from empmix_web.storage import MAX_COOKIE_CHARS
+
+    deep = "[" * 3000
+    assert len(deep) < MAX_COOKIE_CHARS
+    origin.cookies[("empmix_tok", "")] = deep
+    parsed: list[str] = []
+    real = compat._loads
+    monkeypatch.setattr(compat, "_loads", lambda text: parsed.append(text) or real(text))
+    c, _ = tab(origin)
+    assert c.get_distinct_id().startswith("$device:")
+    assert parsed and deep not in parsed  # other values were parsed; this one never reached the parser
+    assert compat.loads_bounded(deep, MAX_COOKIE_CHARS) is None
+
+
 @pytest.mark.parametrize("where", ["cookie", "empmix_tok_identity", "empmix_tok_props", "empmix_tok_people",
                                    "empmix_tok_q_dead_0000000001e"])
 def test_hostile_stored_values_are_data(origin, where):
@@ -464,11 +502,15 @@ def test_replies_decide_what_is_dropped_and_what_is_retried(origin, status, body
 
 
 def test_413_splits_and_drops_a_lone_oversized_record(origin):
+    requests: list[tuple[int, list[object]]] = []  # (status, the event names of the request)
+    stored: list[dict[str, Any]] = []  # what the server accepted
+
     def server(url: str, records: list[dict[str, object]]) -> HttpReply:
-        too_big = len(json.dumps(records)) > 5000
-        if too_big:
-            origin.received[-0:] = origin.received  # nothing stored for a refused request
-        return HttpReply(413 if too_big else 200, "")
+        status = 413 if len(json.dumps(records)) > 5000 else 200
+        requests.append((status, [r["event"] for r in records]))
+        if status == 200:
+            stored.extend(records)
+        return HttpReply(status, "")
 
     origin.server = server
 
@@ -481,6 +523,11 @@ def test_413_splits_and_drops_a_lone_oversized_record(origin):
         assert await c.flush(3000)
         assert len(c._c("q").queue) == 0
         assert any("too large" in w for w in b.warnings())
+        assert [e["properties"]["n"] for e in stored] == list(range(9))  # each once, in order, no "huge"
+        assert requests[0] == (413, ["d"] * 8 + ["huge", "d"])  # the whole batch first
+        assert (413, ["huge"]) in requests  # alone, it is dropped
+        assert len(requests[1][1]) == 5  # split in two
+        assert all(len(names) < 10 for _, names in requests[1:])
     run(body)
 
 
