@@ -604,20 +604,18 @@ def test_cookie_written_domain_wide_expires_the_host_only_copy():
 
 def test_a_cookie_only_change_reaches_getters_at_once_and_track_within_the_recheck(origin, monkeypatch):
     """Rule 2: a sibling subdomain that shares only the cookie logs in."""
-    from empmix_web import identity
+    from empmix_web.identity import COOKIE_RECHECK_S
 
-    monkeypatch.setattr(identity, "COOKIE_RECHECK_S", 0.2)
+    monkeypatch.setattr(FakeBrowser, "monotonic", lambda self: self.origin.clock_ms / 1000)  # the page's clock
 
     async def body():
-        import asyncio
-
         c, _ = tab(origin, flush_interval_ms=60_000)
         c.track("warm")
         other = {"distinct_id": "from_cookie", "$device_id": "0b5e3b0e-3e5c-4f57-9a53-1d2b6a0c9e11",
                  "$user_id": "from_cookie", "state": "identified"}
         origin.cookies[("empmix_tok", "")] = quote(json.dumps(other))
         c.track("within the recheck")  # the localStorage copy is unchanged: served from memory
-        await asyncio.sleep(0.25)
+        origin.advance(COOKIE_RECHECK_S * 1000)
         c.track("after the recheck")
         assert c.get_distinct_id() == "from_cookie"
         assert await c.flush(2000)
