@@ -15,6 +15,8 @@ except ImportError:
 
 
 class PageContext:
+    """The page properties of events: screen and referrer (read once), URL and campaign (per event)."""
+
     def __init__(self, browser: "Browser", marketing: bool) -> None:
         self._browser = browser
         self.marketing = marketing
@@ -30,10 +32,11 @@ class PageContext:
 
     @property
     def last_url(self) -> str:
-        """The URL :meth:`url` read last (events built since carry it)."""
+        """The URL ``url`` read last (events built since carry it)."""
         return self._url
 
     def url(self) -> str:
+        """The page's URL now; its campaign parameters are parsed again when it changed."""
         url = self._browser.page_url()
         if url != self._url:
             self._url = url

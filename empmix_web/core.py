@@ -1,7 +1,9 @@
-"""The SDK's decisions, over a :class:`Browser`: identity transitions, held profile operations,
-consent, and what gets queued. ``client.EmpMixClient`` checks arguments and calls into here.
+"""The coordinator of one client, over a ``Browser``: identity transitions, consent, and what
+gets queued, each rule in the module that owns it (``people``: held profile operations;
+``privacy``: consent in action; ``records``: what a record holds; ``hotpath``: the one-call
+``track``; ``keys``: storage names). ``client.EmpMixClient`` checks arguments and calls into here.
 
-Every public call starts with :meth:`Core.sync`: one read of the stored identity tells whether a
+Every public call starts with ``Core.sync``: one read of the stored identity tells whether a
 sibling tab logged in, logged out, opted out or in since this tab's last call; if so, consent and
 super properties are re-read before anything is built or written.
 """
@@ -144,10 +146,12 @@ class Core:
         )
 
     def stop(self) -> None:
+        """Stop the sender and the tab scanner (the page keeps what is queued)."""
         self.sender.stop()
         self.tabs.stop()
 
     def debug(self, message: str) -> None:
+        """With ``debug=True``: write ``message`` to the page's console."""
         if self.config.debug:
             self.browser.console("log", "empmix: " + message)
 
@@ -183,6 +187,7 @@ class Core:
 
     # -- building and queueing ----------------------------------------------------------------
     def enqueue(self, record: Record) -> None:
+        """Store and queue ``record``, and let the sender know."""
         self.queue.push(record)
         self.sender.queued()
 
@@ -235,19 +240,23 @@ class Core:
         return taken
 
     def time_event(self, name: str) -> None:
+        """Start (or restart) the timer of event ``name``."""
         if self.sync() is not None:
             self.timers.start(name)
 
     def session_id(self) -> str:
+        """The current ``$session_id`` (a new session when the last one is over)."""
         self.sync()
         return self.sessions.current()
 
     def group_op(self, group_key: str, group_id: "str | int", op: str, value: "Any") -> None:
+        """Queue one operation on the profile of group ``group_key``/``group_id``."""
         if self.sync() is not None:
             self.enqueue(self.records.group(group_key, group_id, op, value))
 
     # -- identity -----------------------------------------------------------------------------
     def identify(self, uid: str, signature: "str | None" = None) -> None:
+        """Log in as ``uid``: link the anonymous past once, send the held profile operations."""
         ident = self.sync(fresh=True)
         if ident is None:
             self.privacy.remember(self.privacy.memory_identity().as_user(uid))
@@ -276,6 +285,7 @@ class Core:
             self.enqueue(self.records.profile(new, op, value))
 
     def alias(self, nid: str, signature: "str | None" = None) -> None:
+        """Sign-up: tell the backend that ``nid`` is this anonymous visitor (refused once identified)."""
         ident = self.sync(fresh=True)
         if ident is None:
             return
@@ -352,6 +362,7 @@ class Core:
 
     # -- profiles -----------------------------------------------------------------------------
     def profile(self, op: str, value: "Any") -> None:
+        """One profile operation: sent when identified, held (``people``) while anonymous."""
         ident = self.sync()
         if ident is None:
             return
@@ -365,19 +376,23 @@ class Core:
 
     # -- super properties ---------------------------------------------------------------------
     def super_properties(self) -> "dict[str, Any]":
+        """The super properties now (re-read when a sibling tab changed them)."""
         self.sync()
         return self.props.get()
 
     def save_super_properties(self, props: "dict[str, Any]") -> None:
+        """Replace the super properties with ``props``."""
         self.props.save(props)
 
     # -- consent (privacy.py) -----------------------------------------------------------------
     def opted_out(self) -> bool:
+        """True when the visitor refused tracking."""
         self.sync()
         return self.consent.opted_out
 
     # -- page lifecycle -----------------------------------------------------------------------
     def page_hidden(self) -> None:
+        """The page is hidden or going away: send what is queued by beacon (never raises)."""
         try:
             sent = self.sender.beacon_all()
             self.tabs.page_hidden()

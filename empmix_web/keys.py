@@ -21,7 +21,7 @@ NAMES = (IDENTITY, CONSENT, PROPS, PEOPLE, TIMERS, SESSION, QUEUE, TAB_LOCK, ALI
 
 
 def key(token: str, name: str) -> str:
-    """The localStorage key (or key prefix) ``name`` of one of :data:`NAMES` has for ``token``."""
+    """The localStorage key (or key prefix) ``name`` of one of ``NAMES`` has for ``token``."""
     return PREFIX + token + "_" + name
 
 

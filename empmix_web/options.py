@@ -16,6 +16,7 @@ ROUTE_NAMES = ("track", "engage", "groups", "cookie")
 
 
 def check_routes(api_routes: "Any") -> "dict[str, str]":
+    """``api_routes`` checked: known route names, each a path relative to ``api_host``."""
     if api_routes is None:
         return {}
     if not isinstance(api_routes, dict):
@@ -30,6 +31,7 @@ def check_routes(api_routes: "Any") -> "dict[str, str]":
 
 
 def check_bootstrap(bootstrap: "Any") -> "dict[str, str]":
+    """``bootstrap`` checked: a dict with ``device_id`` and/or ``user_id``, each a real id."""
     if bootstrap is None:
         return {}
     if not isinstance(bootstrap, dict):
@@ -47,6 +49,7 @@ def check_bootstrap(bootstrap: "Any") -> "dict[str, str]":
 
 
 def check_api_host(api_host: "Any", browser: "Browser") -> str:
+    """``api_host`` checked (an http(s) URL, no trailing ``/``); None: the page's own origin."""
     if api_host is None:
         origin = browser.page_origin()
         if not (origin.startswith("http://") or origin.startswith("https://")):
@@ -75,7 +78,7 @@ DEFAULTS = {
 
 
 class Config:
-    """``init()``'s checked configuration (:func:`build_config`, then ``init``'s own arguments)."""
+    """``init()``'s checked configuration (``build_config``, then ``init``'s own arguments)."""
 
     def __init__(self, api_host: str) -> None:
         self.api_host = api_host  # where the collector listens (no trailing /)
@@ -144,6 +147,7 @@ def build_config(explicit: "dict[str, Any]", boot: "dict[str, Any]", browser: "B
 
 
 def check_cookieless(value: "Any", label: str = "cookieless") -> str:
+    """``value`` as one of the cookieless modes, or ValueError naming ``label``."""
     check_str(value, label)
     if value not in MODES:
         raise ValueError(label + " must be one of " + ", ".join(repr(m) for m in MODES) + ", got " + repr(value))

@@ -98,6 +98,7 @@ class HeldOperations:
         self.key = keys.key(token, keys.PEOPLE)
 
     def load(self) -> "list[list[Any]]":
+        """The held steps, from storage (malformed: none)."""
         return parse_held(loads_bounded(self._storage.get(self.key), MAX_HELD_CHARS))
 
     def add(self, op: str, value: "Any") -> None:
@@ -118,4 +119,5 @@ class HeldOperations:
         return held
 
     def clear(self) -> None:
+        """Forget the held steps."""
         self._storage.remove(self.key)

@@ -30,6 +30,7 @@ MAX_RECORD_CHARS = 1_000_000
 
 
 def queue_prefix(token: str) -> str:
+    """The localStorage key prefix of ``token``'s queued records."""
     return keys.key(token, keys.QUEUE)
 
 
@@ -66,6 +67,7 @@ class OutboundQueue:
 
     @property
     def chars(self) -> int:
+        """The characters of every queued record (the queue's second cap)."""
         return self._chars
 
     def _next_key(self, record: Record) -> str:
@@ -80,7 +82,7 @@ class OutboundQueue:
         return record
 
     def push_guarded(self, record: Record) -> bool:
-        """:meth:`push` through ``Storage.set_guarded``: False (nothing stored or queued) when
+        """``push`` through ``Storage.set_guarded``: False (nothing stored or queued) when
         the guard no longer holds."""
         key = self._next_key(record)
         if not self._storage.set_guarded(key, record.body):
@@ -143,6 +145,7 @@ class OutboundQueue:
         self._records = kept
 
     def clear(self) -> None:
+        """Forget every queued record, in memory and in storage (opt-out)."""
         self.remove(list(self._records))
 
     def unstore(self) -> int:

@@ -1,6 +1,6 @@
 """Wire records: the one place that builds events and profile operations.
 
-A :class:`Record` says what it is (its :class:`Kind`: which endpoint, and whether a resend is
+A ``Record`` says what it is (its ``Kind``: which endpoint, and whether a resend is
 applied once), so delivery never has to search its JSON. Every record this SDK builds carries a
 ``$insert_id`` (events in ``properties``, profile operations at the top level), so the collector
 applies a resend (a lost reply, a redirect mid-request, a beacon and a later normal send) once.
@@ -74,11 +74,11 @@ class InsertIds:
 
 
 class EventTemplate:
-    """The shared half of an event (:meth:`RecordFactory.template`): ids, library, page context
+    """The shared half of an event (``RecordFactory.template``): ids, library, page context
     and super properties, as JSON text, and their names.
 
     The hot path keeps one while nothing changes, so that an event costs one small encoding: its
-    own properties. The full path builds one per event: both go through :meth:`RecordFactory.event`.
+    own properties. The full path builds one per event: both go through ``RecordFactory.event``.
     """
 
     __slots__ = ("text", "names", "partial")
@@ -142,8 +142,8 @@ class RecordFactory:
         ``props_json`` is ``dumps(props)``, encoded by the caller before any state changed (on
         CPython that encoding is the check of the caller's values). Precedence: a per-event value
         gives way to a shared property of the same name (a super property ``time`` is kept), and
-        both give way to ``props``; ``template`` must come from :meth:`template` with ``props``,
-        or fit them (:meth:`EventTemplate.fits`).
+        both give way to ``props``; ``template`` must come from ``template`` with ``props``,
+        or fit them (``EventTemplate.fits``).
         """
         quoted = self._names.get(name)
         if quoted is None:

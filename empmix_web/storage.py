@@ -66,6 +66,7 @@ class Storage:
             log.warning("empmix: localStorage refused a write (%s); keeping that state in memory for this page", exc)
 
     def get(self, key: str) -> "str | None":
+        """The value of ``key``: this page's overlay first, then localStorage; None when absent or unreadable."""
         if key in self._overlay:
             return self._overlay[key]
         if not self._readable or self.memory:
@@ -106,6 +107,7 @@ class Storage:
             return False
 
     def remove(self, key: str) -> None:
+        """Remove ``key`` from the overlay and from localStorage."""
         self._overlay.pop(key, None)
         if not self.memory:
             self._remove_stored(key)
@@ -117,6 +119,7 @@ class Storage:
             pass
 
     def keys(self, prefix: str) -> "list[str]":
+        """Every key that starts with ``prefix``, stored or in the overlay."""
         found: "list[str]" = []
         if self._readable and not self.memory:
             try:

@@ -35,6 +35,8 @@ STALE_MS = 20_000
 
 
 class TabCoordinator:
+    """Which tab sends which records: this tab's own, and those of tabs that are gone."""
+
     def __init__(
         self,
         browser: "Browser",
@@ -58,6 +60,7 @@ class TabCoordinator:
         self.own_lock_held = False  # the boot script holds this tab's lock for the page's life
 
     def start(self) -> None:
+        """Hold this tab's Web Lock (or use heartbeats) and start scanning for closed tabs."""
         try:
             self.use_locks = self._browser.has_locks()
             if self.use_locks and not self.own_lock_held:
@@ -68,6 +71,7 @@ class TabCoordinator:
         self._task = spawn(self._run())
 
     def stop(self) -> None:
+        """Stop scanning."""
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -19,6 +19,8 @@ MAX_TIMERS = 100
 
 
 class Timers:
+    """The running ``time_event`` timers of one token: stored, read once per page."""
+
     def __init__(self, storage: Storage, token: str, now_ms: "Callable[[], float]") -> None:
         self._storage = storage
         self.key = keys.key(token, keys.TIMERS)
@@ -42,6 +44,7 @@ class Timers:
             self._storage.remove(self.key)
 
     def start(self, name: str) -> None:
+        """Start (or restart) the timer of ``name``."""
         timers = self._load()
         timers.pop(name, None)
         timers[name] = self._now_ms()
@@ -50,6 +53,7 @@ class Timers:
         self._save(timers)
 
     def running(self, name: str) -> bool:
+        """True while a timer runs for ``name``."""
         return name in self._load()
 
     def stop(self, name: str) -> "float | None":
@@ -64,5 +68,6 @@ class Timers:
         return round(max(0.0, self._now_ms() - start) / 1000, 3)
 
     def clear(self) -> None:
+        """Forget every timer (``reset()``, opt-out)."""
         self._cache = {}
         self._storage.remove(self.key)

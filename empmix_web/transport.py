@@ -1,7 +1,7 @@
 """Delivery: one sender per client sends its queue, one batch at a time, oldest first.
 
 Records therefore arrive in the order they were made. What a reply means is decided by
-:func:`wire.outcome` (see ``wire``); this module schedules: a batch goes when it is full, when
+``wire.outcome`` (see ``wire``); this module schedules: a batch goes when it is full, when
 ``flush_interval_ms`` has passed since the first record waiting, or at once during ``flush()``;
 retries wait out the back-off, which ``flush()`` does not bypass. On page hide, everything queued
 also goes by beacon (``beacon_all``); it stays queued until a normal send confirms it, and the
@@ -66,6 +66,7 @@ class Sender:
         self.requests = 0
 
     def url(self, endpoint: str, verbose: bool = True) -> str:
+        """The URL of ``endpoint`` (``track``, ``engage``, ``groups``, ``cookie``) under ``api_host``."""
         return wire.url(self.api_host, self.routes[endpoint], verbose)
 
     def post_cookie(self, token: str, value: str) -> None:
@@ -96,6 +97,7 @@ class Sender:
             self.wake()
 
     def stop(self) -> None:
+        """Stop sending (what is queued stays queued)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -554,7 +554,7 @@ def test_a_second_init_is_refused_with_a_warning(origin):
     async def body():
         c, b = tab(origin)
         first = c._c("x")
-        c.init("tok", api_host="http://elsewhere.example", browser=FakeBrowser(origin))
+        c.init("tok", api_host="http://elsewhere.example")
         assert c._c("x") is first and first.sender.api_host == "http://127.0.0.1"
         assert len(b.hide_callbacks) == 1
         assert any("refused" in w for w in b.warnings())

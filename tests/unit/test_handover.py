@@ -56,10 +56,10 @@ def sent(origin: Origin, name: str | None = None) -> list[dict[str, Any]]:
 
 
 def start(browser: FakeBrowser, token: str | None = None, **options: Any) -> EmpMixClient:
-    client = EmpMixClient()
+    client = EmpMixClient(browser=browser)
     options.setdefault("flush_interval_ms", 10)
     options.setdefault("track_marketing", False)
-    client.init(token, browser=browser, **options)
+    client.init(token, **options)
     return client
 
 
@@ -151,7 +151,7 @@ def test_a_bad_data_config_value_raises_naming_it(origin: Origin, config: dict[s
 
 def test_without_token_or_boot_script_init_raises_naming_token(origin: Origin) -> None:
     with pytest.raises(ValueError, match="token"):
-        EmpMixClient().init(browser=FakeBrowser(origin))
+        EmpMixClient(browser=FakeBrowser(origin)).init()
     assert origin.local == {} and origin.cookies == {}
 
 
