@@ -78,16 +78,7 @@ class Core:
         if boot is not None and boot.tab:
             browser.boot_ready()  # from now on the boot script leaves this tab's queue to us
             self.queue.resume()
-        self.sender = Sender(
-            browser,
-            self.queue,
-            config.api_host,
-            config.batch_size,
-            config.flush_interval_ms,
-            self.debug,
-            _jitter(browser),
-            config.api_routes,
-        )
+        self.sender = Sender(browser, self.queue, config, self.debug)
         self.sessions = Sessions(
             self.storage,
             token,
@@ -399,10 +390,3 @@ class Core:
             self.debug("page hidden: " + str(sent) + " queued records sent by beacon")
         except Exception as exc:  # an unload handler must never throw into the page
             log.error("empmix: page-hide delivery failed: %r", exc)
-
-
-def _jitter(browser: "Browser") -> "Any":
-    def jitter() -> float:
-        return browser.random_bytes(1)[0] / 256
-
-    return jitter
