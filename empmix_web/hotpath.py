@@ -94,7 +94,10 @@ class HotPath:
         seen, url = self._identity.raw, self._page.last_url
         if seen is None or not self._storage.persistent or ident is not self._identity.current:
             self._template = None
-            self._why = NOT_PERSISTENT if not self._storage.persistent else NO_STORED_IDENTITY
+            if not self._storage.persistent:
+                self._why = NOT_PERSISTENT
+            else:
+                self._why = NO_STORED_IDENTITY if seen is None else IDENTITY_CHANGED
             return
         if template is None:
             template = self._records.template(ident, context, super_props)
