@@ -102,6 +102,7 @@ class RecordFactory:
         self._now_ms = now_ms
         self._insert_id = insert_id
         self._names: "dict[str, str]" = {}  # event name -> its JSON (an app tracks few names)
+        self._session = ("", '""')  # the last $session_id and its JSON
 
     # -- events: split into shared and per-event properties, and one encoder ------------------
     def template(
@@ -151,19 +152,35 @@ class RecordFactory:
                 self._names = {}
             quoted = self._names[name] = dumps(name)
         shared = template.names
-        own: "dict[str, Any]" = {}
-        for key in per_event:
-            if key not in shared and key not in props:
-                own[key] = per_event[key]
-        parts = []
-        if own:
-            parts.append(dumps(own)[1:-1])
-        if template.text:
-            parts.append(template.text)
+        overridden = not shared.isdisjoint(per_event)
+        if props and not overridden:
+            for key in per_event:
+                if key in props:
+                    overridden = True
+                    break
+        pieces = ['{"event":', quoted, ',"properties":{']
+        if overridden:
+            own = dumps({k: v for k, v in per_event.items() if k not in shared and k not in props})
+            if len(own) > 2:  # "{}": every per-event value was overridden
+                pieces.append(own[1:-1])
+        elif len(per_event) == 3:  # per_event()'s own, as dumps writes them (the hot path's case)
+            session = per_event["$session_id"]
+            if session != self._session[0]:  # read from storage: encoded (once per session)
+                self._session = (session, dumps(session))
+            pieces.append('"time":' + str(per_event["time"]) + ',"$insert_id":"' + per_event["$insert_id"])
+            pieces.append('","$session_id":' + self._session[1])
+        else:
+            pieces.append(dumps(per_event)[1:-1])
+        if template.text:  # empty only when props override every shared property
+            if len(pieces) > 3:
+                pieces.append(",")
+            pieces.append(template.text)
         if props:
-            parts.append(props_json[1:-1])
-        # one string built: MicroPython's + copies each time
-        return Record(EVENT, "".join(('{"event":', quoted, ',"properties":{', ",".join(parts), "}}")))
+            if len(pieces) > 3:
+                pieces.append(",")
+            pieces.append(props_json[1:-1])
+        pieces.append("}}")
+        return Record(EVENT, "".join(pieces))  # one string built: MicroPython's + copies each time
 
     def _sdk(self, identity: "Any") -> "dict[str, Any]":
         properties: "dict[str, Any]" = {"token": self.token, "distinct_id": identity.distinct_id}

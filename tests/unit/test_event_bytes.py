@@ -91,6 +91,7 @@ def test_the_hot_path_stores_the_full_paths_bytes(
         c.track("e", props)  # the full path
         hot, full = last_two(origin)
         assert hot == full
+        assert full == json.dumps(json.loads(full), separators=(",", ":"), ensure_ascii=False)  # as dumps writes it
         stored = pairs(full)
         names = [k for k, _ in stored]
         assert len(names) == len(set(names))  # no property twice
