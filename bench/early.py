@@ -132,6 +132,7 @@ _BOOT_TAGS = (
     re.compile(r"<!--(?:(?!-->).)*?empmix-boot(?:(?!-->).)*?-->\s*", re.S),  # comments about it
     re.compile(r'<script[^>]*\bsrc="/boot-tag\.js"[^>]*></script>\s*'),  # the demo's tag writer (boot-tag.js)
     re.compile(r'<script[^>]*\bsrc="/empmix-boot\.js"[^>]*></script>\s*'),  # the plain tag
+    re.compile(r'<link[^>]*\bhref="/empmix-boot\.js"[^>]*>\s*'),  # its preload
     re.compile(r"<script>\s*document\.write\((?:(?!</script>).)*?empmix-boot(?:(?!</script>).)*?</script>\s*", re.S),
 )
 _APP_TAG = 'src="/app.py"'

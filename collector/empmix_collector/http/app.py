@@ -23,6 +23,7 @@ from empmix_collector.http.api import QueryAPI
 from empmix_collector.http.boot import BOOT_PATH, BootScript
 from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
+from empmix_collector.http.errors import ERROR_REPLIES
 from empmix_collector.http.hosts import HostGuard
 from empmix_collector.http.ingest import Ingest
 from empmix_collector.http.shedding import LoadGauges, LoadShedder
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
                 LoadShedder, max_bytes=settings.max_inflight_bytes, max_requests=settings.max_requests, gauges=load
             ),
         ],
+        exception_handlers=ERROR_REPLIES,
         lifespan=lifespan,
     )
     app.state.store = store
