@@ -26,7 +26,7 @@ log() { printf '[build] %s\n' "$*" >&2; }
 digest() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 setup_venv() {
-  local want; want=$(digest requirements-test.txt requirements-docs.txt collector/pyproject.toml pyproject.toml)
+  local want; want=$(digest requirements-test.txt requirements-docs.txt collector/pyproject.toml collector/setup.py pyproject.toml empmix_web/version.py)
   if [[ -x "$PY" && "$(cat "$STAMPS/venv" 2>/dev/null)" == "$want" ]]; then return; fi
   log "python venv (.venv) with pinned test and docs tools and the collector"
   [[ -x "$PY" ]] || "$PYTHON" -m venv "$VENV"

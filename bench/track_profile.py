@@ -4,7 +4,7 @@ Three views, all on a fresh client with ingestion held (nothing is sent):
 
 * ``sections``: a clock around the parts of ``track`` (the client's checks and the core's
   collaborators are wrapped in place, in the page only), in call order: the argument checks;
-  the hot path (``core.hot.track``: the event built from its template, ``records.event_from``,
+  the hot path (``core.hot.track``: the event built from its template by ``records.event``,
   and stored by one guarded localStorage write, ``browser.local_set_guarded``, the one FFI
   crossing per call); the full path, which runs on the first event, about once a second (the
   cookie and super-property re-reads) and after a change (``core.sync``: the stored identity;
@@ -45,6 +45,7 @@ __all__ = ["run", "run_mpy"]
 _COMMON = """
 import json, sys, time
 from empmix_web import EmpMixClient
+import empmix_web.core as core_module
 import empmix_web.records as records_module
 
 N = {n}
@@ -104,7 +105,7 @@ TOPS = ["argument checks (client)", "hot path (total)", "full path: sync, identi
         "full path: _event, context + record + push (total)", "full path: arm, template + guard (total)",
         "sender.queued (total)"]
 # ... and inside them (each also counted in its part above)
-INNER = ["records.event_from (template + the event's own JSON)", "sessions.touch",
+INNER = ["records.event (the one encoder: template + per-event values + own JSON)", "sessions.touch",
          "localStorage write, guarded (FFI: the one crossing)", "JSON encode (compat.dumps)",
          "document.cookie read (FFI)", "localStorage.getItem (FFI)", "localStorage.setItem (FFI)",
          "location.href (FFI)"]
@@ -142,10 +143,11 @@ wrap_counted(core, "sync", TOPS[2])
 wrap_counted(core, "_event", TOPS[3])
 wrap_counted(core.hot, "arm", TOPS[4])
 wrap_counted(core.sender, "queued", TOPS[5])
-wrap_counted(core.records, "event_from", INNER[0])
+wrap_counted(core.records, "event", INNER[0])
 wrap_counted(core.sessions, "touch", INNER[1])
 wrap_counted(core.browser, "local_set_guarded", INNER[2])
 originals.append(("dumps", wrap_counted(records_module, "dumps", INNER[3])))
+originals.append(("core_dumps", wrap_counted(core_module, "dumps", INNER[3])))  # track() encodes the properties first
 wrap_counted(core.browser, "get_cookies", INNER[4])
 wrap_counted(core.browser, "local_get", INNER[5])
 wrap_counted(core.browser, "local_set", INNER[6])
@@ -156,7 +158,10 @@ total = pc() - t0
 c.opt_out_tracking()
 for name, fn in originals:  # module-level: later clients must not pay the wrappers
     if fn is not None:
-        setattr(records_module if name == "dumps" else client_module, name, fn)
+        if name == "core_dumps":
+            core_module.dumps = fn
+        else:
+            setattr(records_module if name == "dumps" else client_module, name, fn)
 
 # what one wrapped call costs by itself (clock reads, counting, *args): timed on a no-op
 class _Noop:
@@ -245,8 +250,10 @@ for rnd in range({rounds}):
             client_module.check_event_name = lambda value: value
             client_module.check_properties = lambda value, name="properties", deep=True, copy=True: value
         if level >= 2:
-            body = core.records.event_from(core.hot._template, "bench_event", core.sessions.touch(), props).body
-            core.records.event_from = lambda t, n, s, p, body=body: records_module.Record(records_module.EVENT, body)
+            per_event = core.records.per_event(core.sessions.touch())
+            own = records_module.dumps(props)
+            body = core.records.event("bench_event", core.hot._template, per_event, props, own).body
+            core.records.event = lambda n, t, e, p, j, body=body: records_module.Record(records_module.EVENT, body)
         try:
             samples[STAGES[level]].append(med_us(loop(c)))
         finally:

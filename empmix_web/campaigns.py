@@ -54,6 +54,7 @@ def domain_of(url: str) -> str:
 
 
 def referrer_props(referrer: str) -> "dict[str, str]":
+    """``$referrer`` and ``$referring_domain`` of ``referrer`` (``$direct`` when empty)."""
     return {"$referrer": referrer or DIRECT, "$referring_domain": domain_of(referrer)}
 
 

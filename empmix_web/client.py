@@ -1,4 +1,4 @@
-"""``EmpMixClient``: the public API. It checks arguments and delegates to :class:`core.Core`."""
+"""``EmpMixClient``: the public API. It checks arguments and delegates to ``core.Core``."""
 
 import logging
 
@@ -42,13 +42,16 @@ class NotInitializedError(RuntimeError):
 class EmpMixClient:
     """One analytics client for one project token.
 
-    ``EmpMixClient(token, **options)`` initialises at once; ``EmpMixClient()`` waits for
-    :meth:`init`. Clients with different tokens keep separate state (storage keys and cookies
-    are named after the token).
+    ``EmpMixClient(token, **options)`` initialises at once, with the options of
+    [`init`][empmix_web.EmpMixClient.init]; ``EmpMixClient()`` waits for ``init``. Clients with
+    different tokens keep separate state (storage keys and cookies are named after the token).
     """
 
     def __init__(self, token: "str | None" = None, **options: "Any") -> None:
         self._core: "Core | None" = None
+        # not an option of init(): tests and tools give the client a Browser of their own (the
+        # CPython unit tests' fake); in a page it is the JavaScript bridge, made by init()
+        self._browser: "Browser | None" = options.pop("browser", None)
         if token is not None:
             self.init(token, **options)
 
@@ -74,7 +77,6 @@ class EmpMixClient:
         api_routes: "dict[str, str] | None" = None,
         server_cookie: bool = False,
         track_ready: bool = True,
-        browser: "Browser | None" = None,
     ) -> None:
         """Start tracking for ``token``: load (or mint) the identity, resend what a previous page
         left queued, and start the sender.
@@ -116,10 +118,11 @@ class EmpMixClient:
                 self._core.token,
             )
             return
+        browser = self._browser
         if browser is None:
             from ._bridge import JsBrowser  # only importable inside Pyodide / MicroPython
 
-            browser = JsBrowser()
+            browser = self._browser = JsBrowser()
         install_console_log(browser)
         boot = handover.find(browser, token)
         if token is None:
@@ -139,17 +142,17 @@ class EmpMixClient:
             "cookieless": cookieless,
         }
         config = build_config(explicit, boot.options if boot is not None else {}, browser)
-        config["batch_size"] = min(check_int(batch_size, "batch_size"), 2000)
-        config["flush_interval_ms"] = check_int(flush_interval_ms, "flush_interval_ms")
-        config["max_queue_size"] = check_int(max_queue_size, "max_queue_size")
-        config["bootstrap"] = check_bootstrap(bootstrap)
-        config["debug"] = bool(debug)
-        config["server_cookie"] = bool(server_cookie)
-        config["boot"] = boot if boot is not None and not boot.adopted else None
+        config.batch_size = min(check_int(batch_size, "batch_size"), 2000)
+        config.flush_interval_ms = check_int(flush_interval_ms, "flush_interval_ms")
+        config.max_queue_size = check_int(max_queue_size, "max_queue_size")
+        config.bootstrap = check_bootstrap(bootstrap)
+        config.debug = bool(debug)
+        config.server_cookie = bool(server_cookie)
+        config.boot = boot if boot is not None and not boot.adopted else None
         core = Core(token, browser, config)
         core.start()
         self._core = core
-        if config["boot"] is not None:
+        if config.boot is not None:
             handover.ready(core, bool(track_ready))
 
     def _c(self, method: str) -> Core:
@@ -176,7 +179,10 @@ class EmpMixClient:
         the load counts once. Properties given to it then are dropped with a warning; put them
         in the boot script's ``data-config`` as ``pageview_properties``."""
         props = check_properties(properties, deep=False, copy=False)
-        if self._c("track_pageview").take_boot_pageview():
+        core = self._c("track_pageview")
+        if props and core.boot_pageview:
+            check_json(props, "properties")  # refused before the load's page view is taken
+        if core.take_boot_pageview():
             if props:
                 log.warning(
                     "empmix: track_pageview(properties): the boot script already counted this page "
@@ -224,7 +230,7 @@ class EmpMixClient:
     def alias(self, new_id: "str | int", *, signature: "str | None" = None) -> None:
         """Call once, at sign-up: tell the backend ``new_id`` is this anonymous visitor.
 
-        ``signature``: ``new_id``'s identity signature, as for :meth:`identify`."""
+        ``signature``: ``new_id``'s identity signature, as for [`identify`][empmix_web.EmpMixClient.identify]."""
         nid = check_user_id(new_id, "new_id")
         sig = check_signature(signature)
         self._c("alias").alias(nid, sig)
@@ -240,6 +246,7 @@ class EmpMixClient:
         self._c("reset").reset()
 
     def get_distinct_id(self) -> str:
+        """The ``distinct_id`` events carry now: the user id once identified, else the anonymous id."""
         return self._c("get_distinct_id").current().distinct_id
 
     def get_device_id(self) -> "str | None":
@@ -247,6 +254,7 @@ class EmpMixClient:
         return self._c("get_device_id").current().device_id or None
 
     def get_user_id(self) -> "str | None":
+        """The identified user's id, or None while anonymous."""
         return self._c("get_user_id").current().user_id
 
     # -- super properties ---------------------------------------------------------------------
@@ -259,7 +267,7 @@ class EmpMixClient:
         core.save_super_properties(merged)
 
     def register_once(self, props: "dict[str, Any]") -> None:
-        """Like :meth:`register`, but never overwrites a property already registered."""
+        """Like [`register`][empmix_web.EmpMixClient.register], but never overwrites a property already registered."""
         values = check_properties(props, "props")
         core = self._c("register_once")
         merged = dict(values)
@@ -387,6 +395,7 @@ class EmpMixClient:
         self._c("opt_in_tracking").privacy.opt_in()
 
     def has_opted_out(self) -> bool:
+        """True when the visitor refused tracking in this browser (any tab of the origin)."""
         return self._c("has_opted_out").opted_out()
 
     # -- delivery -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What differs between CPython (Pyodide) and MicroPython outside the JS bridge.
 
-The rest of the package is written in the subset both run (``tests/unit/test_subset.py``
+The rest of the package is written in the subset both run (``tests/unit/test_micropython.py``
 enforces it): no ``{**a}``, no dataclasses, ``typing`` only behind ``try``, ``json`` with
 ``separators`` only, no ``re``, no 64-bit integers across the FFI.
 """

@@ -16,6 +16,7 @@ it), so a choice made in one tab holds in every tab of the origin from that tab'
   stored. It is read on every call while cookieless, so a sibling tab's consent holds at once.
 """
 
+from . import keys
 from .storage import Storage
 
 NEVER, UNTIL_CONSENT, ALWAYS = "never", "until_consent", "always"
@@ -23,14 +24,17 @@ MODES = (NEVER, UNTIL_CONSENT, ALWAYS)
 
 
 class Consent:
+    """The visitor's opt-in/opt-out choice for one token, and what it means in the configured mode."""
+
     def __init__(self, storage: Storage, token: str, opt_out_by_default: bool, mode: str = NEVER) -> None:
         self._storage = storage  # in "always", the SDK's memory-only storage
-        self.key = "empmix_" + token + "_consent"
+        self.key = keys.key(token, keys.CONSENT)
         self._default_out = opt_out_by_default
         self.mode = mode
         self.choice = storage.get(self.key)
 
     def reload(self) -> None:
+        """Read the stored choice again (a sibling tab may have changed it)."""
         self.choice = self._storage.get(self.key)
 
     @property
@@ -52,5 +56,6 @@ class Consent:
         return self.mode == ALWAYS or (self.mode == UNTIL_CONSENT and self.choice != "in")
 
     def set(self, opted_in: bool) -> None:
+        """Store the visitor's choice (``opted_in``: True for in, False for out)."""
         self.choice = "in" if opted_in else "out"
         self._storage.set(self.key, self.choice)

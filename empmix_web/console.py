@@ -20,6 +20,7 @@ class ConsoleHandler(logging.Handler):
         self.browser = browser
 
     def emit(self, record: "Any") -> None:
+        """Write one log record to the page's console (never raises)."""
         level = "error" if record.levelno >= logging.ERROR else ("warn" if record.levelno >= logging.WARNING else "log")
         try:
             # MicroPython's LogRecord has the formatted text as .message, CPython's getMessage()

@@ -1,4 +1,4 @@
-"""What every event says about where it happened: page, screen, referrer, campaign, session.
+"""What every event says about where it happened: page, screen, referrer, campaign.
 
 Built per event from values that rarely change: the page URL is read each time (a single-page
 app changes it), and its campaign parameters are parsed again only when it changed.
@@ -10,17 +10,15 @@ try:
     from typing import Any
 
     from .browser import Browser
-    from .sessions import Sessions
-    from .storage import Storage
 except ImportError:
     pass
 
 
 class PageContext:
-    def __init__(self, browser: "Browser", storage: "Storage", sessions: "Sessions", marketing: bool) -> None:
+    """The page properties of events: screen and referrer (read once), URL and campaign (per event)."""
+
+    def __init__(self, browser: "Browser", marketing: bool) -> None:
         self._browser = browser
-        self._storage = storage
-        self._sessions = sessions
         self.marketing = marketing
         width, height = browser.screen_size()
         self.referrer = browser.referrer()
@@ -34,10 +32,11 @@ class PageContext:
 
     @property
     def last_url(self) -> str:
-        """The URL :meth:`url` read last (events built since carry it)."""
+        """The URL ``url`` read last (events built since carry it)."""
         return self._url
 
     def url(self) -> str:
+        """The page's URL now; its campaign parameters are parsed again when it changed."""
         url = self._browser.page_url()
         if url != self._url:
             self._url = url
@@ -45,14 +44,13 @@ class PageContext:
         return url
 
     def props(self) -> "dict[str, Any]":
-        """The context properties of an event happening now (touches the session)."""
+        """The page's properties for an event happening now: screen, referrer, URL and its
+        campaign. They are the same for every event until the URL changes (the hot path's
+        template holds them); what differs per event is ``RecordFactory.per_event``'s."""
         context = dict(self._fixed)
         context["$current_url"] = self.url()
         if self._campaign:
             context.update(self._campaign)
-        context["$session_id"] = self._sessions.touch()
-        if not self._storage.persistent:
-            context["$persistence"] = "memory"
         return context
 
     def first_touch(self, registered: "dict[str, Any]") -> "dict[str, Any]":

@@ -1,7 +1,9 @@
-"""The SDK's decisions, over a :class:`Browser`: identity transitions, held profile operations,
-consent, and what gets queued. ``client.EmpMixClient`` checks arguments and calls into here.
+"""The coordinator of one client, over a ``Browser``: identity transitions, consent, and what
+gets queued, each rule in the module that owns it (``people``: held profile operations;
+``privacy``: consent in action; ``records``: what a record holds; ``hotpath``: the one-call
+``track``; ``keys``: storage names). ``client.EmpMixClient`` checks arguments and calls into here.
 
-Every public call starts with :meth:`Core.sync`: one read of the stored identity tells whether a
+Every public call starts with ``Core.sync``: one read of the stored identity tells whether a
 sibling tab logged in, logged out, opted out or in since this tab's last call; if so, consent and
 super properties are re-read before anything is built or written.
 """
@@ -9,6 +11,7 @@ super properties are re-read before anything is built or written.
 import logging
 
 from . import people
+from .compat import dumps
 from .consent import NEVER, UNTIL_CONSENT, Consent
 from .context import PageContext
 from .hotpath import HotPath
@@ -27,6 +30,7 @@ try:
     from typing import Any
 
     from .browser import Browser
+    from .options import Config
 except ImportError:
     pass
 
@@ -39,67 +43,67 @@ SIGNATURE = "$identity_signature"  # identify()/alias(signature=...): the collec
 class Core:
     """Everything an initialised client holds, and the rules that change it."""
 
-    def __init__(self, token: str, browser: "Browser", config: "dict[str, Any]") -> None:
+    def __init__(self, token: str, browser: "Browser", config: "Config") -> None:
         self.token = token
         self.browser = browser
         self.config = config
-        mode = config["cookieless"]
+        mode = config.cookieless
         self.storage = Storage(browser, memory=mode != NEVER)  # cookieless until decided otherwise
         # until consent, the choice is the one thing read (never a probe write) and stored
         choices = Storage(browser, probe=False) if mode == UNTIL_CONSENT else self.storage
-        self.consent = Consent(choices, token, config["opt_out_by_default"], mode)
+        self.consent = Consent(choices, token, config.opt_out_by_default, mode)
         cookieless = self.consent.cookieless
         if not cookieless:
             self.storage.to_memory(False)
-        domain = config["cookie_domain"]
-        if domain is None and config["cross_subdomain_cookie"] and not cookieless:
+        domain = config.cookie_domain
+        if domain is None and config.cross_subdomain_cookie and not cookieless:
             domain = probe_cookie_domain(browser)
-        secure = config["secure_cookie"]
+        secure = config.secure_cookie
         https = browser.is_https() if secure is None else bool(secure)
         self.cookies = CookieJar(browser, domain, https, enabled=not cookieless)
         self.identity = IdentityStore(
             self.storage, self.cookies, token, browser.monotonic, lambda: browser.random_bytes(16)
         )
         self.identity.cookieless = cookieless
-        if config["server_cookie"]:
+        if config.server_cookie:
             self.identity.on_cookie_written = self._ask_server_for_cookie
         self.props = SuperProperties(self.storage, token, browser.monotonic)
         self.held = people.HeldOperations(self.storage, token)
         self.records = RecordFactory(token, browser.now_ms, InsertIds(browser.random_bytes(10)))
-        boot = config.get("boot")  # a boot script's state this client adopts (handover.py)
+        boot = config.boot  # a boot script's state this client adopts (handover.py)
         self.boot_pageview = boot is not None and boot.pageview is not None  # this load counted
         # the boot script's tab goes on: its queue keys, its Web Lock
         self.tab_id = boot.tab if boot is not None and boot.tab else browser.random_bytes(6).hex()
-        self.queue = OutboundQueue(self.storage, token, self.tab_id, config["max_queue_size"])
+        self.queue = OutboundQueue(self.storage, token, self.tab_id, config.max_queue_size)
         if boot is not None and boot.tab:
             browser.boot_ready()  # from now on the boot script leaves this tab's queue to us
             self.queue.resume()
-        self.sender = Sender(
-            browser,
-            self.queue,
-            config["api_host"],
-            config["batch_size"],
-            config["flush_interval_ms"],
-            self.debug,
-            _jitter(browser),
-            config["api_routes"],
-        )
+        self.sender = Sender(browser, self.queue, config, self.debug)
         self.sessions = Sessions(
             self.storage,
             token,
             browser.now_ms,
             lambda: browser.random_bytes(10),
-            config["session_timeout_ms"],
-            config["session_max_ms"],
+            config.session_timeout_ms,
+            config.session_max_ms,
         )
         self.timers = Timers(self.storage, token, browser.now_ms)
-        self.page = PageContext(browser, self.storage, self.sessions, config["track_marketing"])
+        self.page = PageContext(browser, config.track_marketing)
         self.tabs = TabCoordinator(
             browser, self.storage, self.queue, self.sender, token, lambda: not self.consent.quiet
         )
         self.tabs.own_lock_held = boot is not None and bool(boot.tab)
-        parts = (self.storage, self.identity, self.props, self.page, self.sessions, self.timers, self.queue)
-        self.hot = HotPath(browser, *parts, records=self.records)
+        self.hot = HotPath(
+            browser,
+            self.storage,
+            self.identity,
+            self.props,
+            self.page,
+            self.sessions,
+            self.timers,
+            self.queue,
+            self.records,
+        )
         self.seen_raw: "str | None" = None  # the stored identity text at the end of the last call
         self.privacy = Privacy(self)
         self._cookie_posted: "str | None" = None  # the identity value the collector was last asked to set
@@ -107,7 +111,7 @@ class Core:
     def start(self) -> None:
         """Load (or mint) the identity (or the server's, from ``bootstrap``), register the first
         touch, claim this tab, resend what was left queued."""
-        bootstrap, boot = self.config["bootstrap"], self.config.get("boot")
+        bootstrap, boot = self.config.bootstrap, self.config.boot
         device_id = bootstrap.get("device_id")
         if device_id is None and boot is not None:
             device_id = boot.device_id  # kept in memory only by the boot script: the same device
@@ -116,7 +120,7 @@ class Core:
         if boot is not None and boot.session is not None and self.storage.memory:
             self.storage.set(self.sessions.key, boot.session)  # cookieless: the page view's session
         ident = self.sync(fresh=True)
-        if ident is not None and self.config["server_cookie"]:
+        if ident is not None and self.config.server_cookie:
             self._ask_server_for_cookie(self.identity.raw)  # refresh the cookie's lifetime
         self._register_first_touch()
         self.tabs.start()
@@ -133,11 +137,13 @@ class Core:
         )
 
     def stop(self) -> None:
+        """Stop the sender and the tab scanner (the page keeps what is queued)."""
         self.sender.stop()
         self.tabs.stop()
 
     def debug(self, message: str) -> None:
-        if self.config["debug"]:
+        """With ``debug=True``: write ``message`` to the page's console."""
+        if self.config.debug:
             self.browser.console("log", "empmix: " + message)
 
     # -- the state every call starts from -----------------------------------------------------
@@ -171,38 +177,53 @@ class Core:
         return ident if ident is not None else self.privacy.memory_identity()
 
     # -- building and queueing ----------------------------------------------------------------
-    def context(self, name: str) -> "dict[str, Any]":
-        context = self.page.props()
-        duration = self.timers.stop(name)
-        if duration is not None:
-            context["$duration"] = duration
-        return context
-
     def enqueue(self, record: Record) -> None:
+        """Store and queue ``record``, and let the sender know."""
         self.queue.push(record)
         self.sender.queued()
 
     def track(self, name: str, props: "dict[str, Any]") -> None:
-        if self.hot.track(name, props):  # nothing changed since the last event: one FFI call
+        """Queue an event. ``props`` is encoded first: a value the wire cannot carry raises
+        before anything (a timer, the session, the queue) has changed."""
+        props_json = dumps(props) if props else "{}"
+        why = self.hot.track(name, props, props_json)
+        if why is None:  # nothing changed since the last event: stored in one FFI call
             self.sender.queued()
             return
+        if self.config.debug:
+            self.debug("track(" + repr(name) + "): the full path, not the hot path: " + why)
         ident = self.sync()
         if ident is not None:
-            self.hot.arm(ident, self._event(name, ident, props), self.props.get())
+            self._event(name, ident, props, props_json, arm=True)
 
-    def _event(self, name: str, ident: Identity, props: "dict[str, Any]") -> "dict[str, Any]":
-        """Build and queue an event; returns its context."""
-        persistent = self.storage.persistent
+    def _event(
+        self, name: str, ident: Identity, props: "dict[str, Any]", props_json: str = "", arm: bool = False
+    ) -> None:
+        """Build and queue an event (the full path); ``arm``: then keep its template for the
+        hot path. ``props_json`` is ``dumps(props)`` when the caller already encoded it."""
         if self.privacy.link:  # the first event after consent: join the cookieless visit
             props, self.privacy.link = dict(props), False
             props[LINK_PROPERTY] = True
-        context = self.context(name)
-        record = self.records.event(name, ident, context, self.props.get(), props)
+            props_json = ""
+        if not props_json:
+            props_json = dumps(props)
+        persistent = self.storage.persistent
+        context = self.page.props()
+        super_props = self.props.get()
+        template = self.records.template(ident, context, super_props, props)
+        per_event = self.records.per_event(self.sessions.touch())
+        duration = self.timers.stop(name)
+        if duration is not None:
+            per_event["$duration"] = duration
+        if not persistent:
+            per_event["$persistence"] = "memory"
+        record = self.records.event(name, template, per_event, props, props_json)
         self.enqueue(record)
         if persistent and not self.storage.persistent:  # this very write was refused: say so
-            context["$persistence"] = "memory"
-            self.queue.rewrite(record, self.records.event(name, ident, context, self.props.get(), props).body)
-        return context
+            per_event["$persistence"] = "memory"
+            self.queue.rewrite(record, self.records.event(name, template, per_event, props, props_json).body)
+        if arm:  # a template that left out a property for props serves no other event
+            self.hot.arm(ident, context, super_props, None if template.partial else template)
 
     def take_boot_pageview(self) -> bool:
         """True once, when the boot script already recorded this page load's page view."""
@@ -210,19 +231,23 @@ class Core:
         return taken
 
     def time_event(self, name: str) -> None:
+        """Start (or restart) the timer of event ``name``."""
         if self.sync() is not None:
             self.timers.start(name)
 
     def session_id(self) -> str:
+        """The current ``$session_id`` (a new session when the last one is over)."""
         self.sync()
         return self.sessions.current()
 
     def group_op(self, group_key: str, group_id: "str | int", op: str, value: "Any") -> None:
+        """Queue one operation on the profile of group ``group_key``/``group_id``."""
         if self.sync() is not None:
             self.enqueue(self.records.group(group_key, group_id, op, value))
 
     # -- identity -----------------------------------------------------------------------------
     def identify(self, uid: str, signature: "str | None" = None) -> None:
+        """Log in as ``uid``: link the anonymous past once, send the held profile operations."""
         ident = self.sync(fresh=True)
         if ident is None:
             self.privacy.remember(self.privacy.memory_identity().as_user(uid))
@@ -251,6 +276,7 @@ class Core:
             self.enqueue(self.records.profile(new, op, value))
 
     def alias(self, nid: str, signature: "str | None" = None) -> None:
+        """Sign-up: tell the backend that ``nid`` is this anonymous visitor (refused once identified)."""
         ident = self.sync(fresh=True)
         if ident is None:
             return
@@ -327,6 +353,7 @@ class Core:
 
     # -- profiles -----------------------------------------------------------------------------
     def profile(self, op: str, value: "Any") -> None:
+        """One profile operation: sent when identified, held (``people``) while anonymous."""
         ident = self.sync()
         if ident is None:
             return
@@ -340,29 +367,26 @@ class Core:
 
     # -- super properties ---------------------------------------------------------------------
     def super_properties(self) -> "dict[str, Any]":
+        """The super properties now (re-read when a sibling tab changed them)."""
         self.sync()
         return self.props.get()
 
     def save_super_properties(self, props: "dict[str, Any]") -> None:
+        """Replace the super properties with ``props``."""
         self.props.save(props)
 
     # -- consent (privacy.py) -----------------------------------------------------------------
     def opted_out(self) -> bool:
+        """True when the visitor refused tracking."""
         self.sync()
         return self.consent.opted_out
 
     # -- page lifecycle -----------------------------------------------------------------------
     def page_hidden(self) -> None:
+        """The page is hidden or going away: send what is queued by beacon (never raises)."""
         try:
             sent = self.sender.beacon_all()
             self.tabs.page_hidden()
             self.debug("page hidden: " + str(sent) + " queued records sent by beacon")
         except Exception as exc:  # an unload handler must never throw into the page
             log.error("empmix: page-hide delivery failed: %r", exc)
-
-
-def _jitter(browser: "Browser") -> "Any":
-    def jitter() -> float:
-        return browser.random_bytes(1)[0] / 256
-
-    return jitter

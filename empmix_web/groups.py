@@ -2,7 +2,7 @@
 
 ``set_group``/``add_group``/``remove_group`` keep a super property ``{group_key: [ids]}`` (every
 later event carries it) and the same list on the user's profile. ``get_group`` returns a
-:class:`Group`, whose operations go to ``/groups/`` as ``{"$token", "$group_key", "$group_id",
+``Group``, whose operations go to ``/groups/`` as ``{"$token", "$group_key", "$group_id",
 "<op>": ...}`` records with a ``$insert_id``, exactly once like profile records.
 """
 
@@ -15,6 +15,7 @@ except ImportError:
 
 
 def check_group_key(value: "Any") -> str:
+    """``value`` as a group key (a non-empty str), or TypeError/ValueError naming it."""
     check_str(value, "group_key")
     if not value.strip():
         raise ValueError("group_key must be a non-empty string")
@@ -23,6 +24,7 @@ def check_group_key(value: "Any") -> str:
 
 
 def check_group_id(value: "Any", name: str = "group_id") -> "str | int":
+    """``value`` as a group id (a non-empty str or an int), or TypeError/ValueError naming ``name``."""
     if value is True or value is False or not isinstance(value, (str, int)):
         raise TypeError(name + " must be a str or an int, got " + type(value).__name__)
     if isinstance(value, str) and not value.strip():

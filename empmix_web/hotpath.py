@@ -35,7 +35,21 @@ except ImportError:
     pass
 
 
+# why the full path runs (``debug=True`` logs it): constant strings, built once
+NOT_ARMED = "no template yet (the first event, or one after a change of identity, consent or storage)"
+NO_STORED_IDENTITY = "nothing stored to guard (cookieless, or opted out)"
+NOT_PERSISTENT = "localStorage refused a write: records are kept in memory"
+IDENTITY_CHANGED = "this tab's identity changed (identify, alias, reset)"
+PROPS_CHANGED = "super properties changed (register, unregister, a group)"
+OVERRIDES = "the event's properties override shared ones"
+TIMER = "a time_event() timer runs for this event"
+RECHECK = "the once-a-second re-read of the cookie and a sibling's super properties is due"
+GUARD = "the page's guard refused: the stored identity or the URL changed (a sibling tab, a navigation)"
+
+
 class HotPath:
+    """The template and the page's guard of one client; see the module's docstring."""
+
     def __init__(
         self,
         browser: "Browser",
@@ -58,22 +72,36 @@ class HotPath:
         self._queue = queue
         self._records = records
         self._template: "EventTemplate | None" = None
+        self._why = NOT_ARMED  # why there is no template
         self._ident: "Identity | None" = None  # the identity the template was built for
         self._props_version = -1
         self._until = 0.0  # monotonic: the full path's next re-read of cookie or super properties
         self._guarded: "tuple[str, str] | None" = None  # (identity text, URL) the page's guard holds
 
     def disarm(self) -> None:
-        self._template = None
+        """Forget the template: the next event takes the full path."""
+        self._template, self._why = None, NOT_ARMED
 
-    def arm(self, ident: "Identity", context: "dict[str, Any]", super_props: "dict[str, Any]") -> None:
-        """After the full path built an event: keep the template of the next ones, and tell the
-        page what they assume."""
+    def arm(
+        self,
+        ident: "Identity",
+        context: "dict[str, Any]",
+        super_props: "dict[str, Any]",
+        template: "EventTemplate | None" = None,
+    ) -> None:
+        """After the full path built an event: keep the template of the next ones (``template``,
+        when the full path's own serves), and tell the page what they assume."""
         seen, url = self._identity.raw, self._page.last_url
         if seen is None or not self._storage.persistent or ident is not self._identity.current:
             self._template = None
+            if not self._storage.persistent:
+                self._why = NOT_PERSISTENT
+            else:
+                self._why = NO_STORED_IDENTITY if seen is None else IDENTITY_CHANGED
             return
-        self._template = self._records.template(ident, context, super_props)
+        if template is None:
+            template = self._records.template(ident, context, super_props)
+        self._template = template
         self._ident = ident
         self._props_version = self._props.version
         self._until = min(self._identity.fresh_until, self._props.fresh_until)
@@ -81,17 +109,22 @@ class HotPath:
             self._browser.set_guard(self._identity.key, seen, url)
             self._guarded = (seen, url)
 
-    def track(self, name: str, props: "dict[str, Any]") -> bool:
-        """Store the event from the template; False (nothing stored) when the full path must run."""
+    def track(self, name: str, props: "dict[str, Any]", props_json: str) -> "str | None":
+        """Store the event from the template (``props_json``: ``props`` encoded); None when it
+        was stored, else why the full path must run (then nothing was stored)."""
         template = self._template
-        if (
-            template is None
-            or self._identity.current is not self._ident
-            or self._props.version != self._props_version
-            or (props and not template.fits(props))
-            or self._timers.running(name)
-            or self._browser.monotonic() >= self._until
-        ):
-            return False
-        record = self._records.event_from(template, name, self._sessions.touch(), props)
-        return self._queue.push_guarded(record)
+        if template is None:
+            return self._why
+        if self._identity.current is not self._ident:
+            return IDENTITY_CHANGED
+        if self._props.version != self._props_version:
+            return PROPS_CHANGED
+        if props and not template.fits(props):
+            return OVERRIDES
+        if self._timers.running(name):
+            return TIMER
+        if self._browser.monotonic() >= self._until:
+            return RECHECK
+        per_event = self._records.per_event(self._sessions.touch())
+        record = self._records.event(name, template, per_event, props, props_json)
+        return None if self._queue.push_guarded(record) else GUARD

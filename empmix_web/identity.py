@@ -8,6 +8,7 @@ a well-formed identity with legal ids reads as absent (logged once), and a fresh
 
 import logging
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .ids import COOKIELESS, DEVICE_PREFIX, MAX_ID_LENGTH, illegal_id_reason, user_id_problem, uuid4
 from .storage import MAX_COOKIE_CHARS, CookieJar, Storage
@@ -37,6 +38,7 @@ class Identity:
 
     @property
     def identified(self) -> bool:
+        """True once a user id is known (after ``identify``)."""
         return self.user_id is not None
 
     def __eq__(self, other: object) -> bool:
@@ -68,12 +70,15 @@ class Identity:
         return Identity.anonymous(uuid4(random16))
 
     def as_user(self, user_id: str) -> "Identity":
+        """This device's identity logged in as ``user_id``."""
         return Identity(user_id, self.device_id, user_id)
 
     def with_alias(self, alias: str) -> "Identity":
+        """This identity with ``alias`` recorded (``alias()`` while anonymous)."""
         return Identity(self.distinct_id, self.device_id, self.user_id, alias)
 
     def to_json(self) -> "dict[str, Any]":
+        """The stored form: the JSON object of localStorage and the cookie."""
         data: "dict[str, Any]" = {
             "distinct_id": self.distinct_id,
             "$device_id": self.device_id,
@@ -106,11 +111,12 @@ class Identity:
 
 
 def parse_identity(raw: "str | None") -> "Identity | None":
+    """The identity stored as ``raw`` JSON text, or None when absent or not an identity."""
     return None if raw is None else Identity.from_json(loads_bounded(raw, MAX_COOKIE_CHARS))
 
 
 class IdentityStore:
-    """Loads and saves one token's :class:`Identity` in localStorage and the cookie."""
+    """Loads and saves one token's ``Identity`` in localStorage and the cookie."""
 
     def __init__(
         self,
@@ -124,8 +130,8 @@ class IdentityStore:
         self._cookies = cookies
         self._monotonic = monotonic
         self._random16 = random16
-        self.key = "empmix_" + token + "_identity"
-        self.cookie_name = "empmix_" + token
+        self.key = keys.key(token, keys.IDENTITY)
+        self.cookie_name = keys.cookie_name(token)
         self.current: "Identity | None" = None
         self.raw: "str | None" = None  # the stored text self.current was parsed from
         self._recheck_at = 0.0  # monotonic time of the next cookie read
@@ -135,7 +141,7 @@ class IdentityStore:
 
     @property
     def fresh_until(self) -> float:
-        """The monotonic time until which :meth:`load` trusts an unchanged localStorage copy."""
+        """The monotonic time until which ``load`` trusts an unchanged localStorage copy."""
         return self._recheck_at
 
     def stored_raw(self) -> "str | None":
@@ -145,7 +151,7 @@ class IdentityStore:
     def load(self, stored: "str | None", fresh: bool = False) -> Identity:
         """The current identity (minted and saved when none is stored).
 
-        ``stored`` is :meth:`stored_raw`, read by the caller. With ``fresh=False`` (the hot path
+        ``stored`` is ``stored_raw``, read by the caller. With ``fresh=False`` (the hot path
         of ``track``) an unchanged localStorage copy is trusted, and the cookie (a sibling
         subdomain may change only that; reading it costs 100-200 µs from Pyodide) is re-read at
         least every ``COOKIE_RECHECK_S``.
@@ -185,6 +191,7 @@ class IdentityStore:
         return Identity.cookieless() if self.cookieless else Identity.mint(self._random16())
 
     def save(self, identity: Identity) -> Identity:
+        """Store ``identity`` in localStorage and the cookie (in memory only when cookieless)."""
         if self.cookieless:
             self.current = identity
             return identity

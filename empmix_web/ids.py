@@ -2,10 +2,12 @@
 
 The SDK refuses an illegal id as a programming error (``ValueError`` naming the rule); the
 collector refuses to merge with it (reason ``illegal_id``) and still stores the event. Both
-import this module; the boot script (``boot.js``) repeats it, bound by its contract test.
+import this module; the boot script (``boot.js``) repeats it, bound to it by
+``tests/browser/test_boot_contract.py``. The module also makes the SDK's UUIDs (``uuid4``) and
+knows what a ``$insert_id`` looks like (``is_insert_id``), which the collector checks too.
 
-Refused: empty or blank ids (blank: ASCII white space, :data:`WHITESPACE`); more than
-:data:`MAX_ID_LENGTH` characters; a NUL character; a placeholder written by code that had no id
+Refused: empty or blank ids (blank: ASCII white space, ``WHITESPACE``); more than
+``MAX_ID_LENGTH`` characters; a NUL character; a placeholder written by code that had no id
 (PostHog's ``isDistinctIdIllegal`` and Mixpanel's ``/import`` deny list), also in 'single' or
 "double" quotes. Words compare case-insensitively (``Anonymous``, ``UNDEFINED``); ``NaN``,
 ``None``/``none``, ``null``, ``0``, ``-1``, ``[]``, ``{}``, ``[object Object]`` and the nil UUID
@@ -66,7 +68,7 @@ def illegal_id_reason(distinct_id: str) -> "str | None":
     """Why ``distinct_id`` is not a real id, or ``None`` if it is.
 
     Anonymous ``$device:<id>`` ids are real ids here (the part after the prefix is checked);
-    :func:`user_id_problem` also refuses them as user ids.
+    ``user_id_problem`` also refuses them as user ids.
     """
     stripped = distinct_id.strip(WHITESPACE)
     if not stripped:

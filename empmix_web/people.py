@@ -10,6 +10,7 @@ anything else stays a separate step, so ``set a=1``, ``unset a``, ``set_once a=2
 
 import logging
 
+from . import keys
 from .compat import dumps, loads_bounded
 
 try:
@@ -94,9 +95,10 @@ class HeldOperations:
 
     def __init__(self, storage: "Storage", token: str) -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_people"
+        self.key = keys.key(token, keys.PEOPLE)
 
     def load(self) -> "list[list[Any]]":
+        """The held steps, from storage (malformed: none)."""
         return parse_held(loads_bounded(self._storage.get(self.key), MAX_HELD_CHARS))
 
     def add(self, op: str, value: "Any") -> None:
@@ -117,4 +119,5 @@ class HeldOperations:
         return held
 
     def clear(self) -> None:
+        """Forget the held steps."""
         self._storage.remove(self.key)

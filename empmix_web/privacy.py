@@ -68,7 +68,7 @@ class Privacy:
         self.carry_user = current.user_id if current is not None else None
         props = core.props.get()
         self._cookieless_parts(False)
-        if core.cookies.domain is None and core.config["cross_subdomain_cookie"]:
+        if core.cookies.domain is None and core.config.cross_subdomain_cookie:
             core.cookies.domain = probe_cookie_domain(core.browser)
         core.props.invalidate()
         if props:
@@ -100,6 +100,7 @@ class Privacy:
         core.sessions.persist = core.timers.persist = False
 
     def wake_up(self) -> None:
+        """Tracking resumes in this tab (consent given here or in a sibling)."""
         core = self.core
         self.out = False
         core.sender.paused = False
@@ -110,6 +111,7 @@ class Privacy:
             core.sender.wake()
 
     def memory_identity(self) -> Identity:
+        """The identity the getters report while quiet (made once, never stored)."""
         if self._memory_identity is None:
             self._memory_identity = self.core.identity.fresh()
         return self._memory_identity
@@ -140,6 +142,7 @@ class Privacy:
         core.seen_raw = core.identity.stored_raw()
 
     def opt_in(self) -> None:
+        """The visitor consents: remembered, and ``$opt_in`` is tracked."""
         core = self.core
         core.sync()
         if core.consent.mode == UNTIL_CONSENT:

@@ -8,6 +8,7 @@ sibling tab's ``register()``). While opted out they live in memory only.
 
 import logging
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -23,9 +24,11 @@ MAX_PROPS_CHARS = 256 * 1024
 
 
 class SuperProperties:
+    """The super properties of one token: stored, cached, and re-read when a sibling may have changed them."""
+
     def __init__(self, storage: Storage, token: str, monotonic: "Callable[[], float]") -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_props"
+        self.key = keys.key(token, keys.PROPS)
         self._monotonic = monotonic
         self._raw: "str | None" = None
         self._props: "dict[str, Any]" = {}
@@ -34,10 +37,12 @@ class SuperProperties:
         self.version = 0  # counts every change of the value get() returns (event templates)
 
     def invalidate(self) -> None:
+        """Read them again at the next ``get`` (the stored identity changed)."""
         self._recheck_at = 0.0
         self.version += 1  # event templates built on the cached value are stale too
 
     def get(self) -> "dict[str, Any]":
+        """The super properties now (the cached value within the re-check interval)."""
         if self.memory is not None:
             return self.memory
         now = self._monotonic()
@@ -58,10 +63,11 @@ class SuperProperties:
 
     @property
     def fresh_until(self) -> float:
-        """The monotonic time until which :meth:`get` serves its cached value without a read."""
+        """The monotonic time until which ``get`` serves its cached value without a read."""
         return self._recheck_at
 
     def save(self, props: "dict[str, Any]") -> None:
+        """Replace the super properties with ``props``."""
         self.version += 1
         if self.memory is not None:
             self.memory = props
@@ -71,6 +77,7 @@ class SuperProperties:
         self._recheck_at = self._monotonic() + RECHECK_S
 
     def clear(self) -> None:
+        """Forget every super property (``reset()``)."""
         self.version += 1
         self._storage.remove(self.key)
         self._props, self._raw = {}, None

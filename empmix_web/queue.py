@@ -13,6 +13,7 @@ either cap the oldest records are dropped (counted, logged once).
 
 import logging
 
+from . import keys
 from .compat import loads_bounded
 from .records import KINDS, Kind, Record
 from .storage import Storage
@@ -29,7 +30,8 @@ MAX_RECORD_CHARS = 1_000_000
 
 
 def queue_prefix(token: str) -> str:
-    return "empmix_" + token + "_q_"
+    """The localStorage key prefix of ``token``'s queued records."""
+    return keys.key(token, keys.QUEUE)
 
 
 def parse_key(prefix: str, key: str) -> "tuple[str, int, Kind] | None":
@@ -65,6 +67,7 @@ class OutboundQueue:
 
     @property
     def chars(self) -> int:
+        """The characters of every queued record (the queue's second cap)."""
         return self._chars
 
     def _next_key(self, record: Record) -> str:
@@ -79,7 +82,7 @@ class OutboundQueue:
         return record
 
     def push_guarded(self, record: Record) -> bool:
-        """:meth:`push` through ``Storage.set_guarded``: False (nothing stored or queued) when
+        """``push`` through ``Storage.set_guarded``: False (nothing stored or queued) when
         the guard no longer holds."""
         key = self._next_key(record)
         if not self._storage.set_guarded(key, record.body):
@@ -142,6 +145,7 @@ class OutboundQueue:
         self._records = kept
 
     def clear(self) -> None:
+        """Forget every queued record, in memory and in storage (opt-out)."""
         self.remove(list(self._records))
 
     def unstore(self) -> int:

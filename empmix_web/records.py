@@ -1,6 +1,6 @@
 """Wire records: the one place that builds events and profile operations.
 
-A :class:`Record` says what it is (its :class:`Kind`: which endpoint, and whether a resend is
+A ``Record`` says what it is (its ``Kind``: which endpoint, and whether a resend is
 applied once), so delivery never has to search its JSON. Every record this SDK builds carries a
 ``$insert_id`` (events in ``properties``, profile operations at the top level), so the collector
 applies a resend (a lost reply, a redirect mid-request, a beacon and a later normal send) once.
@@ -73,25 +73,25 @@ class InsertIds:
         return self._prefix + ("%012x" % self._count)
 
 
-# the properties that differ from one event to the next: never part of an EventTemplate
-PER_EVENT = ("time", "$insert_id", "$session_id", "$duration", "$persistence")
-
-
 class EventTemplate:
-    """The JSON text of the properties events share while nothing changes (ids, library, page
-    context, super properties), so that an event costs one small encoding: its own properties."""
+    """The shared half of an event (``RecordFactory.template``): ids, library, page context
+    and super properties, as JSON text, and their names.
 
-    __slots__ = ("fixed", "taken")
+    The hot path keeps one while nothing changes, so that an event costs one small encoding: its
+    own properties. The full path builds one per event: both go through ``RecordFactory.event``.
+    """
 
-    def __init__(self, fixed: "dict[str, Any]") -> None:
-        self.fixed = dumps(fixed)[1:-1]  # '"token":"...",...': never empty (token, distinct_id)
-        self.taken = set(fixed)  # a caller's property named like one of these wins: not templated
-        for key in PER_EVENT:
-            self.taken.add(key)
+    __slots__ = ("text", "names", "partial")
+
+    def __init__(self, shared: "dict[str, Any]", partial: bool = False) -> None:
+        self.text = dumps(shared)[1:-1]  # '"token":"...",...' (without its braces)
+        self.names = set(shared)
+        self.partial = partial  # some shared property was left out for the event's own
 
     def fits(self, props: "dict[str, Any]") -> bool:
-        """True when ``props`` override none of the templated or per-event properties."""
-        return self.taken.isdisjoint(props)
+        """True when ``props`` override none of the shared properties (then this template serves
+        an event with them; a per-event value they override is left out by the encoder)."""
+        return self.names.isdisjoint(props)
 
 
 class RecordFactory:
@@ -102,23 +102,85 @@ class RecordFactory:
         self._now_ms = now_ms
         self._insert_id = insert_id
         self._names: "dict[str, str]" = {}  # event name -> its JSON (an app tracks few names)
+        self._session = ("", '""')  # the last $session_id and its JSON
+
+    # -- events: split into shared and per-event properties, and one encoder ------------------
+    def template(
+        self,
+        identity: "Any",
+        context: "dict[str, Any]",
+        super_props: "dict[str, Any]",
+        props: "dict[str, Any] | None" = None,
+    ) -> EventTemplate:
+        """The shared properties of an event: SDK properties, then ``context``, then super
+        properties (which win), without the ones ``props`` override."""
+        shared = self._sdk(identity)
+        shared.update(context)
+        shared.update(super_props)
+        partial = False
+        if props:
+            for key in props:
+                if key in shared:
+                    del shared[key]
+                    partial = True
+        return EventTemplate(shared, partial)
+
+    def per_event(self, session_id: str) -> "dict[str, Any]":
+        """The properties that differ from one event to the next: ``time``, ``$insert_id`` and
+        ``$session_id`` (the full path may add ``$duration`` and ``$persistence``)."""
+        return {"time": int(self._now_ms()), "$insert_id": self._insert_id(), "$session_id": session_id}
 
     def event(
         self,
         name: str,
-        identity: "Any",
-        context: "dict[str, Any]",
-        super_props: "dict[str, Any]",
+        template: EventTemplate,
+        per_event: "dict[str, Any]",
         props: "dict[str, Any]",
+        props_json: str,
     ) -> Record:
-        """An event: SDK properties, then context, super properties, then ``props`` (which win)."""
-        properties = self._sdk(identity)
-        properties["time"] = int(self._now_ms())
-        properties["$insert_id"] = self._insert_id()
-        properties.update(context)
-        properties.update(super_props)
-        properties.update(props)
-        return Record(EVENT, dumps({"event": name, "properties": properties}))
+        """The one encoder of events, for the hot path and the full path alike.
+
+        ``props_json`` is ``dumps(props)``, encoded by the caller before any state changed (on
+        CPython that encoding is the check of the caller's values). Precedence: a per-event value
+        gives way to a shared property of the same name (a super property ``time`` is kept), and
+        both give way to ``props``; ``template`` must come from ``template`` with ``props``,
+        or fit them (``EventTemplate.fits``).
+        """
+        quoted = self._names.get(name)
+        if quoted is None:
+            if len(self._names) >= 256:
+                self._names = {}
+            quoted = self._names[name] = dumps(name)
+        shared = template.names
+        overridden = not shared.isdisjoint(per_event)
+        if props and not overridden:
+            for key in per_event:
+                if key in props:
+                    overridden = True
+                    break
+        pieces = ['{"event":', quoted, ',"properties":{']
+        if overridden:
+            own = dumps({k: v for k, v in per_event.items() if k not in shared and k not in props})
+            if len(own) > 2:  # "{}": every per-event value was overridden
+                pieces.append(own[1:-1])
+        elif len(per_event) == 3:  # per_event()'s own, as dumps writes them (the hot path's case)
+            session = per_event["$session_id"]
+            if session != self._session[0]:  # read from storage: encoded (once per session)
+                self._session = (session, dumps(session))
+            pieces.append('"time":' + str(per_event["time"]) + ',"$insert_id":"' + per_event["$insert_id"])
+            pieces.append('","$session_id":' + self._session[1])
+        else:
+            pieces.append(dumps(per_event)[1:-1])
+        if template.text:  # empty only when props override every shared property
+            if len(pieces) > 3:
+                pieces.append(",")
+            pieces.append(template.text)
+        if props:
+            if len(pieces) > 3:
+                pieces.append(",")
+            pieces.append(props_json[1:-1])
+        pieces.append("}}")
+        return Record(EVENT, "".join(pieces))  # one string built: MicroPython's + copies each time
 
     def _sdk(self, identity: "Any") -> "dict[str, Any]":
         properties: "dict[str, Any]" = {"token": self.token, "distinct_id": identity.distinct_id}
@@ -130,45 +192,7 @@ class RecordFactory:
             properties["$user_id"] = identity.user_id
         return properties
 
-    def template(
-        self, identity: "Any", context: "dict[str, Any]", super_props: "dict[str, Any]"
-    ) -> "EventTemplate | None":
-        """The template of the events :meth:`event` would build with these arguments, or None
-        when a super property overrides a per-event property (then every event is built whole)."""
-        for key in PER_EVENT:
-            if key in super_props:
-                return None
-        shared = self._sdk(identity)
-        shared.update(context)
-        shared.update(super_props)
-        for key in PER_EVENT:
-            shared.pop(key, None)
-        return EventTemplate(shared)
-
-    def event_from(self, template: EventTemplate, name: str, session_id: str, props: "dict[str, Any]") -> Record:
-        """The record :meth:`event` builds, from a template (``template.fits(props)``)."""
-        quoted = self._names.get(name)
-        if quoted is None:
-            if len(self._names) >= 256:
-                self._names = {}
-            quoted = self._names[name] = dumps(name)
-        own = "," + dumps(props)[1:] if props else "}"  # the caller's properties close them
-        parts = (
-            '{"event":',
-            quoted,
-            ',"properties":{"time":',
-            str(int(self._now_ms())),
-            ',"$insert_id":"',
-            self._insert_id(),
-            '","$session_id":"',
-            session_id,
-            '",',
-            template.fixed,
-            own,
-            "}",
-        )
-        return Record(EVENT, "".join(parts))  # one string built: MicroPython's + copies each time
-
+    # -- profiles and groups ------------------------------------------------------------------
     def profile(self, identity: "Any", op: str, value: "Any") -> Record:
         """One profile operation for an identified user."""
         record = {

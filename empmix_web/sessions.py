@@ -8,6 +8,7 @@ already), the cache is dropped when the stored identity changes (a sibling's ``r
 ``last`` is written at most once a second.
 """
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -33,6 +34,8 @@ def uuid7(now_ms: float, random10: bytes) -> str:
 
 
 class Session:
+    """One session: its id, and its start and last event in ms."""
+
     __slots__ = ("id", "start", "last")
 
     def __init__(self, session_id: str, start: float, last: float) -> None:
@@ -61,6 +64,8 @@ def _parse(raw: "str | None") -> "Session | None":
 
 
 class Sessions:
+    """The origin's session for one token: shared by tabs through localStorage, cached per tab."""
+
     def __init__(
         self,
         storage: Storage,
@@ -71,7 +76,7 @@ class Sessions:
         max_ms: int,
     ) -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_session"
+        self.key = keys.key(token, keys.SESSION)
         self._now_ms = now_ms
         self._random10 = random10
         self.timeout_ms = timeout_ms
@@ -81,6 +86,7 @@ class Sessions:
         self.persist = True  # False while opted out: in memory only
 
     def invalidate(self) -> None:
+        """Read the stored session again at the next event (a sibling may have rotated it)."""
         self._cached = None
 
     def _expired(self, session: Session, now: float) -> bool:
@@ -119,5 +125,6 @@ class Sessions:
         return self._cached.id  # type: ignore[union-attr]
 
     def forget(self) -> None:
+        """Forget the session, cached and stored (opt-out)."""
         self._cached = None
         self._storage.remove(self.key)

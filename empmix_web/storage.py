@@ -11,6 +11,7 @@ and the browser's storage is never touched, not even read; the cookie jar is the
 
 import logging
 
+from . import keys
 from .browser import StorageUnavailable
 from .ids import WHITESPACE
 from .percent import quote, unquote
@@ -22,7 +23,7 @@ except ImportError:
 
 log = logging.getLogger("empmix_web")
 
-KEY_PREFIX = "empmix_"
+KEY_PREFIX = keys.PREFIX
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
 MAX_COOKIE_CHARS = 4096  # browsers keep at most ~4 KB per cookie: anything longer is not ours
 
@@ -41,9 +42,9 @@ class Storage:
 
     def _probe(self) -> None:
         try:  # write-read-remove probe: Safari private mode and sandboxes fail here
-            self._browser.local_set("empmix_probe", "1")
-            ok = self._browser.local_get("empmix_probe") == "1"
-            self._browser.local_remove("empmix_probe")
+            self._browser.local_set(keys.PROBE, "1")
+            ok = self._browser.local_get(keys.PROBE) == "1"
+            self._browser.local_remove(keys.PROBE)
             if not ok:
                 raise StorageUnavailable("probe read back a different value")
         except StorageUnavailable as exc:
@@ -65,6 +66,7 @@ class Storage:
             log.warning("empmix: localStorage refused a write (%s); keeping that state in memory for this page", exc)
 
     def get(self, key: str) -> "str | None":
+        """The value of ``key``: this page's overlay first, then localStorage; None when absent or unreadable."""
         if key in self._overlay:
             return self._overlay[key]
         if not self._readable or self.memory:
@@ -105,6 +107,7 @@ class Storage:
             return False
 
     def remove(self, key: str) -> None:
+        """Remove ``key`` from the overlay and from localStorage."""
         self._overlay.pop(key, None)
         if not self.memory:
             self._remove_stored(key)
@@ -116,6 +119,7 @@ class Storage:
             pass
 
     def keys(self, prefix: str) -> "list[str]":
+        """Every key that starts with ``prefix``, stored or in the overlay."""
         found: "list[str]" = []
         if self._readable and not self.memory:
             try:
@@ -193,8 +197,8 @@ def probe_cookie_domain(browser: "Browser") -> "str | None":
     """The widest parent domain that accepts a cookie (public suffixes refuse it), or None."""
     domains = parent_domains(browser.page_host())
     for domain in reversed(domains):
-        browser.set_cookie("empmix_probe=1; path=/; domain=" + domain)
-        if "empmix_probe=1" in browser.get_cookies():
-            browser.set_cookie("empmix_probe=; Max-Age=0; path=/; domain=" + domain)
+        browser.set_cookie(keys.PROBE + "=1; path=/; domain=" + domain)
+        if keys.PROBE + "=1" in browser.get_cookies():
+            browser.set_cookie(keys.PROBE + "=; Max-Age=0; path=/; domain=" + domain)
             return domain
     return None

@@ -15,6 +15,7 @@ grow with page views. Two tabs may then adopt the same records at once, and the 
 import asyncio
 import logging
 
+from . import keys
 from .compat import spawn
 from .queue import OutboundQueue
 
@@ -34,6 +35,8 @@ STALE_MS = 20_000
 
 
 class TabCoordinator:
+    """Which tab sends which records: this tab's own, and those of tabs that are gone."""
+
     def __init__(
         self,
         browser: "Browser",
@@ -48,8 +51,8 @@ class TabCoordinator:
         self._queue = queue
         self._sender = sender
         self._active = active  # False while opted out: no heartbeat, no adoption
-        self._lock_prefix = "empmix_" + token + "_tab_"
-        self.heartbeat_prefix = "empmix_" + token + "_alive_"
+        self._lock_prefix = keys.key(token, keys.TAB_LOCK)
+        self.heartbeat_prefix = keys.key(token, keys.ALIVE)
         self._held: "dict[str, Any]" = {}  # adopted tab -> release function (None: heartbeats)
         self._task: "Any" = None
         self._release_own: "Any" = None
@@ -57,6 +60,7 @@ class TabCoordinator:
         self.own_lock_held = False  # the boot script holds this tab's lock for the page's life
 
     def start(self) -> None:
+        """Hold this tab's Web Lock (or use heartbeats) and start scanning for closed tabs."""
         try:
             self.use_locks = self._browser.has_locks()
             if self.use_locks and not self.own_lock_held:
@@ -67,6 +71,7 @@ class TabCoordinator:
         self._task = spawn(self._run())
 
     def stop(self) -> None:
+        """Stop scanning."""
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -6,6 +6,7 @@ are read once per page and cached, so ``track`` pays nothing for them (a timer s
 tab is seen after a reload).
 """
 
+from . import keys
 from .compat import dumps, loads_bounded
 from .storage import Storage
 
@@ -18,9 +19,11 @@ MAX_TIMERS = 100
 
 
 class Timers:
+    """The running ``time_event`` timers of one token: stored, read once per page."""
+
     def __init__(self, storage: Storage, token: str, now_ms: "Callable[[], float]") -> None:
         self._storage = storage
-        self.key = "empmix_" + token + "_timers"
+        self.key = keys.key(token, keys.TIMERS)
         self._now_ms = now_ms
         self.persist = True  # False while opted out: nothing is stored
         self._cache: "dict[str, Any] | None" = None
@@ -41,6 +44,7 @@ class Timers:
             self._storage.remove(self.key)
 
     def start(self, name: str) -> None:
+        """Start (or restart) the timer of ``name``."""
         timers = self._load()
         timers.pop(name, None)
         timers[name] = self._now_ms()
@@ -49,6 +53,7 @@ class Timers:
         self._save(timers)
 
     def running(self, name: str) -> bool:
+        """True while a timer runs for ``name``."""
         return name in self._load()
 
     def stop(self, name: str) -> "float | None":
@@ -63,5 +68,6 @@ class Timers:
         return round(max(0.0, self._now_ms() - start) / 1000, 3)
 
     def clear(self) -> None:
+        """Forget every timer (``reset()``, opt-out)."""
         self._cache = {}
         self._storage.remove(self.key)

@@ -1,7 +1,7 @@
 """Delivery: one sender per client sends its queue, one batch at a time, oldest first.
 
 Records therefore arrive in the order they were made. What a reply means is decided by
-:func:`wire.outcome` (see ``wire``); this module schedules: a batch goes when it is full, when
+``wire.outcome`` (see ``wire``); this module schedules: a batch goes when it is full, when
 ``flush_interval_ms`` has passed since the first record waiting, or at once during ``flush()``;
 retries wait out the back-off, which ``flush()`` does not bypass. On page hide, everything queued
 also goes by beacon (``beacon_all``); it stays queued until a normal send confirms it, and the
@@ -21,6 +21,7 @@ try:
     from typing import Any, Callable
 
     from .browser import Browser
+    from .options import Config
     from .records import Record
 except ImportError:
     pass
@@ -34,27 +35,17 @@ class Sender:
     """Sends one client's queue; never raises into the page."""
 
     def __init__(
-        self,
-        browser: "Browser",
-        queue: OutboundQueue,
-        api_host: str,
-        batch_size: int,
-        flush_interval_ms: int,
-        debug: "Callable[[str], None]",
-        jitter: "Callable[[], float]",
-        routes: "dict[str, str] | None" = None,
+        self, browser: "Browser", queue: OutboundQueue, config: "Config", debug: "Callable[[str], None]"
     ) -> None:
         self._browser = browser
         self.queue = queue
-        self.api_host = api_host
+        self.api_host = config.api_host
         self.routes = dict(wire.DEFAULT_ROUTES)
-        if routes:
-            self.routes.update(routes)
-        self.batch_size = batch_size
-        self.flush_interval_ms = flush_interval_ms
+        self.routes.update(config.api_routes)
+        self.batch_size = config.batch_size
+        self.flush_interval_ms = config.flush_interval_ms
         self._debug = debug
-        self._jitter = jitter
-        self._limit = batch_size  # halved on 413, doubled back after a success
+        self._limit = config.batch_size  # halved on 413, doubled back after a success
         self._attempts = 0
         self._retry_at = 0.0  # monotonic seconds
         self._due_at: "float | None" = None
@@ -66,6 +57,7 @@ class Sender:
         self.requests = 0
 
     def url(self, endpoint: str, verbose: bool = True) -> str:
+        """The URL of ``endpoint`` (``track``, ``engage``, ``groups``, ``cookie``) under ``api_host``."""
         return wire.url(self.api_host, self.routes[endpoint], verbose)
 
     def post_cookie(self, token: str, value: str) -> None:
@@ -96,6 +88,7 @@ class Sender:
             self.wake()
 
     def stop(self) -> None:
+        """Stop sending (what is queued stays queued)."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
@@ -181,7 +174,7 @@ class Sender:
     def _retry_later(self, retry_after: "str | None", why: str) -> None:
         delay_ms = wire.retry_after_ms(retry_after, self._browser.now_ms())
         if delay_ms is None:
-            delay_ms = wire.backoff_ms(self._attempts, self._jitter())
+            delay_ms = wire.backoff_ms(self._attempts, self._browser.random_bytes(1)[0] / 256)  # jitter
         self._attempts += 1
         self._retry_at = self._browser.monotonic() + delay_ms / 1000
         self._debug("delivery failed (" + why + "); retrying in " + str(delay_ms) + " ms")

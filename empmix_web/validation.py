@@ -38,12 +38,14 @@ def check_user_id(value: "Any", name: str = "user_id") -> str:
 
 
 def check_str(value: "Any", name: str) -> str:
+    """``value`` when it is a str, else TypeError naming ``name``."""
     if not isinstance(value, str):
         raise TypeError(name + " must be a str, got " + _type_name(value))
     return value
 
 
 def check_event_name(value: "Any") -> str:
+    """``value`` as an event name (a non-blank str), else TypeError/ValueError naming ``event``."""
     check_str(value, "event")
     if not value.strip():
         raise ValueError("event must be a non-empty string")
@@ -106,7 +108,7 @@ def check_properties(value: "Any", name: str = "properties", deep: bool = True, 
     ``copy=False``, ``value`` itself: for callers that only read it before they return).
 
     ``deep=False`` (the hot path of ``track``) checks only the container on CPython, where the
-    caller's serialiser refuses bad values and :func:`check_json` then names the culprit.
+    caller's serialiser refuses bad values and ``check_json`` then names the culprit.
     """
     if value is None:
         return {}
@@ -128,6 +130,7 @@ def check_list_values(value: "Any", name: str = "props") -> "dict[str, list[Any]
 
 
 def check_number(value: "Any", name: str) -> "int | float":
+    """``value`` as a finite int or float (not a bool), else TypeError/ValueError naming ``name``."""
     if _is_bool(value) or not isinstance(value, (int, float)):
         raise TypeError(name + " must be a number, got " + _type_name(value))
     if isinstance(value, float) and not _finite(value):
@@ -144,6 +147,7 @@ def check_names(value: "Any", name: str) -> "list[str]":
 
 
 def check_int(value: "Any", name: str, minimum: int = 1) -> int:
+    """``value`` as an int of at least ``minimum`` (not a bool), else TypeError/ValueError naming ``name``."""
     if _is_bool(value) or not isinstance(value, int):
         raise TypeError(name + " must be an int, got " + _type_name(value))
     if value < minimum:

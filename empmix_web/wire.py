@@ -1,6 +1,6 @@
 """The Mixpanel wire, as pure functions: request bodies, replies, and beacon chunks.
 
-Replies decide what happens to a batch (:func:`outcome`):
+Replies decide what happens to a batch (``outcome``):
 
 - 2xx: delivered (records the server names in ``failed_records`` were refused; logged);
 - 400 with ``failed_records``: those records are dropped (logged), the rest sent again (the
@@ -45,7 +45,7 @@ def encode_batch(bodies: "list[str]") -> str:
 
 
 def encoded_size(body: str) -> int:
-    """What one record adds to :func:`encode_batch`'s length (with its ``%2C`` separator)."""
+    """What one record adds to ``encode_batch``'s length (with its ``%2C`` separator)."""
     return len(quote(body)) + 3
 
 

@@ -6,7 +6,6 @@ Import names from the module that owns them, for example
 """
 
 from empmix_collector.domain.signing import sign_identity
+from empmix_web.version import VERSION as __version__  # one version for the SDK and the collector
 
 __all__ = ["sign_identity", "__version__"]
-
-__version__ = "0.1.0"

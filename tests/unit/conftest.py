@@ -43,6 +43,17 @@ def run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return outcome.get("value")
 
 
+async def until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Wait (yielding to the SDK's background tasks) until ``condition()`` holds; fail after
+    ``timeout_s``. Never a fixed sleep: it returns as soon as the condition is met."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("timed out waiting for " + getattr(condition, "__name__", repr(condition)))
+        await asyncio.sleep(0.001)
+
+
 def tab(origin: Origin, token: str = "tok", locks: bool = True, url: str | None = None, referrer: str = "",
         **options: Any) -> tuple[EmpMixClient, FakeBrowser]:
     browser = FakeBrowser(origin, locks=locks, url=url, referrer=referrer)

@@ -118,10 +118,15 @@ def raises(fn, arg):
         return type(exc).__name__
 
 
-def timed(c):
+def timed(c, b):
+    """A timed event: a refused track() leaves its timer running; the next one carries it."""
     c.time_event("step")
-    props = c._core.context("step")
-    return isinstance(props.get("$duration"), float) and "$session_id" in props
+    refused = raises(lambda v: c.track("step", {"v": v}), float("nan"))
+    kept = c._core.timers.running("step")
+    c.track("step")
+    queued = [json.loads(b.local[k]) for k in sorted(b.local) if k.startswith("empmix_tok_q_")]
+    props = queued[-1]["properties"]
+    return [refused, kept, isinstance(props.get("$duration"), float), "$session_id" in props]
 
 
 def hot_path(c, b):
@@ -182,7 +187,7 @@ async def main():
         ],
         "first_touch": first_touch("https://ref.example/x", "/?utm_source=a&utm_campaign=b", {}),
         "session_ok": len(c.get_session_id()) == 36 and c.get_session_id()[14] == "7",
-        "duration": timed(c),
+        "duration": timed(c, b),
         "hot": hot_path(c, b),
     }
     print("RESULT " + json.dumps(result))

@@ -356,7 +356,45 @@ def test_stale_heartbeat_tabs_are_adopted_with_their_heartbeat(origin):
     run(body)
 
 
+def test_a_dead_tabs_heartbeat_without_records_is_swept(origin):
+    """Issue 20, 8: a tab that died without pagehide and left no records (tabs.py's sweep)."""
+    async def body():
+        a, _ = tab(origin, locks=False)  # as on a plain-http origin: heartbeats, no Web Locks
+        a._c("stop").stop()
+        a_tabs = a._c("scan").tabs
+        await a_tabs.scan()  # its heartbeat; it tracked nothing, so no records; then it dies
+        assert [k for k in origin.local if k.startswith("empmix_tok_q_")] == []
+        beat = a_tabs.heartbeat_prefix + a._c("tab").tab_id
+        b, _ = tab(origin, locks=False)
+        b._c("stop").stop()
+        b_beat = a_tabs.heartbeat_prefix + b._c("tab").tab_id
+        await b._c("scan").tabs.scan()
+        assert beat in origin.local and b_beat in origin.local  # still fresh
+        origin.advance(25_000)
+        assert await b._c("scan").tabs.scan() == 0  # nothing to adopt
+        assert beat not in origin.local and b_beat in origin.local
+    run(body)
+
+
 # -- hostile state ----------------------------------------------------------------------------
+def test_a_deep_cookie_under_the_length_bound_stops_at_the_nesting_guard(origin, monkeypatch):
+    """Issue 20, 1: 3,000 raw ``[`` (3 KB, a cookie a sibling subdomain can set) pass the length
+    check, so the nesting guard is what keeps them from the recursive parser."""
+    from empmix_web import compat
+    from empmix_web.storage import MAX_COOKIE_CHARS
+
+    deep = "[" * 3000
+    assert len(deep) < MAX_COOKIE_CHARS
+    origin.cookies[("empmix_tok", "")] = deep
+    parsed: list[str] = []
+    real = compat._loads
+    monkeypatch.setattr(compat, "_loads", lambda text: parsed.append(text) or real(text))
+    c, _ = tab(origin)
+    assert c.get_distinct_id().startswith("$device:")
+    assert parsed and deep not in parsed  # other values were parsed; this one never reached the parser
+    assert compat.loads_bounded(deep, MAX_COOKIE_CHARS) is None
+
+
 @pytest.mark.parametrize("where", ["cookie", "empmix_tok_identity", "empmix_tok_props", "empmix_tok_people",
                                    "empmix_tok_q_dead_0000000001e"])
 def test_hostile_stored_values_are_data(origin, where):
@@ -464,11 +502,15 @@ def test_replies_decide_what_is_dropped_and_what_is_retried(origin, status, body
 
 
 def test_413_splits_and_drops_a_lone_oversized_record(origin):
+    requests: list[tuple[int, list[object]]] = []  # (status, the event names of the request)
+    stored: list[dict[str, Any]] = []  # what the server accepted
+
     def server(url: str, records: list[dict[str, object]]) -> HttpReply:
-        too_big = len(json.dumps(records)) > 5000
-        if too_big:
-            origin.received[-0:] = origin.received  # nothing stored for a refused request
-        return HttpReply(413 if too_big else 200, "")
+        status = 413 if len(json.dumps(records)) > 5000 else 200
+        requests.append((status, [r["event"] for r in records]))
+        if status == 200:
+            stored.extend(records)
+        return HttpReply(status, "")
 
     origin.server = server
 
@@ -481,6 +523,11 @@ def test_413_splits_and_drops_a_lone_oversized_record(origin):
         assert await c.flush(3000)
         assert len(c._c("q").queue) == 0
         assert any("too large" in w for w in b.warnings())
+        assert [e["properties"]["n"] for e in stored] == list(range(9))  # each once, in order, no "huge"
+        assert requests[0] == (413, ["d"] * 8 + ["huge", "d"])  # the whole batch first
+        assert (413, ["huge"]) in requests  # alone, it is dropped
+        assert len(requests[1][1]) == 5  # split in two
+        assert all(len(names) < 10 for _, names in requests[1:])
     run(body)
 
 
@@ -507,7 +554,7 @@ def test_a_second_init_is_refused_with_a_warning(origin):
     async def body():
         c, b = tab(origin)
         first = c._c("x")
-        c.init("tok", api_host="http://elsewhere.example", browser=FakeBrowser(origin))
+        c.init("tok", api_host="http://elsewhere.example")
         assert c._c("x") is first and first.sender.api_host == "http://127.0.0.1"
         assert len(b.hide_callbacks) == 1
         assert any("refused" in w for w in b.warnings())
@@ -557,20 +604,18 @@ def test_cookie_written_domain_wide_expires_the_host_only_copy():
 
 def test_a_cookie_only_change_reaches_getters_at_once_and_track_within_the_recheck(origin, monkeypatch):
     """Rule 2: a sibling subdomain that shares only the cookie logs in."""
-    from empmix_web import identity
+    from empmix_web.identity import COOKIE_RECHECK_S
 
-    monkeypatch.setattr(identity, "COOKIE_RECHECK_S", 0.2)
+    monkeypatch.setattr(FakeBrowser, "monotonic", lambda self: self.origin.clock_ms / 1000)  # the page's clock
 
     async def body():
-        import asyncio
-
         c, _ = tab(origin, flush_interval_ms=60_000)
         c.track("warm")
         other = {"distinct_id": "from_cookie", "$device_id": "0b5e3b0e-3e5c-4f57-9a53-1d2b6a0c9e11",
                  "$user_id": "from_cookie", "state": "identified"}
         origin.cookies[("empmix_tok", "")] = quote(json.dumps(other))
         c.track("within the recheck")  # the localStorage copy is unchanged: served from memory
-        await asyncio.sleep(0.25)
+        origin.advance(COOKIE_RECHECK_S * 1000)
         c.track("after the recheck")
         assert c.get_distinct_id() == "from_cookie"
         assert await c.flush(2000)

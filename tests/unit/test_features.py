@@ -9,7 +9,7 @@ import pytest
 
 from empmix_web.browser import HttpReply, NetworkError
 from empmix_web.sessions import uuid7
-from tests.unit.conftest import run, tab
+from tests.unit.conftest import run, tab, until
 from tests.unit.fake_browser import Origin
 
 
@@ -255,17 +255,20 @@ def test_server_cookie_asks_the_collector_with_credentials(origin):
     async def body():
         import asyncio
 
-        c, _ = tab(origin, server_cookie=True, api_routes={"cookie": "c/id"})
+        unhandled: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
+        c, browser = tab(origin, server_cookie=True, api_routes={"cookie": "c/id"}, debug=True)
         c.identify("usr_s")
         c.reset()
-        await asyncio.sleep(0.05)
         posts = origin.cookie_posts
+        await until(lambda: len(posts) == 3)
         assert [p[0] for p in posts] == ["http://127.0.0.1/c/id"] * 3 and all(p[2] for p in posts)
         assert [p[1]["token"] for p in posts] == ["tok"] * 3
         assert '"usr_s"' in posts[1][1]["value"] and '"usr_s"' not in posts[2][1]["value"]
         origin.server = lambda url, records: (_ for _ in ()).throw(NetworkError("down"))
         c.identify("usr_t")  # a failing cookie request changes nothing for the page
-        await asyncio.sleep(0.05)
-        assert c.get_distinct_id() == "usr_t"
+        await until(lambda: any("/c/id failed" in m for _, m in browser.console_lines))  # handled by the SDK
+        assert len(posts) == 4 and '"usr_t"' in posts[3][1]["value"]
+        assert c.get_distinct_id() == "usr_t" and unhandled == []
 
     run(body)

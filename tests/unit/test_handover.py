@@ -56,10 +56,10 @@ def sent(origin: Origin, name: str | None = None) -> list[dict[str, Any]]:
 
 
 def start(browser: FakeBrowser, token: str | None = None, **options: Any) -> EmpMixClient:
-    client = EmpMixClient()
+    client = EmpMixClient(browser=browser)
     options.setdefault("flush_interval_ms", 10)
     options.setdefault("track_marketing", False)
-    client.init(token, browser=browser, **options)
+    client.init(token, **options)
     return client
 
 
@@ -118,7 +118,7 @@ def test_data_config_options_apply(origin: Origin) -> None:
         c = start(booted(origin, config=config), track_marketing=None)  # None: not given
         assert await c.flush(2000)
         assert {url.split("/track/")[0] for url, r in origin.received} == {"https://collector.example"}
-        assert c._core is not None and c._core.config["track_marketing"] is True
+        assert c._core is not None and c._core.config.track_marketing is True
 
     run(body)
 
@@ -151,7 +151,7 @@ def test_a_bad_data_config_value_raises_naming_it(origin: Origin, config: dict[s
 
 def test_without_token_or_boot_script_init_raises_naming_token(origin: Origin) -> None:
     with pytest.raises(ValueError, match="token"):
-        EmpMixClient().init(browser=FakeBrowser(origin))
+        EmpMixClient(browser=FakeBrowser(origin)).init()
     assert origin.local == {} and origin.cookies == {}
 
 

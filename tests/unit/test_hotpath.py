@@ -172,13 +172,20 @@ def test_properties_named_like_templated_ones_win(paused):
     assert props["$current_url"] == "custom" and props["$screen_width"] == 1 and props["time"] == 5
 
 
-def test_a_super_property_named_like_a_per_event_one_wins_on_every_event(paused):
-    a, _ = tab(paused)
-    a.register({"time": 7})
+def test_a_super_property_named_like_a_per_event_one_wins_on_every_event(paused, monkeypatch):
+    monkeypatch.setattr(FakeBrowser, "monotonic", lambda self: self.origin.clock_ms / 1000)
+    a, browser = tab(paused)
+    a.register({"time": 7, "$session_id": "mine"})
     a.track("e")
     a.track("e")
-    assert [e["properties"]["time"] for e in stored_events(paused)] == [7, 7]
-    assert not hot(a)
+    a.track("e", {"$insert_id": "given"})
+    assert browser.guarded_writes == 2  # the hot path serves them too: the super property is shared
+    events = [e["properties"] for e in stored_events(paused)]
+    assert [(p["time"], p["$session_id"]) for p in events] == [(7, "mine")] * 3
+    assert events[2]["$insert_id"] == "given" and events[0]["$insert_id"] != events[1]["$insert_id"]
+    for text in (v for k, v in paused.local.items() if k.startswith("empmix_tok_q_")):  # no key twice
+        names = [k for k, _ in json.loads(text, object_pairs_hook=list)[1][1]]
+        assert len(names) == len(set(names)), names
 
 
 def test_a_timed_event_carries_its_duration_once(paused):

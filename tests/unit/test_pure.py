@@ -138,3 +138,18 @@ def test_queue_keys_and_parent_domains():
     assert parse_key("empmix_t_q_", "empmix_t_q_tab1_x") is None and parse_key("empmix_t_q_", "empmix_t_q__1e") is None
     assert parent_domains("a.b.example.com") == [".b.example.com", ".example.com"]
     assert parent_domains("localhost") == [] and parent_domains("127.0.0.1") == [] and parent_domains("[::1]") == []
+
+
+def test_the_boot_script_stores_under_the_names_of_the_sdks_key_table() -> None:
+    """Issue 20, 11: storage keys come from one table (``keys.py``); the boot script writes the
+    same names (``prefix + "identity"``...), so every name it uses must be in that table."""
+    import re
+    from pathlib import Path
+
+    from empmix_web import keys
+
+    boot = (Path(keys.__file__).parent / "boot.js").read_text()
+    used = set(re.findall(r'prefix \+ "([a-z_]+)"', boot))
+    assert used and used <= set(keys.NAMES), used - set(keys.NAMES)
+    assert '"empmix_" + token' in boot and keys.cookie_name("t") == keys.PREFIX + "t" == "empmix_t"
+    assert keys.key("t", keys.IDENTITY) == "empmix_t_identity"

@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import json
 import marshal
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -170,6 +171,10 @@ def test_a_missing_pyc_is_refused(tmp_path: Path) -> None:
         pyc_wheel.write_wheel(_wheel(tmp_path / "pkg-1.0-py3-none-any.whl"), tmp_path / "o.whl", lossy)
 
 
+@pytest.mark.skipif(
+    shutil.which("node") is None or not (pyc_wheel.PYODIDE / "pyodide.mjs").exists(),
+    reason="needs Node.js and npm's pyodide (node_modules/pyodide): run ./build.sh setup",
+)
 def test_the_pinned_pyodide_compiles_for_its_python_314(tmp_path: Path) -> None:
     """The real compiler: Pyodide's CPython 3.14, in Node.js (a few seconds)."""
     report, pycs = pyc_wheel.pyodide_compiler(pyc_wheel.PYODIDE)(SOURCES, {"pkg/__init__.py": b"GUARD"})
