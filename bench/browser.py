@@ -81,8 +81,8 @@ def make_site(folder: Path) -> Path:
     # the snippet runner the SDK's test pages use too (a copy: the static site serves no file links)
     shutil.copyfile(ROOT / "tests" / "pages" / "page_runner.py", folder / "page_runner.py")
     latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
-    # Pyodide: the wheel with bytecode for this Pyodide; MicroPython: the plain one
-    wheels = {"py": latest["pyodide_wheel"], "mpy": latest["wheel"]}
+    # each interpreter: the wheel with bytecode for it (tools/pyc_wheel.py, tools/mpy_wheel.py)
+    wheels = {"py": latest["pyodide_wheel"], "mpy": latest["micropython_wheel"]}
     template = (PAGE_DIR / "pyscript.template.html").read_text()
     for kind, interpreter in PYSCRIPT_INTERPRETERS.items():
         html = (template.replace("{{TYPE}}", kind).replace("{{INTERPRETER}}", interpreter)
