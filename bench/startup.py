@@ -118,6 +118,8 @@ def sizes(include_pyodide: bool = True) -> dict[str, Any]:
         "wheel_bytes": wheel.stat().st_size,
         "pyodide_wheel": latest["pyodide_wheel"],  # the same plus .pyc files (tools/pyc_wheel.py)
         "pyodide_wheel_bytes": bytecode.stat().st_size,
+        "micropython_wheel": latest["micropython_wheel"],  # the same plus .mpy files (tools/mpy_wheel.py)
+        "micropython_wheel_bytes": (WWW / latest["micropython_wheel"].lstrip("/")).stat().st_size,
         "mixpanel_min_js_bytes": MIXPANEL_MIN_JS.stat().st_size,
         "mixpanel_min_js_gzip_bytes": _gzip_size(MIXPANEL_MIN_JS),
     }

@@ -45,6 +45,10 @@ _startup_client.opt_out_tracking()
 import json
 
 _modules = [name for name in sys.modules if name == "empmix_web" or name.startswith("empmix_web.")]
+# modules run from source: on MicroPython every one but the package's __init__ comes from an .mpy
+# file when the page loads the MicroPython wheel (tools/mpy_wheel.py); Pyodide's are counted by
+# bench/startup.py's own page
+_from_source = [name for name in _modules if str(getattr(sys.modules[name], "__file__", "")).endswith(".py")]
 js.window.benchStartup = json.dumps({
     "interpreter": sys.implementation.name,
     "nav_to_first_line_ms": NAV_FIRST_LINE_MS,
@@ -53,6 +57,7 @@ js.window.benchStartup = json.dumps({
     "init_ms": (_t2 - _t1) / 1000,
     "import_to_init_ms": (_t2 - _t0) / 1000,
     "empmix_web_modules": len(_modules),
+    "empmix_web_from_source_files": len(_from_source) if MICROPYTHON else None,
 }, separators=(",", ":"))
 
 from page_runner import serve
