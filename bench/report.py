@@ -231,6 +231,8 @@ def _startup(startup: dict[str, Any]) -> list[str]:
         ("empmix-web wheel (the one an index serves)", f"{_f(s['wheel_bytes'])} bytes"),
         ("empmix-web wheel with bytecode for this Pyodide (`/dist/pyodide/`)",
          f"{_f(s.get('pyodide_wheel_bytes'))} bytes"),
+        ("empmix-web wheel with `.mpy` bytecode for this MicroPython (`/dist/micropython/`)",
+         f"{_f(s.get('micropython_wheel_bytes'))} bytes"),
         ("mixpanel-browser `mixpanel.min.js`, gzip -9", f"{_f(s['mixpanel_min_js_gzip_bytes'])} bytes "
          f"({_f(s['mixpanel_min_js_bytes'])} raw)"),
     ]

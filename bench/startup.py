@@ -15,7 +15,10 @@
   timed in the interpreter. This is what a visitor waits for; the bare-Pyodide numbers above
   leave out the page and PyScript. The same for a page with mixpanel-browser alone
   (``bench/page/mixpanel.html``: library in ``<head>``, ``init`` at once, until ``loaded``).
-* Sizes: both wheels in bytes; mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
+* Sizes: the three wheels in bytes (plain, Pyodide bytecode, MicroPython bytecode: the PyScript
+  MicroPython pages load the last, ``tools/mpy_wheel.py``; such a page reports how many of empmix_web's
+  modules it ran from source, ``empmix_web_from_source_files``: 1, the package's ``__init__``);
+  mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
   (``gzip -9`` in Python); the Pyodide runtime files a page downloads first, for context.
 
 Example::
