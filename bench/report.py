@@ -244,7 +244,10 @@ def _startup(startup: dict[str, Any]) -> list[str]:
                      f"{_f(s['micropython_core_gzip_bytes'])} bytes ({_f(s['micropython_core_bytes'])} raw)"))
     lines = [f"### 2. Start-up (median of {startup['repeats']} fresh page(s))", "", "| | |", "|---|---:|"]
     lines += [f"| {a} | {b} |" for a, b in rows]
-    for label, part in (("with bytecode", startup), ("from source", startup.get("source") or {})):
+    mpy = (startup.get("pyscript") or {}).get("micropython") or {}
+    parts = (("with bytecode", startup), ("from source", startup.get("source") or {}),
+             (f"MicroPython page ({mpy.get('modules_pages')} separate page(s))", mpy))
+    for label, part in parts:
         if part.get("slowest_modules"):
             lines += ["", f"Slowest modules of the import, {label} (median self time, ms): "
                       + ", ".join(f"`{k}` {_f(v, 2)}" for k, v in part["slowest_modules"].items()) + "."]
