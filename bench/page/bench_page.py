@@ -31,6 +31,34 @@ else:
     def clock_us():
         return _pc() * 1e6
 
+# ?modules=1 (MicroPython): time each module's first import, like ``python -X importtime``, through
+# builtins.__import__ (MicroPython's import statement calls it). Its self time is its own import
+# minus the imports it made; ``from . import x`` is counted in the importing module. Separate
+# pages (bench/startup.py): the hook's own cost stays out of the headline samples.
+_module_times = {}
+if MICROPYTHON and "modules=1" in str(js.location.search):
+    import builtins
+
+    _plain_import = builtins.__import__
+    _stack = []
+
+    def _timed_import(name, globals=None, locals=None, fromlist=(), level=0):
+        key = ("empmix_web." + name) if level == 1 else name
+        if not name or key in sys.modules:
+            return _plain_import(name, globals, locals, fromlist, level)
+        start = clock_us()
+        _stack.append(0.0)
+        try:
+            return _plain_import(name, globals, locals, fromlist, level)
+        finally:
+            children = _stack.pop()
+            spent = clock_us() - start
+            _module_times[key] = (spent - children) / 1000
+            if _stack:
+                _stack[-1] += spent
+
+    builtins.__import__ = _timed_import
+
 _t0 = clock_us()
 import empmix_web
 
@@ -40,11 +68,17 @@ _startup_client = empmix_web.EmpMixClient(_startup_token, api_host=str(js.locati
                                           flush_interval_ms=1000)
 _t2 = clock_us()
 NAV_INIT_MS = float(js.performance.now())
+if _module_times:
+    builtins.__import__ = _plain_import
 _startup_client.opt_out_tracking()
 
 import json
 
 _modules = [name for name in sys.modules if name == "empmix_web" or name.startswith("empmix_web.")]
+# modules run from source: on MicroPython every one but the package's __init__ comes from an .mpy
+# file when the page loads the MicroPython wheel (tools/mpy_wheel.py); Pyodide's are counted by
+# bench/startup.py's own page
+_from_source = [name for name in _modules if str(getattr(sys.modules[name], "__file__", "")).endswith(".py")]
 js.window.benchStartup = json.dumps({
     "interpreter": sys.implementation.name,
     "nav_to_first_line_ms": NAV_FIRST_LINE_MS,
@@ -53,6 +87,8 @@ js.window.benchStartup = json.dumps({
     "init_ms": (_t2 - _t1) / 1000,
     "import_to_init_ms": (_t2 - _t0) / 1000,
     "empmix_web_modules": len(_modules),
+    "empmix_web_from_source_files": len(_from_source) if MICROPYTHON else None,
+    "slowest_modules_self_ms": {k: round(v, 2) for k, v in sorted(_module_times.items(), key=lambda kv: -kv[1])[:12]},
 }, separators=(",", ":"))
 
 from page_runner import serve

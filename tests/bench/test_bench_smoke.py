@@ -108,9 +108,14 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert pyscript["micropython"]["samples"][0]["interpreter"] == "micropython"
     assert pyscript["pyodide"]["samples"][0]["interpreter"] == "cpython"
     assert pyscript["micropython"]["median"]["empmix_web_modules"] >= 5
+    # the MicroPython page ran the MicroPython wheel's .mpy files: only the package's __init__ from source
+    assert pyscript["micropython"]["median"]["empmix_web_from_source_files"] == 1
+    assert any(name.startswith("empmix_web.") for name in pyscript["micropython"]["slowest_modules"])
     sizes = startup["sizes"]
     assert sizes["wheel"].endswith(".whl") and sizes["wheel_bytes"] > 1000
     assert sizes["pyodide_wheel"].startswith("/dist/pyodide/") and sizes["pyodide_wheel_bytes"] > 1000
+    assert sizes["micropython_wheel"].startswith("/dist/micropython/")
+    assert sizes["micropython_wheel_bytes"] > sizes["wheel_bytes"]  # the sources stay, for the fallback
     assert 10_000 < sizes["mixpanel_min_js_gzip_bytes"] < sizes["mixpanel_min_js_bytes"]
 
 

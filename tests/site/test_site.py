@@ -70,9 +70,10 @@ def test_pages_share_markup_and_wheel_name() -> None:
     assert '<script type="mpy" worker src="/app.py" config="/app-mpy.toml">' in pages["mpy-worker.html"]
     assert '<a href="/mpy.html" aria-current="page">' in pages["mpy.html"]
     latest = ROOT / "build" / "www" / "dist" / "empmix_web-latest.json"
-    if latest.exists():  # Pyodide: the wheel with bytecode for it; MicroPython: the plain one
+    if latest.exists():  # each interpreter: the wheel with bytecode for it
         wheels = json.loads(latest.read_text())
-        configs = (("app.toml", "pyodide_wheel"), ("app-mpy.toml", "wheel"), ("dashboard.toml", "pyodide_wheel"))
+        configs = (("app.toml", "pyodide_wheel"), ("app-mpy.toml", "micropython_wheel"),
+                   ("dashboard.toml", "pyodide_wheel"))
         for config, key in configs:
             assert f'".{wheels[key]}"' in (ROOT / "site" / config).read_text(), config
 
