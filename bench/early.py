@@ -61,12 +61,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bench.browser import BenchBrowser
 from bench.common import WWW
+from empmix_collector.http.boot import boot_script
 
 __all__ = [
     "run", "tokens_for", "prepare_site", "boot_sizes", "measure_exec", "KINDS", "LEAVE_S", "QUICK_LEAVE_S", "PROFILES",
@@ -374,7 +374,7 @@ def boot_sizes() -> dict[str, int]:
     if not BOOT_MIN_JS.is_file():
         raise RuntimeError(f"{BOOT_MIN_JS} is missing: run ./build.sh setup")
     minified = BOOT_MIN_JS.read_bytes()
-    source = resources.files("empmix_web").joinpath("boot.js").read_bytes()
+    source = boot_script()  # what GET /empmix-boot.js sends: the installed package's minified copy, else its source
     return {
         "gzip_bytes": _gzip_size(minified),
         "bytes": len(minified),
