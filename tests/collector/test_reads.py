@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from empmix_collector.store import base, reads
+from empmix_collector.store import base, funnels
 from empmix_collector.store.sqlstore import HEAVY_READERS
 from tests.collector.conftest import Collector, event, wait_for
 
@@ -23,7 +23,7 @@ def test_expensive_reads_cannot_starve_the_cheap_ones(client: Collector, monkeyp
         release.wait(60)
         return []
 
-    monkeypatch.setattr(reads, "funnel", stuck_funnel)
+    monkeypatch.setattr(funnels, "funnel", stuck_funnel)
     replies: list[int] = []
     threads = [
         threading.Thread(target=lambda: replies.append(client.get("/api/funnel", steps="view").status_code))

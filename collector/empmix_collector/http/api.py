@@ -29,10 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from empmix_collector.domain.analysis import DAY_MS, UNITS_MS
+from empmix_collector.http.disconnect import unless_gone
 from empmix_collector.http.hosts import is_loopback_address
 from empmix_collector.http.ingest import secret_matches
 from empmix_collector.settings import Settings
-from empmix_collector.store.base import QueryTooLong, Store, StoreError
+from empmix_collector.store.base import QueryTooBig, QueryTooLong, Store, StoreError
 
 __all__ = ["QueryAPI", "DEFAULT_WINDOW_MS"]
 
@@ -127,12 +128,14 @@ class QueryAPI:
     async def _run(self, request: Request, handler: Callable[[Request, int], Awaitable[Response]]) -> Response:
         try:
             project = self._project(request)
-            return await handler(request, project)
+            return await unless_gone(request, handler(request, project))  # a client gone cancels the read
         except _BadRequest as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="empmix-collector"'} if exc.status == 401 else None
             return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
         except QueryTooLong as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
+        except QueryTooBig as exc:
+            return JSONResponse({"error": str(exc)}, status_code=413)
         except StoreError as exc:
             return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
 

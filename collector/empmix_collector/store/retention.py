@@ -1,0 +1,127 @@
+"""Cohort retention, counted by the database on both stores: only one row per (cohort, period)
+travels.
+
+The rules are those of ``domain.analysis.retention_table``: each key (person, or raw distinct
+id) is born at its first ``born`` event in ``[from, to]``; its cohort is the UTC hour, day or
+ISO week holding that time; ``returned[k]`` counts the members with a ``returned`` event in the
+k-th unit after the cohort start; every row runs up to the unit of the latest ``returned``
+event. ``by="group"`` reads the events and counts in Python (the ids live in the properties).
+
+Example::
+
+    table = retention(sql, project_id, "signup", "open", None, None, "day", "person")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from empmix_collector.domain.analysis import NO_TIME, UNITS_MS, first_times, period_start, retention_table
+from empmix_collector.store import base
+from empmix_collector.store.base import QueryTooBig
+from empmix_collector.store.event_scan import check_rows, group_keyed_events
+from empmix_collector.store.sql import Sql
+
+__all__ = ["retention"]
+
+_MONDAY_MS = 4 * 86_400_000  # weeks start on Monday, as in domain.analysis.period_start
+_COHORT, _RETURNS, _LAST = 0, 1, 2
+
+
+def retention(
+    sql: Sql,
+    project_id: int,
+    born: str,
+    returned: str,
+    from_ms: int | None,
+    to_ms: int | None,
+    unit: str = "day",
+    by: str = "person",
+    group_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """Cohort retention table ``[{"start", "size", "returned": [...]}]``, oldest cohort first.
+
+    Raises:
+        QueryTooBig: more than ``base.QUERY_ROW_LIMIT`` events of either name to read, or a table
+            of more than ``base.RETENTION_CELL_LIMIT`` numbers.
+    """
+    lo = NO_TIME[0] if from_ms is None else from_ms
+    hi = NO_TIME[1] if to_ms is None else to_ms
+    check_rows(sql, project_id, [born], lo, hi)
+    check_rows(sql, project_id, [returned], period_start(lo, unit), NO_TIME[1])  # the first cohort starts here or later
+    if by == "group":
+        assert group_key is not None
+        births = first_times(group_keyed_events(sql, project_id, [born], lo, hi, group_key))
+        if not births:
+            return []
+        starts = {period_start(t, unit) for t in births.values()}
+        returns = group_keyed_events(sql, project_id, [returned], min(starts), NO_TIME[1], group_key)
+        last = max([*births.values(), *(row[1] for row in returns)])
+        _check_cells(sum(max(1, (last - start) // UNITS_MS[unit] + 1) for start in starts))
+        return retention_table(births, returns, unit)
+    return _retention_in_sql(sql, project_id, born, returned, lo, hi, unit, by)
+
+
+def _check_cells(cells: int) -> None:
+    if cells > base.RETENTION_CELL_LIMIT:
+        raise QueryTooBig(
+            f"the retention table would hold {cells:,} numbers, more than {base.RETENTION_CELL_LIMIT:,}"
+            " (RETENTION_CELL_LIMIT): use a larger unit or a narrower range"
+        )
+
+
+def _floor_div(x: str, size: int) -> str:
+    """SQL for ``x // size`` rounded down as in Python (``/`` truncates towards zero on both
+    stores; ``%`` is psycopg's placeholder sign)."""
+    return f"(CASE WHEN {x} < 0 AND ({x} / {size}) * {size} <> {x} THEN {x} / {size} - 1 ELSE {x} / {size} END)"
+
+
+def _retention_in_sql(
+    sql: Sql, project_id: int, born: str, returned: str, lo: int, hi: int, unit: str, by: str
+) -> list[dict[str, Any]]:
+    """One query, three kinds of rows: (0, cohort start, size, latest birth), (1, cohort start,
+    period, members who returned in it), (2, -, -, latest ``returned`` event from the first cohort on)."""
+    size = UNITS_MS[unit]
+    offset = _MONDAY_MS if unit == "week" else 0  # both fixed numbers, not input
+    if by == "person":
+        key = sql.person_key
+        source = (
+            "events e LEFT JOIN person_distinct_ids m ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id"
+        )
+    else:
+        key, source = "e.distinct_id", "events e"
+    named = "e.project_id = ? AND e.event = ? AND e.distinct_id <> ''"
+    query = (
+        f"WITH b AS (SELECT {key} AS k, MIN(e.time_ms) AS t FROM {source}"
+        f"  WHERE {named} AND e.time_ms BETWEEN ? AND ? GROUP BY 1),"
+        f" c AS (SELECT k, t, {offset} + {size} * {_floor_div(f'(t - {offset})', size)} AS c FROM b)"
+        f" SELECT {_COHORT}, c, COUNT(*), MAX(t) FROM c GROUP BY c"
+        f" UNION ALL SELECT {_RETURNS}, c.c, (r.t - c.c) / {size}, COUNT(DISTINCT r.k) FROM c JOIN"
+        f"  (SELECT {key} AS k, e.time_ms AS t FROM {source}"
+        f"   WHERE {named} AND e.time_ms >= (SELECT MIN(c) FROM c) AND e.time_ms <= ?) r"
+        f"  ON r.k = c.k AND r.t >= c.c GROUP BY c.c, (r.t - c.c) / {size}"
+        f" UNION ALL SELECT {_LAST}, NULL, NULL, MAX(e.time_ms) FROM events e"
+        f"  WHERE {named} AND e.time_ms >= (SELECT MIN(c) FROM c) AND e.time_ms <= ?"
+    )
+    params = (project_id, born, lo, hi, project_id, returned, NO_TIME[1], project_id, returned, NO_TIME[1])
+    sizes: dict[int, int] = {}
+    came_back: list[tuple[int, int, int]] = []
+    last: int | None = None
+    for kind, start, n, value in sql.all(query, params):
+        if value is None:
+            continue
+        if kind == _COHORT:
+            sizes[int(start)] = int(n)
+        if kind == _RETURNS:
+            came_back.append((int(start), int(n), int(value)))
+        if kind in (_COHORT, _LAST):
+            last = int(value) if last is None else max(last, int(value))
+    if not sizes or last is None:
+        return []
+    periods = {start: max(1, (last - start) // size + 1) for start in sizes}
+    _check_cells(sum(periods.values()))
+    counts = {start: [0] * periods[start] for start in sizes}
+    for start, period, members in came_back:
+        if period < periods[start]:
+            counts[start][period] = members
+    return [{"start": start, "size": sizes[start], "returned": counts[start]} for start in sorted(sizes)]
