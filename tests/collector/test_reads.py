@@ -133,14 +133,15 @@ def test_a_read_whose_client_has_gone_is_interrupted_in_the_database(
     store = app.state.store
 
     def active_endless() -> int:  # PostgreSQL: the server's own view of the statement
-        sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND strpos(query, 'WITH RECURSIVE c(x)') = 1"
+        sql = (
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'active' AND strpos(query, 'WITH RECURSIVE c(x)') = 1"
+        )
         return int(dbs.rows(target, sql)[0][0])
 
     with serving(app) as port:
         sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(
-            f"GET /api/funnel?steps=a HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {SECRET}\r\n\r\n".encode()
-        )
+        head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {SECRET}\r\n"
+        sock.sendall(f"GET /api/funnel?steps=a HTTP/1.1\r\n{head}\r\n".encode())
         assert running.wait(20)
         if store_kind == "postgres":
             wait_for(lambda: active_endless() == 1, what="the endless statement running on the server")
@@ -150,10 +151,7 @@ def test_a_read_whose_client_has_gone_is_interrupted_in_the_database(
         if store_kind == "postgres":
             wait_for(lambda: active_endless() == 0, timeout=10, what="the statement gone from the server")
         with socket.create_connection(("127.0.0.1", port)) as again:  # the store still answers, on the same pool
-            again.sendall(
-                f"GET /api/persons HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {SECRET}\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
+            again.sendall(f"GET /api/persons HTTP/1.1\r\n{head}Connection: close\r\n\r\n".encode())
             reply = b""
             while chunk := again.recv(65536):
                 reply += chunk
