@@ -25,7 +25,6 @@ from empmix_collector.store.sql import Sql
 __all__ = ["retention"]
 
 _MONDAY_MS = 4 * 86_400_000  # weeks start on Monday, as in domain.analysis.period_start
-_COHORT, _RETURNS, _LAST = 0, 1, 2
 
 
 def retention(
@@ -79,8 +78,10 @@ def _floor_div(x: str, size: int) -> str:
 def _retention_in_sql(
     sql: Sql, project_id: int, born: str, returned: str, lo: int, hi: int, unit: str, by: str
 ) -> list[dict[str, Any]]:
-    """One query, three kinds of rows: (0, cohort start, size, latest birth), (1, cohort start,
-    period, members who returned in it), (2, -, -, latest ``returned`` event from the first cohort on)."""
+    """One pass over the key's events, no join: the ``born`` events in ``[lo, hi]`` (role 0) and
+    the ``returned`` ones from the earliest possible cohort on (role 1), with each key's birth as
+    a window minimum over its events. Rows: (cohort start, -1, size, latest birth) and (cohort
+    start, period, members who returned in it, -); then the latest ``returned`` event."""
     size = UNITS_MS[unit]
     offset = _MONDAY_MS if unit == "week" else 0  # both fixed numbers, not input
     if by == "person":
@@ -91,33 +92,36 @@ def _retention_in_sql(
     else:
         key, source = "e.distinct_id", "events e"
     named = "e.project_id = ? AND e.event = ? AND e.distinct_id <> ''"
+    cohort = f"{offset} + {size} * {_floor_div(f'(b - {offset})', size)}"
     query = (
-        f"WITH b AS (SELECT {key} AS k, MIN(e.time_ms) AS t FROM {source}"
-        f"  WHERE {named} AND e.time_ms BETWEEN ? AND ? GROUP BY 1),"
-        f" c AS (SELECT k, t, {offset} + {size} * {_floor_div(f'(t - {offset})', size)} AS c FROM b)"
-        f" SELECT {_COHORT}, c, COUNT(*), MAX(t) FROM c GROUP BY c"
-        f" UNION ALL SELECT {_RETURNS}, c.c, (r.t - c.c) / {size}, COUNT(DISTINCT r.k) FROM c JOIN"
-        f"  (SELECT {key} AS k, e.time_ms AS t FROM {source}"
-        f"   WHERE {named} AND e.time_ms >= (SELECT MIN(c) FROM c) AND e.time_ms <= ?) r"
-        f"  ON r.k = c.k AND r.t >= c.c GROUP BY c.c, (r.t - c.c) / {size}"
-        f" UNION ALL SELECT {_LAST}, NULL, NULL, MAX(e.time_ms) FROM events e"
-        f"  WHERE {named} AND e.time_ms >= (SELECT MIN(c) FROM c) AND e.time_ms <= ?"
+        f"SELECT c, CASE WHEN role = 0 THEN -1 ELSE (t - c) / {size} END AS p, COUNT(DISTINCT k), MAX(t) FROM"
+        f" (SELECT k, t, role, {cohort} AS c FROM"
+        "  (SELECT k, t, role, MIN(CASE WHEN role = 0 THEN t END) OVER (PARTITION BY k) AS b FROM"
+        f"   (SELECT {key} AS k, e.time_ms AS t, 0 AS role FROM {source} WHERE {named} AND e.time_ms BETWEEN ? AND ?"
+        f"    UNION ALL SELECT {key} AS k, e.time_ms AS t, 1 AS role FROM {source}"
+        f"    WHERE {named} AND e.time_ms BETWEEN ? AND ?) r) w"
+        "  WHERE b IS NOT NULL) x"
+        " WHERE role = 0 OR t >= c GROUP BY 1, 2"
     )
-    params = (project_id, born, lo, hi, project_id, returned, NO_TIME[1], project_id, returned, NO_TIME[1])
+    first = period_start(lo, unit)
+    params = (project_id, born, lo, hi, project_id, returned, first, NO_TIME[1])
     sizes: dict[int, int] = {}
     came_back: list[tuple[int, int, int]] = []
     last: int | None = None
-    for kind, start, n, value in sql.all(query, params):
-        if value is None:
-            continue
-        if kind == _COHORT:
-            sizes[int(start)] = int(n)
-        if kind == _RETURNS:
-            came_back.append((int(start), int(n), int(value)))
-        if kind in (_COHORT, _LAST):
-            last = int(value) if last is None else max(last, int(value))
+    for start, period, members, latest in sql.all(query, params):
+        if period == -1:
+            sizes[int(start)] = int(members)
+            last = int(latest) if last is None else max(last, int(latest))
+        else:
+            came_back.append((int(start), int(period), int(members)))
     if not sizes or last is None:
         return []
+    row = sql.one(
+        f"SELECT MAX(e.time_ms) FROM events e WHERE {named} AND e.time_ms BETWEEN ? AND ?",
+        (project_id, returned, min(sizes), NO_TIME[1]),
+    )
+    if row is not None and row[0] is not None:
+        last = max(last, int(row[0]))
     periods = {start: max(1, (last - start) // size + 1) for start in sizes}
     _check_cells(sum(periods.values()))
     counts = {start: [0] * periods[start] for start in sizes}
