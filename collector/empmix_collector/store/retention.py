@@ -69,12 +69,6 @@ def _check_cells(cells: int) -> None:
         )
 
 
-def _floor_div(x: str, size: int) -> str:
-    """SQL for ``x // size`` rounded down as in Python (``/`` truncates towards zero on both
-    stores; ``%`` is psycopg's placeholder sign)."""
-    return f"(CASE WHEN {x} < 0 AND ({x} / {size}) * {size} <> {x} THEN {x} / {size} - 1 ELSE {x} / {size} END)"
-
-
 def _retention_in_sql(
     sql: Sql, project_id: int, born: str, returned: str, lo: int, hi: int, unit: str, by: str
 ) -> list[dict[str, Any]]:
@@ -92,7 +86,8 @@ def _retention_in_sql(
     else:
         key, source = "e.distinct_id", "events e"
     named = "e.project_id = ? AND e.event = ? AND e.distinct_id <> ''"
-    cohort = f"{offset} + {size} * {_floor_div(f'(b - {offset})', size)}"
+    # stored times are past MIN_TIME_MS (1971), so b - offset >= 0 and "/" rounds down as "//" does
+    cohort = f"{offset} + {size} * ((b - {offset}) / {size})"
     query = (
         f"SELECT c, CASE WHEN role = 0 THEN -1 ELSE (t - c) / {size} END AS p, COUNT(DISTINCT k), MAX(t) FROM"
         f" (SELECT k, t, role, {cohort} AS c FROM"
