@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            ingest.close()
             await asyncio.to_thread(store.close)
 
     app = Starlette(
