@@ -68,7 +68,10 @@ from typing import Any
 from bench.browser import BenchBrowser
 from bench.common import WWW
 
-__all__ = ["run", "tokens_for", "prepare_site", "boot_sizes", "measure_exec", "KINDS", "LEAVE_S", "PROFILES", "GOALS"]
+__all__ = [
+    "run", "tokens_for", "prepare_site", "boot_sizes", "measure_exec", "KINDS", "LEAVE_S", "QUICK_LEAVE_S", "PROFILES",
+    "GOALS",
+]  # fmt: skip
 
 # kind -> (path of the page, label)
 KINDS: dict[str, tuple[str, str]] = {
@@ -79,6 +82,8 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 BOOT_KINDS = ("pyodide_boot", "micropython_boot")
 LEAVE_S = (0.3, 0.5, 1.0, 2.0, 3.0)
+QUICK_LEAVE_S = (0.3, 3.0)  # --quick (the smoke test): the shortest and the longest
+QUICK_GRACE_S = 2.0
 # profile -> CDP Network.emulateNetworkConditions parameters (None: loopback as it is)
 PROFILES: dict[str, dict[str, Any] | None] = {
     "loopback": None,
@@ -109,13 +114,15 @@ def _token(kind: str, profile: str, leave_s: float | None, index: int) -> str:
     return f"early_{SHORT[kind]}_{SHORT[profile]}_{when}_{index}"
 
 
-def _plan(repeats: int, references: Sequence[str] = tuple(PROFILES)) -> list[tuple[str, str, float | None, str]]:
+def _plan(
+    repeats: int, references: Sequence[str] = tuple(PROFILES), leave_times: Sequence[float] = LEAVE_S
+) -> list[tuple[str, str, float | None, str]]:
     """(kind, profile, leave time or None for a reference visit, token): the reference visits
     (under the ``references`` profiles), then the leave grid, interleaved so that every kind
     meets the same conditions."""
     plan = [(kind, profile, None, _token(kind, profile, None, 0)) for profile in references for kind in KINDS]
     for index in range(repeats):
-        for leave_s in LEAVE_S:
+        for leave_s in leave_times:
             for profile in PROFILES:
                 plan += [(kind, profile, leave_s, _token(kind, profile, leave_s, index)) for kind in KINDS]
     return plan
@@ -132,6 +139,7 @@ _BOOT_TAGS = (
     re.compile(r"<!--(?:(?!-->).)*?empmix-boot(?:(?!-->).)*?-->\s*", re.S),  # comments about it
     re.compile(r'<script[^>]*\bsrc="/boot-tag\.js"[^>]*></script>\s*'),  # the demo's tag writer (boot-tag.js)
     re.compile(r'<script[^>]*\bsrc="/empmix-boot\.js"[^>]*></script>\s*'),  # the plain tag
+    re.compile(r'<link[^>]*\bhref="/empmix-boot\.js"[^>]*>\s*'),  # its preload
     re.compile(r"<script>\s*document\.write\((?:(?!</script>).)*?empmix-boot(?:(?!</script>).)*?</script>\s*", re.S),
 )
 _APP_TAG = 'src="/app.py"'
@@ -534,11 +542,13 @@ def measure_exec(bb: BenchBrowser, repeats: int) -> dict[str, Any]:
 # --- the benchmark --------------------------------------------------------------------------
 
 
-def _cells(visits: Sequence[Visit], stored: dict[str, dict[str, tuple[int, int]]]) -> list[dict[str, Any]]:
+def _cells(
+    visits: Sequence[Visit], stored: dict[str, dict[str, tuple[int, int]]], leave_times: Sequence[float]
+) -> list[dict[str, Any]]:
     cells = []
     for profile in PROFILES:
         for kind in KINDS:
-            for leave_s in LEAVE_S:
+            for leave_s in leave_times:
                 group = [v for v in visits if (v.kind, v.profile, v.leave_s) == (kind, profile, leave_s)]
                 views = [stored.get(v.token, {}).get(PAGEVIEW, (0, 0))[0] for v in group]
                 lateness = [(v.closed or v.started) - v.started - leave_s for v in group]
@@ -600,6 +610,7 @@ def run(
     parallel: int = PARALLEL,
     grace_s: float = GRACE_S,
     references: Sequence[str] = tuple(PROFILES),
+    leave_times: Sequence[float] = LEAVE_S,
 ) -> dict[str, Any]:
     """The whole benchmark on ``bb`` (whose collector must accept :func:`tokens_for` ``(repeats)``);
     reference visits (tab left open) under the ``references`` profiles."""
@@ -607,10 +618,10 @@ def run(
     site = prepare_site(bb.site)
     sizes = boot_sizes()
     execution = measure_exec(bb, exec_repeats)
-    plan = _plan(repeats, references)
+    plan = _plan(repeats, references, leave_times)
     visits = _visits(bb, plan, parallel, grace_s)
     stored = stored_events(bb.collector.db, [token for *_, token in plan])
-    cells = _cells(visits, stored)
+    cells = _cells(visits, stored, leave_times)
     references = _references(visits, stored)
     boot = [c["share"] for c in cells if c["kind"] in BOOT_KINDS and c["leave_s"] >= 0.3]
     mixpanel = [c["share"] for c in cells if c["kind"] == "mixpanel" and c["leave_s"] >= 0.3]
@@ -636,7 +647,7 @@ def run(
     )
     return {
         "repeats": repeats,
-        "leave_s": list(LEAVE_S),
+        "leave_s": list(leave_times),
         "profiles": PROFILES,
         "grace_s": grace_s,
         "parallel": parallel,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import hostile
+from bench import hostile, validation
 
 __all__ = ["make_summary", "markdown"]
 
@@ -58,6 +58,7 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
         summary["wheel_bytes"] = startup["sizes"]["wheel_bytes"]
         summary["pyodide_wheel_bytes"] = startup["sizes"].get("pyodide_wheel_bytes")
         summary["mixpanel_min_js_gzip_bytes"] = startup["sizes"]["mixpanel_min_js_gzip_bytes"]
+        summary["wheel_size_goals"] = wheel_size_goals(startup["sizes"])
     if burst:
         summary["burst_seconds_to_all_stored"] = {
             sdk: burst[sdk]["seconds_to_all_stored"] for sdk in ("empmix", "mixpanel", "empmix_mpy") if sdk in burst}
@@ -71,6 +72,7 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
     load_pg = results.get("collector_load_pg") or {}
     summary["collector_pg_events_per_s"] = load_pg["load"]["stored_events_per_s"] if load_pg else None
     summary.update(hostile.summary(results.get("hostile") or {}))
+    summary.update(validation.summary(results.get("validation") or {}))
     summary["pg_ceiling_rows_per_s"] = load_pg["ceiling"]["rows_per_s"] if load_pg else None
     scaling_pg = results.get("scaling_pg") or {}
     summary["funnel_ms_at_largest_pg"] = scaling_pg["steps"][-1]["funnel"]["median_ms"] if scaling_pg else None
@@ -209,8 +211,22 @@ def _profiles(profile: dict[str, Any] | None, mpy: dict[str, Any] | None) -> lis
     return lines
 
 
+def wheel_size_goals(sizes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 21's size goals, each against its same-run reference: the Pyodide (bytecode) wheel
+    no larger than the plain wheel, and the plain wheel no larger than mixpanel-browser's
+    minified script gzipped (the strict xfail in tests/packaging keeps 30,000 B as the longer goal)."""
+    plain, bytecode = sizes["wheel_bytes"], sizes.get("pyodide_wheel_bytes")
+    reference = sizes["mixpanel_min_js_gzip_bytes"]
+    return {
+        "pyodide_wheel_bytes": {"goal_max": plain, "value": bytecode,
+                                "met": None if bytecode is None else bytecode <= plain},
+        "wheel_bytes": {"goal_max": reference, "value": plain, "met": plain <= reference},
+    }
+
+
 def _startup(startup: dict[str, Any]) -> list[str]:
     m, s = startup["median"], startup["sizes"]
+    goals = wheel_size_goals(s)
     src = (startup.get("source") or {}).get("median")
     goal = startup.get("goal_import_to_init_ms")
     verdict = f"; goal ≤ {_f(goal, 0)} ms: {'met' if _met(m['import_to_init_ms'], goal) else 'not met'}" if goal else ""
@@ -227,9 +243,11 @@ def _startup(startup: dict[str, Any]) -> list[str]:
         ("`mixpanel.init` → `loaded` (same page)", f"{_f(m['mixpanel_init_ms'], 1)} ms"),
         ("Pyodide itself: `loadPyodide()`", f"{_f(m['pyodide_load_ms'], 0)} ms"),
         ("installing the wheel: `loadPackage(wheel)`", f"{_f(m['wheel_install_ms'], 0)} ms"),
-        ("empmix-web wheel (the one an index serves)", f"{_f(s['wheel_bytes'])} bytes"),
-        ("empmix-web wheel with bytecode for this Pyodide (`/dist/pyodide/`)",
-         f"{_f(s.get('pyodide_wheel_bytes'))} bytes"),
+        ("empmix-web wheel (the one an index serves)", f"{_f(s['wheel_bytes'])} bytes (goal ≤ mixpanel-browser "
+         f"gzipped: {'met' if goals['wheel_bytes']['met'] else 'not met'})"),
+        ("empmix-web wheel with bytecode for this Pyodide, no sources (`/dist/pyodide/`)",
+         f"{_f(s.get('pyodide_wheel_bytes'))} bytes (goal ≤ the plain wheel: "
+         f"{'met' if goals['pyodide_wheel_bytes']['met'] else 'not met'})"),
         ("mixpanel-browser `mixpanel.min.js`, gzip -9", f"{_f(s['mixpanel_min_js_gzip_bytes'])} bytes "
          f"({_f(s['mixpanel_min_js_bytes'])} raw)"),
     ]
@@ -488,6 +506,7 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
         ("scaling_pg", _scaling),
         ("early", _early),
         ("hostile", hostile.markdown),
+        ("validation", validation.markdown),
     ):
         if results.get(key):
             parts += render(results[key]) + [""]

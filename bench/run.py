@@ -19,6 +19,7 @@ Runs the benchmarks of issue 6, prints Markdown tables and writes JSON under ``b
    execution time.
 8. ``hostile``: the worst requests a holder of the public token can send, and an overload of
    large batches (``bench/hostile.py``).
+9. ``validation``: the collector's per-record validation cost, in this process (``bench/validation.py``).
 
 Examples::
 
@@ -46,13 +47,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import burst, collector_load, early, hostile, report, scaling, startup, track_cost, track_profile
+from bench import burst, collector_load, early, hostile, report, scaling, startup, track_cost, track_profile, validation
 from bench.browser import BenchBrowser, chromium_path
 from bench.common import RESULTS, ROOT
 
 __all__ = ["main", "build_parser", "write_docs", "BENCHMARKS"]
 
-BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres", "early", "hostile")
+BENCHMARKS = ("track", "startup", "burst", "load", "scaling", "postgres", "early", "hostile", "validation")
 BROWSER_BENCHMARKS = ("track", "startup", "burst", "early")
 DOCS_PAGE = ROOT / "docs" / "performance.md"  # where ``--docs`` without a file puts the tables
 
@@ -146,11 +147,15 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
             results["burst"] = burst.run(bb, args.burst_events, args.burst_timeout, page=shared, mpy=mpy,
                                          mpy_page=mpy_shared)
         if "early" in selected:
+            leave_times = early.QUICK_LEAVE_S if args.quick else early.LEAVE_S
             _log(f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
-                 f"{', '.join(f'{t:g}' for t in early.LEAVE_S)} s, {len(early.PROFILES)} network profiles")
-            # quick: the pages left open (time to the first stored page view) over loopback only
+                 f"{', '.join(f'{t:g}' for t in leave_times)} s, {len(early.PROFILES)} network profiles")
+            # quick: two leave times, a shorter grace, and the pages left open (time to the first stored
+            # page view) over loopback only
             results["early"] = early.run(bb, args.early_repeats, exec_repeats=args.exec_repeats,
-                                         references=("loopback",) if args.quick else tuple(early.PROFILES))
+                                         references=("loopback",) if args.quick else tuple(early.PROFILES),
+                                         leave_times=leave_times,
+                                         grace_s=early.QUICK_GRACE_S if args.quick else early.GRACE_S)
             _log(f"early: {results['early']['seconds']} s")
     return results
 
@@ -219,7 +224,7 @@ def _render(args: argparse.Namespace) -> dict[str, Any]:
     summary = json.loads((args.out / "summary.json").read_text())
     results = {path.stem: json.loads(path.read_text()) for path in sorted(args.out.glob("*.json"))
                if path.stem in ("track", "startup", "burst", "collector_load", "scaling", "collector_load_pg",
-                                "scaling_pg", "early", "hostile")}
+                                "scaling_pg", "early", "hostile", "validation")}
     env = summary.get("environment", {})
     machine = (f"{env.get('cpus')} cores ({env.get('cpu_model') or 'unknown CPU'}), "
                f"load average {(env.get('load_average_at_start') or ['?'])[0]} at start")
@@ -284,6 +289,9 @@ def main(argv: Sequence[str] | None = None, browser: Any = None) -> dict[str, An
         if "hostile" in selected:
             _log(f"hostile: writer hold, {args.duration} s flood, {args.duration} s overload")
             results["hostile"] = hostile.run(work / "hostile", args.duration, args.quick)
+        if "validation" in selected:
+            _log("validation: per-record cost of validate_event")
+            results["validation"] = validation.run(args.quick)
     env["seconds"] = round(time.perf_counter() - started, 1)
     env["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     command = _command(list(sys.argv[1:] if argv is None else argv))

@@ -106,11 +106,15 @@ def uuid4(random16: bytes) -> str:
     return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 
 
+INSERT_ID_MAX_LENGTH = 36
+INSERT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
+
+
 def is_insert_id(value: object) -> bool:
-    """``$insert_id``: 1-36 characters of ``A-Z a-z 0-9 -`` (Mixpanel's rule)."""
-    if not isinstance(value, str) or not 0 < len(value) <= 36:
-        return False
-    for ch in value:
-        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch == "-"):
-            return False
-    return True
+    """``$insert_id``: 1-36 characters of ``A-Z a-z 0-9 -`` (Mixpanel's rule).
+
+    ``str.strip(chars)`` removes every allowed character when there is no other one: it runs
+    in C on CPython (faster than a regular expression, for the collector's hot path) and works
+    on MicroPython, whose ``re`` has no counted repetition.
+    """
+    return isinstance(value, str) and 0 < len(value) <= INSERT_ID_MAX_LENGTH and not value.strip(INSERT_ID_ALPHABET)

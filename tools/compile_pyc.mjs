@@ -2,47 +2,54 @@
 // Node.js), so the .pyc files match what a page running that Pyodide expects (magic number,
 // cache tag). tools/pyc_wheel.py calls it; by hand:
 //
-//   node tools/compile_pyc.mjs PYODIDE_DIR TREE
+//   node tools/compile_pyc.mjs PYODIDE_DIR TREE [KEPT_JSON]
 //
-// Every *.py under TREE (a host folder, as the files will sit in site-packages) gets
-// __pycache__/<module>.<cache_tag>.pyc next to it, in PEP 552 unchecked-hash mode (an install
-// gives the files new mtimes, so timestamp-based pycs would be ignored). co_filename is the
-// path the file will have in that Pyodide's site-packages (importlib fixes it up anyway when a
-// package is unpacked elsewhere). Prints one JSON line: the Python version, cache tag, magic
-// number and the pyc files written (relative to TREE).
-import { resolve } from "node:path";
+// Every *.py under TREE (a host folder, as the files will sit in site-packages) gets its
+// bytecode written by tools/pyc_compile.py (run here, inside Pyodide): a sourceless mod.pyc
+// beside it, or, for the files KEPT_JSON names ({"pkg/__init__.py": "the text shipped"}),
+// __pycache__/<module>.<cache_tag>.pyc. Python runs with -X no_debug_ranges (no column ranges:
+// a sourceless traceback has no line to mark). Prints one JSON line: the Python version, cache
+// tag, magic number, site-packages and the pyc files written (relative to TREE).
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const [pyodideDir, tree] = process.argv.slice(2);
+const [pyodideDir, tree, keptJson] = process.argv.slice(2);
 if (!pyodideDir || !tree) {
-  process.stderr.write("usage: node tools/compile_pyc.mjs PYODIDE_DIR TREE\n");
+  process.stderr.write("usage: node tools/compile_pyc.mjs PYODIDE_DIR TREE [KEPT_JSON]\n");
   process.exit(2);
 }
+const here = dirname(fileURLToPath(import.meta.url));
 const { loadPyodide } = await import(resolve(pyodideDir, "pyodide.mjs"));
-const pyodide = await loadPyodide({ indexURL: resolve(pyodideDir) + "/" });
+const pyodide = await loadPyodide({ indexURL: resolve(pyodideDir) + "/", args: ["-X", "no_debug_ranges"] });
 pyodide.FS.mkdirTree("/tree");
 pyodide.FS.mount(pyodide.FS.filesystems.NODEFS, { root: resolve(tree) }, "/tree");
 pyodide.globals.set("TREE", "/tree");
+pyodide.globals.set("KEPT", keptJson ? readFileSync(keptJson, "utf8") : "{}");
+pyodide.globals.set("COMPILER", readFileSync(resolve(here, "pyc_compile.py"), "utf8"));
 const report = pyodide.runPython(String.raw`
-import importlib.util, json, os, py_compile, sys, sysconfig
+import json, os
 
-def _compile_tree(tree):
-    purelib = "/" + os.path.normpath(sysconfig.get_paths()["purelib"]).lstrip("/")  # not "//lib/..."
-    written = []
-    for folder, dirs, files in os.walk(tree):
+def _compile_tree(tree, kept):
+    tool = {"__name__": "pyc_compile"}
+    exec(compile(COMPILER, "tools/pyc_compile.py", "exec"), tool)
+    files = {}
+    for folder, dirs, names in os.walk(tree):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            source = os.path.join(folder, name)
-            rel = os.path.relpath(source, tree)
-            cfile = importlib.util.cache_from_source(source)
-            py_compile.compile(source, cfile=cfile, dfile=os.path.join(purelib, rel), doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            written.append(os.path.relpath(cfile, tree))
-    return {"python": sys.version.split()[0], "cache_tag": sys.implementation.cache_tag,
-            "magic": importlib.util.MAGIC_NUMBER.hex(), "purelib": purelib, "pycs": written}
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    files[os.path.relpath(path, tree)] = f.read()
+    report = tool["report"]()
+    pycs = tool["compile_files"](files, {k: v.encode() for k, v in kept.items()})
+    for name, data in pycs.items():
+        os.makedirs(os.path.dirname(os.path.join(tree, name)), exist_ok=True)
+        with open(os.path.join(tree, name), "wb") as f:
+            f.write(data)
+    return {**report, "pycs": sorted(pycs)}
 
-json.dumps(_compile_tree(TREE))
+json.dumps(_compile_tree(TREE, json.loads(KEPT)))
 `);
 pyodide.FS.unmount("/tree");
 process.stdout.write(report + "\n");

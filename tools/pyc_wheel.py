@@ -1,18 +1,31 @@
-"""The bytecode wheel: the built wheel plus ``.pyc`` files compiled by the pinned Pyodide.
+"""The Pyodide wheel: the built wheel's modules as bytecode without their sources, compiled by the
+pinned Pyodide, as Pyodide ships its own packages.
 
 A page spends most of ``import empmix_web`` compiling the sources (Pyodide runs with
-``sys.dont_write_bytecode``, so every page compiles them again). This makes a second wheel, for
-the Pyodide that ``./build.sh setup`` lays out: every entry of the built wheel unchanged (the
-sources stay, so tracebacks show their lines) plus ``__pycache__/<module>.cpython-314.pyc`` for
-each ``.py``, compiled inside Pyodide-in-Node.js (``tools/compile_pyc.mjs``: the page's own
-magic number) in PEP 552 unchecked-hash mode (installing gives the files new mtimes, which
-timestamp pycs would be checked against). ``RECORD`` lists the new files.
+``sys.dont_write_bytecode``, so every page compiles them again), and a pyc weighs about twice its
+stripped source, so shipping both cost a visitor the bytecode's download on top of the sources'.
+This makes a second wheel, for the Pyodide that ``./build.sh setup`` lays out, from the built
+(plain) wheel:
+
+* each module ``pkg/mod.py`` becomes a sourceless ``pkg/mod.pyc`` (``tools/pyc_compile.py``, run
+  inside Pyodide-in-Node.js by ``tools/compile_pyc.mjs``: the page's own magic number; PEP 552
+  unchecked hash; no annotations, no column ranges). Tracebacks name the file and line
+  (``/lib/python3.14/site-packages/pkg/mod.py``, line N) but cannot show the line's text;
+* the package's ``__init__.py`` stays as source, with one line added on a line it leaves blank
+  (so every other line keeps its number): ``raise ImportError(...)``, naming the plain wheel.
+  Its bytecode, compiled without that line, sits in ``__pycache__/__init__.<cache_tag>.pyc``:
+  the Pyodide it was built for runs that and never the guard; any other Python (another cache
+  tag or magic number, MicroPython) finds no usable pyc, compiles the source, and stops there
+  with that ImportError instead of a "bad magic number" deep inside the package;
+* left out: what only other Pythons or the server use (``py.typed``; ``boot.js``, which the
+  page loads with a ``<script>`` and the collector serves from its own install), and the long
+  description in ``METADATA`` (this wheel is never on an index). ``RECORD`` lists the files.
 
 It has the plain wheel's file name (Pyodide's ``loadPackage`` does not accept build tags), so it
 lives in its own folder: ``/dist/pyodide/``; ``empmix_web-latest.json`` names it as
-``pyodide_wheel`` next to ``wheel``. It is not for an index (the index serves the plain,
-version-independent wheel): under another Python the ``cpython-314`` files are never looked at
-and the sources are compiled as before; a mismatched magic number also falls back to them.
+``pyodide_wheel`` next to ``wheel``, with the ``pyodide_cache_tag`` and ``pyodide_magic`` it
+needs: a page loads it only when its Pyodide has both, else the plain wheel. It is not for an
+index (the index serves the plain, version-independent wheel).
 
     python tools/pyc_wheel.py build/www/dist/empmix_web-0.2.0-py3-none-any.whl build/www/dist/pyodide \\
         [--pyodide node_modules/pyodide] [--latest build/www/dist/empmix_web-latest.json]
@@ -21,8 +34,10 @@ and the sources are compiled as before; a mismatched magic number also falls bac
 from __future__ import annotations
 
 import argparse
+import ast
 import base64
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -31,14 +46,20 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+if __package__:  # imported from the repository's root (the tests)
+    from tools import pyc_compile
+else:  # run as a script: tools/ is sys.path[0]
+    import pyc_compile  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPILER = ROOT / "tools" / "compile_pyc.mjs"
 PYODIDE = ROOT / "node_modules" / "pyodide"
-FLAGS_UNCHECKED_HASH = 0b01  # PEP 552 flags word: hash-based, do not check the source
+FLAGS_UNCHECKED_HASH = pyc_compile.FLAGS_UNCHECKED_HASH
 URL_FOLDER = "/dist/pyodide/"
+LEFT_OUT = ("py.typed", "boot.js")  # file names the Pyodide wheel does not carry
 
-# (sources {path in wheel: bytes}) -> (compiler report, {pyc path in wheel: bytes})
-Compiler = Callable[[dict[str, bytes]], tuple[dict[str, str], dict[str, bytes]]]
+# (sources {path in wheel: bytes}, kept {path: text shipped}) -> (compiler report, {pyc path: bytes})
+Compiler = Callable[[dict[str, bytes], dict[str, bytes]], tuple[dict[str, str], dict[str, bytes]]]
 
 
 def sources(wheel: zipfile.ZipFile) -> dict[str, bytes]:
@@ -53,15 +74,20 @@ def sources(wheel: zipfile.ZipFile) -> dict[str, bytes]:
 def pyodide_compiler(pyodide_dir: Path) -> Compiler:
     """Compile with the CPython of ``pyodide_dir`` (npm's pyodide), run by Node.js."""
 
-    def compile_with_pyodide(files: dict[str, bytes]) -> tuple[dict[str, str], dict[str, bytes]]:
+    def compile_with_pyodide(
+        files: dict[str, bytes], kept: dict[str, bytes]
+    ) -> tuple[dict[str, str], dict[str, bytes]]:
         with tempfile.TemporaryDirectory(prefix="pyc-wheel-") as tmp:
-            tree = Path(tmp)
+            tree = Path(tmp) / "tree"
             for name, data in files.items():
                 (tree / name).parent.mkdir(parents=True, exist_ok=True)
                 (tree / name).write_bytes(data)
+            kept_json = Path(tmp) / "kept.json"
+            kept_json.write_text(json.dumps({name: text.decode("utf-8") for name, text in kept.items()}))
             run = subprocess.run(
-                ["node", str(COMPILER), str(pyodide_dir), str(tree)], capture_output=True, text=True, check=False
-            )
+                ["node", str(COMPILER), str(pyodide_dir), str(tree), str(kept_json)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
             if run.returncode != 0:
                 raise SystemExit(f"pyc_wheel: {COMPILER.name} failed:\n{run.stderr[-4000:]}")
             report = json.loads(run.stdout.strip().splitlines()[-1])
@@ -70,16 +96,62 @@ def pyodide_compiler(pyodide_dir: Path) -> Compiler:
     return compile_with_pyodide
 
 
-def pyc_name(source: str, cache_tag: str) -> str:
-    """``pkg/mod.py`` -> ``pkg/__pycache__/mod.<cache_tag>.pyc`` (``importlib.util.cache_from_source``)."""
-    folder, _, name = source.rpartition("/")
-    return f"{folder}/__pycache__/{name[:-3]}.{cache_tag}.pyc".lstrip("/")
+def pyc_name(source: str, cache_tag: str, kept: bool = False) -> str:
+    """``pkg/mod.py`` -> ``pkg/mod.pyc``; kept as source: ``pkg/__pycache__/mod.<cache_tag>.pyc``."""
+    return pyc_compile.pyc_path(source, kept, cache_tag)
+
+
+def is_kept(name: str) -> bool:
+    """A package's ``__init__.py`` stays as source (the guard); every other module does not."""
+    return name.rpartition("/")[2] == "__init__.py"
+
+
+def guard_statement(wheel_name: str, pyodide: str) -> str:
+    """The line a kept ``__init__.py`` raises when its bytecode is not this Python's."""
+    version = wheel_name.split("-")[1]
+    message = (
+        f"{wheel_name.split('-')[0]} {version}: this install is the bytecode wheel for Pyodide {pyodide} "
+        f"(no sources), which this Python cannot run; install the plain wheel instead "
+        f"(/dist/{wheel_name}, or: pip install {wheel_name.split('-')[0].replace('_', '-')}=={version})"
+    )
+    return f"raise ImportError({message!r})"
+
+
+def guarded(source: str, guard: str) -> str:
+    """``source`` with ``guard`` (one statement) as the first thing it runs after its
+    ``from __future__`` imports: on the first blank line before the next statement (every line
+    keeps its number), else in front of that statement, on its line."""
+    lines = io.StringIO(source).readlines()
+    body = ast.parse(source).body
+    futures = [s for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"]
+    rest = [s for s in body if s not in futures and not _is_docstring(s, body)]
+    start = max((s.end_lineno or s.lineno for s in futures), default=0)
+    if futures and rest and rest[0].lineno == futures[-1].end_lineno:
+        raise SystemExit("pyc_wheel: a statement shares its line with the last __future__ import")
+    end = rest[0].lineno if rest else len(lines) + 1
+    for i in range(start, end - 1):
+        if not lines[i].strip() and not _inside_docstring(i + 1, body):
+            lines[i] = guard + "\n"
+            return "".join(lines)
+    if not rest:
+        return source + ("" if not source or source.endswith("\n") else "\n") + guard + "\n"
+    lines[end - 1] = guard + "; " + lines[end - 1]
+    return "".join(lines)
+
+
+def _is_docstring(stmt: ast.stmt, body: list[ast.stmt]) -> bool:
+    return stmt is body[0] and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+
+
+def _inside_docstring(lineno: int, body: list[ast.stmt]) -> bool:
+    first = body[0] if body else None
+    return first is not None and _is_docstring(first, body) and first.lineno <= lineno <= (first.end_lineno or 0)
 
 
 def check_pycs(files: dict[str, bytes], report: dict[str, str], pycs: dict[str, bytes]) -> None:
     """One pyc per source, each with the compiler's magic number and unchecked-hash flags."""
     magic = bytes.fromhex(report["magic"])
-    expected = {pyc_name(name, report["cache_tag"]) for name in files}
+    expected = {pyc_name(name, report["cache_tag"], is_kept(name)) for name in files}
     if set(pycs) != expected:
         raise SystemExit(f"pyc_wheel: pycs {sorted(set(pycs) ^ expected)} do not match the sources")
     for name, data in pycs.items():
@@ -89,17 +161,31 @@ def check_pycs(files: dict[str, bytes], report: dict[str, str], pycs: dict[str, 
             raise SystemExit(f"pyc_wheel: {name} is not an unchecked-hash pyc (PEP 552)")
 
 
+def short_metadata(metadata: bytes) -> bytes:
+    """``METADATA``'s header fields without the long description (its body, and the field that
+    names its content type)."""
+    head = metadata.decode("utf-8").split("\n\n", 1)[0].rstrip("\n")
+    fields = [line for line in head.split("\n") if not line.startswith("Description-Content-Type:")]
+    return ("\n".join(fields) + "\n").encode("utf-8")
+
+
 def _record_line(name: str, data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return f"{name},sha256={digest},{len(data)}"
 
 
-def write_wheel(source: Path, target: Path, compile_sources: Compiler) -> dict[str, str]:
-    """``target``: ``source``'s entries, each source's pyc right after it, and a new ``RECORD``.
-    Returns the compiler's report (Python version, cache tag, magic number)."""
+def write_wheel(source: Path, target: Path, compile_sources: Compiler, pyodide: str = "?") -> dict[str, str]:
+    """``target``: ``source``'s entries with each module replaced by its bytecode (right where the
+    module was), a kept ``__init__.py`` guarded and followed by its pyc, and a new ``RECORD``.
+    ``pyodide``: the Pyodide version the guard names. Returns the compiler's report (Python
+    version, cache tag, magic number)."""
     with zipfile.ZipFile(source) as wheel:
         files = sources(wheel)
-        report, pycs = compile_sources(files)
+        guard = guard_statement(source.name, pyodide)
+        kept = {
+            name: guarded(data.decode("utf-8"), guard).encode("utf-8") for name, data in files.items() if is_kept(name)
+        }
+        report, pycs = compile_sources(files, kept)
         check_pycs(files, report, pycs)
         infos = wheel.infolist()
         record = next(i.filename for i in infos if i.filename.endswith(".dist-info/RECORD"))
@@ -108,28 +194,42 @@ def write_wheel(source: Path, target: Path, compile_sources: Compiler) -> dict[s
         partial = target.with_name(target.name + ".part")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
 
-            def add(info: zipfile.ZipInfo, data: bytes) -> None:
+            def add(like: zipfile.ZipInfo, name: str, data: bytes) -> None:
+                info = zipfile.ZipInfo(name, like.date_time)
+                info.external_attr = like.external_attr
                 out.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-                lines.append(_record_line(info.filename, data))
+                lines.append(_record_line(name, data))
 
             for info in infos:
-                if info.filename == record:
+                name = info.filename
+                if name == record or name.rpartition("/")[2] in LEFT_OUT:
                     continue
-                add(info, wheel.read(info))
-                if info.filename in files:
-                    pyc = zipfile.ZipInfo(pyc_name(info.filename, report["cache_tag"]), info.date_time)
-                    pyc.external_attr = info.external_attr
-                    add(pyc, pycs[pyc.filename])
+                if name in kept:
+                    add(info, name, kept[name])
+                if name in files:
+                    pyc = pyc_name(name, report["cache_tag"], name in kept)
+                    add(info, pyc, pycs[pyc])
+                elif name.endswith(".dist-info/METADATA"):
+                    add(info, name, short_metadata(wheel.read(info)))
+                else:
+                    add(info, name, wheel.read(info))
             lines.append(f"{record},,")
             out.writestr(wheel.getinfo(record), "\n".join(lines) + "\n", compress_type=zipfile.ZIP_DEFLATED)
         partial.replace(target)
     return report
 
 
+def pyodide_version(pyodide_dir: Path) -> str:
+    """npm's pyodide version (``package.json``)."""
+    return str(json.loads((pyodide_dir / "package.json").read_text())["version"])
+
+
 def update_latest(latest: Path, wheel: Path, report: dict[str, str]) -> None:
-    """Name the bytecode wheel in ``empmix_web-latest.json`` (``wheel`` keeps naming the plain one)."""
+    """Name the bytecode wheel in ``empmix_web-latest.json`` with what a Python needs to run it
+    (``wheel`` keeps naming the plain one)."""
     data = json.loads(latest.read_text())
-    data.update({"pyodide_wheel": URL_FOLDER + wheel.name, "pyodide_cache_tag": report["cache_tag"]})
+    data.update({"pyodide_wheel": URL_FOLDER + wheel.name, "pyodide_cache_tag": report["cache_tag"],
+                 "pyodide_magic": report["magic"]})  # fmt: skip
     latest.write_text(json.dumps(data) + "\n")
 
 
@@ -141,7 +241,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--latest", type=Path, default=None, help="empmix_web-latest.json to add pyodide_wheel to")
     args = p.parse_args(argv)
     target = args.outdir / args.wheel.name
-    report = write_wheel(args.wheel, target, pyodide_compiler(args.pyodide))
+    report = write_wheel(args.wheel, target, pyodide_compiler(args.pyodide), pyodide_version(args.pyodide))
     if args.latest is not None:
         update_latest(args.latest, target, report)
     print(

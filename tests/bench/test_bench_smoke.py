@@ -39,22 +39,26 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
         assert _positive(summary[key]), key  # MicroPython's headline numbers (goals are reported, not asserted)
     assert set(summary["mpy_goals"]) == {"mpy_nav_to_init_ms", "mpy_import_to_init_ms", "mpy_track_ratio_to_pyodide"}
     goal = summary["import_to_init_goal"]  # Pyodide, bytecode wheel: reported next to mixpanel-browser's init
-    assert goal["goal_max"] == 30.0 and goal["value"] == summary["import_to_init_ms"] and _positive(goal["value"])
-    assert _positive(summary["mixpanel_init_ms"]) and summary["pyodide_wheel_bytes"] > summary["wheel_bytes"]
+    assert goal["goal_max"] == 20.0 and goal["value"] == summary["import_to_init_ms"] and _positive(goal["value"])
+    assert _positive(summary["mixpanel_init_ms"]) and _positive(summary["pyodide_wheel_bytes"])
+    sizes = summary["wheel_size_goals"]  # issue 21: reported against the same run's references, not asserted
+    assert sizes["pyodide_wheel_bytes"]["goal_max"] == summary["wheel_bytes"] == sizes["wheel_bytes"]["value"]
+    assert sizes["wheel_bytes"]["goal_max"] == summary["mixpanel_min_js_gzip_bytes"]
     for key in ("hostile_max_writer_hold_ms", "hostile_track_p99_ms", "overload_rss_mb", "overload_track_p99_ms",
                 "hostile_funnels_persons_ms", "hostile_funnels_rss_mb"):
         assert _positive(summary[key]), key  # issue 18's figures (goals are reported, not asserted)
     assert summary["overload_acknowledged_equals_stored"] is True and summary["overload_shed_503"] >= 0
-    for name in ("track", "startup", "burst", "collector_load", "scaling", "early", "hostile"):
+    assert _positive(summary["validation_us_per_record"])
+    for name in ("track", "startup", "burst", "collector_load", "scaling", "early", "hostile", "validation"):
         assert (quick["out"] / f"{name}.json").is_file(), name
     text = quick["docs"].read_text()
     for title in ("track()", "Start-up", "Burst delivery", "Collector under load", "Scaling",
                   "empmix-web (MicroPython)", "Navigation to `init` done", "Visitors who leave early",
-                  "Hostile requests"):
+                  "Hostile requests", "Record validation"):
         assert title in text
     rendered = bench_run.main(["--render", "--out", str(quick["out"])])  # tables from the saved JSON
     assert set(rendered["results"]) == {"track", "startup", "burst", "collector_load", "scaling", "early",
-                                        "hostile"}
+                                        "hostile", "validation"}
 
 
 def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> None:
@@ -96,7 +100,7 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert _positive(median["mixpanel_init_ms"]) and _positive(median["pyodide_load_ms"])
     assert median["modules_imported"] >= 5
     assert median["empmix_web_compiled_from_source"] == 0  # the page ran the bytecode wheel's pycs
-    assert startup["goal_import_to_init_ms"] == 30.0 and startup["slowest_modules"]
+    assert startup["goal_import_to_init_ms"] == 20.0 and startup["slowest_modules"]
     pyscript = startup["pyscript"]  # navigation to init on PyScript pages, and mixpanel-browser alone
     for name in ("micropython", "pyodide", "mixpanel"):
         m = pyscript[name]["median"]
@@ -107,7 +111,7 @@ def test_startup_and_sizes(quick: dict[str, Any]) -> None:
     assert pyscript["micropython"]["median"]["empmix_web_modules"] >= 5
     sizes = startup["sizes"]
     assert sizes["wheel"].endswith(".whl") and sizes["wheel_bytes"] > 1000
-    assert sizes["pyodide_wheel"].startswith("/dist/pyodide/") and sizes["pyodide_wheel_bytes"] > sizes["wheel_bytes"]
+    assert sizes["pyodide_wheel"].startswith("/dist/pyodide/") and sizes["pyodide_wheel_bytes"] > 1000
     assert 10_000 < sizes["mixpanel_min_js_gzip_bytes"] < sizes["mixpanel_min_js_bytes"]
 
 
@@ -132,9 +136,10 @@ def test_early_leave_covers_every_page_kind_leave_time_and_network(quick: dict[s
     cells = early["cells"]
     expected = {(kind, profile, t)
                 for kind in early["kinds"] for profile in early["profiles"] for t in early["leave_s"]}
-    assert {(c["kind"], c["profile"], c["leave_s"]) for c in cells} == expected and len(cells) == 40
+    assert {(c["kind"], c["profile"], c["leave_s"]) for c in cells} == expected and len(cells) == 4 * 2 * 2
     assert set(early["kinds"]) == {"pyodide_boot", "micropython_boot", "pyodide_noboot", "mixpanel"}
-    assert early["leave_s"] == [0.3, 0.5, 1.0, 2.0, 3.0] and set(early["profiles"]) == {"loopback", "20mbps_20ms"}
+    # --quick: the shortest and the longest leave times (a full run has 0.3, 0.5, 1, 2 and 3 s)
+    assert early["leave_s"] == [0.3, 3.0] and set(early["profiles"]) == {"loopback", "20mbps_20ms"}
     for c in cells:
         assert c["visits"] == early["repeats"] == 1 and 0 <= c["counted"] <= c["visits"]
         assert c["share"] == c["counted"] / c["visits"] and len(c["pageviews"]) == c["visits"]

@@ -1,8 +1,11 @@
-"""The wheel with bytecode (``tools/pyc_wheel.py``) in a real Pyodide page: its ``.pyc`` files
-are what the page runs (nothing of empmix_web is compiled there), tracebacks still name the
-source file and line, and a Python with another cache tag or magic number falls back to the
-sources. The plain wheel, from source, for comparison. Pyodide only: MicroPython pages load the
-plain wheel (they cannot run CPython bytecode)."""
+"""The Pyodide wheel (``tools/pyc_wheel.py``: bytecode without sources) in a real Pyodide page:
+its ``.pyc`` files are what the page runs (nothing of empmix_web is compiled there, and no
+module's source is installed), and tracebacks still name the file and line (not the line's
+text). A Python with another cache tag or magic number stops at a clear ImportError that names
+the plain wheel, and a page on another Pyodide loads the plain wheel in the first place
+(``tests/pages/sdk.js`` compares its Python with ``empmix_web-latest.json``). The plain wheel,
+from source, for comparison. Pyodide only: MicroPython pages load the plain wheel (they cannot
+run CPython bytecode)."""
 
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from tests.wire_server import WWW
 
 # Run in the page: a fresh import of empmix_web (after dropping any earlier one) with
 # SourceLoader.source_to_code watched (importlib calls it only when no usable pyc exists), then
-# init, and track(123), whose TypeError is raised in validation.check_str.
+# init, and track(123), whose TypeError is raised in validation.check_str. An ImportError of
+# the import itself is reported (message and frames) instead.
 IMPORT = """
-import hashlib, json, os, sys, traceback
+import hashlib, importlib.util, json, os, sys, traceback
 import importlib._bootstrap_external as ext
 
 for name in [m for m in sys.modules if m == "empmix_web" or m.startswith("empmix_web.")]:
@@ -38,20 +42,22 @@ ext.SourceLoader.source_to_code = watched
 cache_tag, magic = sys.implementation.cache_tag, ext.MAGIC_NUMBER
 sys.implementation.cache_tag = {cache_tag!r} or cache_tag
 ext.MAGIC_NUMBER = bytes.fromhex({magic!r}) or magic
+refused = frame = None
 try:
     import empmix_web
     import empmix_web.validation
     empmix_web.EmpMixClient({token!r}, api_host="http://127.0.0.1:9", opt_out_by_default=True)
     try:
         empmix_web.EmpMix.track(123)
-        frame = None
     except TypeError as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1]
+except ImportError as exc:
+    refused = [str(exc), [[f.filename, f.lineno, f.line] for f in traceback.extract_tb(exc.__traceback__)]]
 finally:
     ext.SourceLoader.source_to_code = to_code
     sys.implementation.cache_tag, ext.MAGIC_NUMBER = cache_tag, magic
 
-root = os.path.dirname(os.path.dirname(empmix_web.__file__))
+root = os.path.dirname(os.path.dirname(importlib.util.find_spec("empmix_web").origin))
 
 def pyc(module):
     cached = module.__spec__.cached
@@ -59,16 +65,17 @@ def pyc(module):
         return None
     data = open(cached, "rb").read()
     return {{"path": os.path.relpath(cached, root), "sha256": hashlib.sha256(data).hexdigest(),
-            "flags": int.from_bytes(data[4:8], "little")}}
+            "flags": int.from_bytes(data[4:8], "little"), "loader": type(module.__loader__).__name__,
+            "source_installed": os.path.exists(module.__spec__.origin.removesuffix("c"))}}
 
 modules = {{name: pyc(m) for name, m in sys.modules.items() if name.split(".")[0] == "empmix_web"}}
 json.dumps({{
     "compiled": [os.path.relpath(p, root) for p in compiled if "empmix_web" in p],
     "modules": modules,
     "cache_tag": cache_tag,
-    "frame": [os.path.relpath(frame.filename, root), frame.lineno, frame.line] if frame else None,
-    "co_filename": empmix_web.validation.check_str.__code__.co_filename,
-    "file": empmix_web.validation.__file__,
+    "refused": refused,
+    "frame": [frame.filename, frame.lineno, frame.line] if frame else None,
+    "file": os.path.relpath(empmix_web.validation.__file__, root) if not refused else None,
 }})
 """
 
@@ -82,15 +89,24 @@ def _raise_line() -> tuple[int, str]:
     return raise_node.lineno, source.splitlines()[raise_node.lineno - 1].strip()
 
 
+def _latest() -> dict[str, str]:
+    return dict(json.loads((WWW / "dist" / "empmix_web-latest.json").read_text()))
+
+
 def _wheel_pycs() -> dict[str, str]:
     """sha256 of each pyc in the bytecode wheel the page installs."""
-    latest = json.loads((WWW / "dist" / "empmix_web-latest.json").read_text())
-    with zipfile.ZipFile(WWW / latest["pyodide_wheel"].lstrip("/")) as wheel:
+    with zipfile.ZipFile(WWW / _latest()["pyodide_wheel"].lstrip("/")) as wheel:
         return {n: hashlib.sha256(wheel.read(n)).hexdigest() for n in wheel.namelist() if n.endswith(".pyc")}
 
 
-def _page(browser: Any, base_url: str, query: str = "") -> Iterator[Any]:
+def _page(browser: Any, base_url: str, query: str = "", latest: dict[str, str] | None = None) -> Iterator[Any]:
+    """The bare Pyodide page; ``latest``: what ``/dist/empmix_web-latest.json`` answers instead."""
     context = browser.new_context(base_url=base_url)
+    if latest is not None:
+        body = json.dumps(latest)
+        context.route(
+            "**/dist/empmix_web-latest.json", lambda route: route.fulfill(body=body, content_type="application/json")
+        )
     errors: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -98,9 +114,12 @@ def _page(browser: Any, base_url: str, query: str = "") -> Iterator[Any]:
     try:
         page.wait_for_function("window.sdkReady === true", timeout=PAGE_READY_MS)
     except Exception as exc:
+        context.close()
         raise AssertionError(f"the bare Pyodide page did not start: {errors}") from exc
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -125,15 +144,17 @@ def _sources(modules: dict[str, Any]) -> set[str]:
     return {"empmix_web/__init__.py" if n == "empmix_web" else n.replace(".", "/") + ".py" for n in modules}
 
 
-def _assert_traceback_names_the_source(result: dict[str, Any]) -> None:
+def _assert_traceback_shows_the_source(result: dict[str, Any]) -> None:
     lineno, text = _raise_line()
-    assert result["frame"] == ["empmix_web/validation.py", lineno, text]
-    assert result["co_filename"] == result["file"]  # importlib's path, whatever the pyc was compiled with
+    assert result["frame"][1:] == [lineno, text]
+    assert result["frame"][0].endswith("/empmix_web/validation.py")
+    assert result["file"] == "empmix_web/validation.py"
 
 
-def test_the_page_runs_the_wheels_bytecode(bytecode_page: Any, token: str) -> None:
+def test_the_page_runs_the_wheels_bytecode_without_sources(bytecode_page: Any, token: str) -> None:
+    assert bytecode_page.evaluate("window.sdkWheel") == _latest()["pyodide_wheel"]
     result = fresh_import(bytecode_page, token)
-    assert result["cache_tag"] == "cpython-314"
+    assert result["cache_tag"] == "cpython-314" and result["refused"] is None
     assert result["compiled"] == []  # not one module of empmix_web compiled in the page
     modules = result["modules"]
     assert "empmix_web.core" in modules and "empmix_web._bridge" in modules  # init imported the bridge
@@ -142,17 +163,45 @@ def test_the_page_runs_the_wheels_bytecode(bytecode_page: Any, token: str) -> No
         assert pyc is not None, f"{name}: no pyc"
         assert pyc["flags"] == 0b01, name  # PEP 552 unchecked hash
         assert shipped[pyc["path"]] == pyc["sha256"], name  # the wheel's file, not one written here
-    _assert_traceback_names_the_source(result)
+        if name != "empmix_web":  # the package's __init__.py is there: it holds the guard
+            assert pyc["loader"] == "SourcelessFileLoader" and not pyc["source_installed"], name
+    # the file (its path in the wheel) and the line; the line's text is not installed
+    lineno, _ = _raise_line()
+    assert result["frame"] == ["empmix_web/validation.py", lineno, ""]
+    assert result["file"] == "empmix_web/validation.pyc"
 
 
 @pytest.mark.parametrize(
     "pose", [{"cache_tag": "cpython-399"}, {"magic": "00000d0a"}], ids=["other cache tag", "other magic number"]
 )
-def test_another_python_falls_back_to_the_sources(bytecode_page: Any, token: str, pose: dict[str, str]) -> None:
+def test_another_python_is_told_to_use_the_plain_wheel(bytecode_page: Any, token: str, pose: dict[str, str]) -> None:
     result = fresh_import(bytecode_page, token, **pose)
-    assert "empmix_web._bridge" in result["modules"]
-    assert set(result["compiled"]) == _sources(result["modules"])  # every module, from its source
-    _assert_traceback_names_the_source(result)
+    plain = _latest()["wheel"]
+    message, frames = result["refused"]
+    assert message.startswith("empmix_web 0.2.0: this install is the bytecode wheel for Pyodide ") and plain in message
+    assert result["compiled"] == ["empmix_web/__init__.py"]  # the guard's source; no module past it
+    assert set(result["modules"]) == set()  # the failed import left nothing behind
+    filename, lineno, line = frames[-1]
+    assert filename.endswith("/empmix_web/__init__.py") and line.startswith("raise ImportError(")
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [{"pyodide_cache_tag": "cpython-399"}, {"pyodide_magic": "00000d0a"}],
+    ids=["other cache tag", "other magic number"],
+)
+def test_a_page_on_another_pyodide_loads_the_plain_wheel(
+    browser: Any, base_url: str, token: str, claim: dict[str, str]
+) -> None:
+    # the bytecode claims another Python than this page's: as this page would be another Pyodide to it
+    page = next(pages := _page(browser, base_url, latest={**_latest(), **claim}))
+    try:
+        assert page.evaluate("window.sdkWheel") == _latest()["wheel"]
+        result = fresh_import(page, token)
+        assert result["refused"] is None and set(result["compiled"]) == _sources(result["modules"])
+        _assert_traceback_shows_the_source(result)
+    finally:
+        pages.close()
 
 
 def test_the_plain_wheel_runs_from_source(plain_page: Any, token: str) -> None:
@@ -161,4 +210,4 @@ def test_the_plain_wheel_runs_from_source(plain_page: Any, token: str) -> None:
     assert set(modules) >= {"empmix_web", "empmix_web.core", "empmix_web._bridge"}
     assert all(pyc is None for pyc in modules.values())  # no bytecode shipped, none written
     assert set(result["compiled"]) == _sources(modules)
-    _assert_traceback_names_the_source(result)
+    _assert_traceback_shows_the_source(result)

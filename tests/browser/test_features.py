@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import Py
-from tests.conftest import PAGE_READY_MS, open_sdk_page
+from tests.conftest import PAGE_READY_MS, open_sdk_page, wait_until
 
 
 def reload(py: Py, url: str | None = None) -> Py:
@@ -23,9 +23,10 @@ def test_two_tabs_share_one_session_and_a_short_timeout_rotates_it(py, sdk_conte
     other = Py(open_sdk_page(sdk_context, base_url, py.interp))
     try:
         py(f"c = mk({token!r}, session_timeout_ms=1500); c.track('tab 1')")
-        other(f"o = mk({token!r}, session_timeout_ms=1500); o.track('tab 2')\nawait o.flush(5000)")
+        assert other(f"o = mk({token!r}, session_timeout_ms=1500); o.track('tab 2')\nok = await o.flush(5000)",
+                     "ok") is True
         py.page.wait_for_timeout(1800)  # the session's own timeout, not a wait for the SDK
-        py("c.track('after the timeout')\nawait c.flush(5000)")
+        assert py("c.track('after the timeout')\nok = await c.flush(5000)", "ok") is True
         sid = {e["event"]: e["properties"]["$session_id"] for e in wire.events(token)}
         assert sid["tab 1"] == sid["tab 2"] and len(sid["tab 1"]) == 36 and sid["tab 1"][14] == "7"
         assert sid["after the timeout"] != sid["tab 1"]
@@ -36,14 +37,34 @@ def test_two_tabs_share_one_session_and_a_short_timeout_rotates_it(py, sdk_conte
         other.page.close()
 
 
+def test_a_session_ends_at_session_max_ms_however_busy(py, wire, token):
+    """Events every few tens of milliseconds (never near the 60 s inactivity timeout): the session
+    still ends session_max_ms after it began, and every tab of the origin follows."""
+    first = py(f"c = mk({token!r}, session_max_ms=1500, session_timeout_ms=60000); c.track('busy')",
+               "c.get_session_id()")
+
+    def rotated() -> bool:
+        return py("c.track('busy')", "c.get_session_id()") != first
+
+    wait_until(rotated, 15, "the session to end at session_max_ms", page=py.page)
+    second = py("", "c.get_session_id()")
+    assert py("c.track('next')\nok = await c.flush(5000)", "ok") is True
+    sessions = [e["properties"]["$session_id"] for e in wire.events(token)]
+    assert sessions[0] == first and sessions[-1] == second != first
+    assert set(sessions) == {first, second}  # one rotation, no gap: the same run of events
+    assert sessions == sorted(sessions, key=lambda s: s != first)  # first's events, then second's only
+    assert f'"{second}"' in py("", f"js.localStorage.getItem('empmix_{token}_session')")  # for every tab
+
+
 def test_campaigns_and_first_touch_keep_the_first_campaign(py, sdk_context, base_url, wire, token):
     page = open_sdk_page(sdk_context, base_url, py.interp)
     first = reload(Py(page), f"{base_url}/test/sdk-{py.interp}.html?utm_source=first&utm_medium=mail&gclid=g1")
     try:
-        first(f"c = mk({token!r}, track_marketing=True); c.track('landed')\nawait c.flush(5000)")
+        assert first(f"c = mk({token!r}, track_marketing=True); c.track('landed')\nok = await c.flush(5000)",
+                     "ok") is True
         second = reload(first, f"{base_url}/test/sdk-{py.interp}.html?utm_source=second&utm_campaign=spring")
-        second(f"c = mk({token!r}, track_marketing=True); c.track('came back'); c.identify('usr_utm_' + {token!r})"
-               "\nawait c.flush(5000)")
+        assert second(f"c = mk({token!r}, track_marketing=True); c.track('came back');"
+                      f" c.identify('usr_utm_' + {token!r})\nok = await c.flush(5000)", "ok") is True
         ev = {e["event"]: e["properties"] for e in wire.events(token)}
         landed, back = ev["landed"], ev["came back"]
         assert landed["utm_source"] == "first" and landed["gclid"] == "g1" and landed["$referrer"] == "$direct"
@@ -64,7 +85,8 @@ def test_a_timed_event_survives_a_reload(py, sdk_context, base_url, wire, token)
         tab(f"c = mk({token!r}); c.time_event('Upgrade')")
         page.wait_for_timeout(1200)
         tab = reload(tab)
-        tab(f"c = mk({token!r}); c.track('Upgrade'); c.track('Upgrade')\nawait c.flush(5000)")
+        assert tab(f"c = mk({token!r}); c.track('Upgrade'); c.track('Upgrade')\nok = await c.flush(5000)",
+                   "ok") is True
         durations = [e["properties"].get("$duration") for e in wire.events(token) if e["event"] == "Upgrade"]
         assert isinstance(durations[0], float) and 1.2 <= durations[0] < 30 and durations[1] is None
     finally:
@@ -77,11 +99,13 @@ def test_a_bootstrapped_page_sends_no_identify_for_a_user_it_already_was(py, sdk
     boot = {"device_id": "srv-" + token, "user_id": "usr_boot_" + token}
     try:
         ids = tab(
-            f"c = mk({token!r}, bootstrap={boot!r})\nawait c.flush(5000)", "[c.get_device_id(), c.get_distinct_id()]"
+            f"c = mk({token!r}, bootstrap={boot!r})\nok = await c.flush(5000)",
+            "[ok, c.get_device_id(), c.get_distinct_id()]",
         )
-        assert ids == [boot["device_id"], boot["user_id"]]
+        assert ids == [True, boot["device_id"], boot["user_id"]]
         tab = reload(tab)
-        tab(f"c = mk({token!r}, bootstrap={boot!r}); c.track('again')\nawait c.flush(5000)")
+        assert tab(f"c = mk({token!r}, bootstrap={boot!r}); c.track('again')\nok = await c.flush(5000)",
+                   "ok") is True
         identifies = [e for e in wire.events(token) if e["event"] == "$identify"]
         assert (
             len(identifies) == 1 and identifies[0]["properties"]["$anon_distinct_id"] == "$device:" + boot["device_id"]
@@ -94,11 +118,12 @@ def test_a_bootstrapped_page_sends_no_identify_for_a_user_it_already_was(py, sdk
 
 
 def test_groups_cross_the_wire(py, wire, token):
-    py(
+    assert py(
         f"c = mk({token!r}); c.identify('usr_grp'); c.set_group('company', 'acme')"
         "\nc.get_group('company', 'acme').set({'name': 'Acme'})"
-        "\nc.track_with_groups('Bought', {'n': 1}, {'team': 't1'}); c.track('plain')\nawait c.flush(5000)"
-    )
+        "\nc.track_with_groups('Bought', {'n': 1}, {'team': 't1'}); c.track('plain')\nok = await c.flush(5000)",
+        "ok",
+    ) is True
     ev = {e["event"]: e["properties"] for e in wire.events(token)}
     assert ev["Bought"]["company"] == ["acme"] and ev["Bought"]["team"] == ["t1"]
     assert ev["plain"]["company"] == ["acme"] and "team" not in ev["plain"]
@@ -113,12 +138,12 @@ def test_groups_cross_the_wire(py, wire, token):
 def test_custom_routes_deliver_where_the_default_paths_are_blocked(py, sdk_page, wire, token, blocked):
     sdk_page.route(blocked, lambda route: route.abort("blockedbyclient"))  # what an ad blocker does
     try:
-        py(
+        assert py(
             f"c = mk({token!r}, api_routes={{'track': 'e/', 'engage': 'p/', 'groups': 'g/'}})"
             "\nc.identify('usr_route'); c.set_user_properties({'a': 1}); c.track('through e')"
             "\nc.get_group('company', 'x').set({'n': 1})\nok = await c.flush(5000)",
             "ok",
-        )
+        ) is True
         paths = {r.path for r in wire.for_token(token)}
         assert paths == {"/e/", "/p/", "/g/"}
         assert [e["event"] for e in wire.events(token)] == ["$identify", "through e"]

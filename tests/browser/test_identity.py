@@ -31,12 +31,13 @@ def test_first_init_mints_a_uuid4_device_id_and_anonymous_distinct_id(py, sdk_co
 
 def test_reload_and_another_tab_keep_the_ids(py, sdk_context, base_url, token):
     first = py(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]")
-    other = Py(open_sdk_page(sdk_context, base_url))  # another tab of the same origin
+    other = Py(open_sdk_page(sdk_context, base_url, py.interp))  # another tab of the same origin
     try:
         assert other(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]") == first
         other.page.reload()
         other.page.wait_for_function("window.sdkReady === true", timeout=60_000)
         other = Py(other.page)
+        assert other("", "INTERPRETER") == py("", "INTERPRETER")
         assert other(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]") == first
     finally:
         other.page.close()
@@ -61,11 +62,12 @@ js.localStorage.setItem('empmix_{token}_identity', json.dumps({{"distinct_id": "
 
 def test_a_sibling_tabs_identify_and_reset_are_seen(py, sdk_context, base_url, wire, token):
     anon = py(f"c = mk({token!r})", "c.get_distinct_id()")
-    other = Py(open_sdk_page(sdk_context, base_url))
+    other = Py(open_sdk_page(sdk_context, base_url, py.interp))
     try:
         other(f"o = mk({token!r}); o.identify('sib_user_1')")
         assert py("", f"clients[{token!r}].get_distinct_id()") == "sib_user_1"
-        py(f"clients[{token!r}].track('after sibling identify')\nawait clients[{token!r}].flush(5000)")
+        assert py(f"clients[{token!r}].track('after sibling identify')\nok = await clients[{token!r}].flush(5000)",
+                  "ok") is True
         event = next(e for e in wire.events(token) if e["event"] == "after sibling identify")
         assert event["properties"]["distinct_id"] == "sib_user_1"
         assert event["properties"]["$user_id"] == "sib_user_1"
@@ -79,8 +81,8 @@ def test_a_sibling_tabs_identify_and_reset_are_seen(py, sdk_context, base_url, w
 
 def test_identify_links_the_anonymous_id_once(py, wire, token):
     anon, device = py(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]")
-    py("c.track('before login'); c.identify('usr_1', {'name': 'Ann', 'email': 'ann@example.com'})"
-       "\nc.identify('usr_1')\nok = await c.flush(5000)")
+    assert py("c.track('before login'); c.identify('usr_1', {'name': 'Ann', 'email': 'ann@example.com'})"
+              "\nc.identify('usr_1')\nok = await c.flush(5000)", "ok") is True
     events = wire.events(token)
     assert [e["event"] for e in events] == ["before login", "$identify"]
     before, ident = events
@@ -104,7 +106,8 @@ def test_identify_links_the_anonymous_id_once(py, wire, token):
 def test_identify_as_someone_else_switches_without_linking(py, sdk_page, wire, token):
     warnings: list[str] = []
     sdk_page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
-    py(f"c = mk({token!r}); c.identify('usr_a'); c.identify('usr_b'); c.track('as b')\nawait c.flush(5000)")
+    assert py(f"c = mk({token!r}); c.identify('usr_a'); c.identify('usr_b'); c.track('as b')"
+              "\nok = await c.flush(5000)", "ok") is True
     events = wire.events(token)
     assert [e["event"] for e in events] == ["$identify", "as b"]
     assert events[0]["properties"]["distinct_id"] == "usr_a"
@@ -114,7 +117,7 @@ def test_identify_as_someone_else_switches_without_linking(py, sdk_page, wire, t
 
 
 def test_int_ids_become_strings(py, wire, token):
-    py(f"c = mk({token!r}); c.identify(90125)\nawait c.flush(5000)")
+    assert py(f"c = mk({token!r}); c.identify(90125)\nok = await c.flush(5000)", "ok") is True
     assert wire.events(token)[0]["properties"]["distinct_id"] == "90125"
 
 
@@ -149,7 +152,7 @@ def test_illegal_ids_raise_and_change_nothing(py, wire, token, method):
     for bad in ["None", "1.5", "['u']", "True", "{'id': 1}"]:
         err = py.raises(f"c.{method}({bad})")
         assert err and err.startswith("TypeError") and ("user_id" in err or "new_id" in err), (bad, err)
-    assert py("await c.flush(2000)", f"stored('empmix_{token}_')") == before
+    assert py("ok = await c.flush(2000)", f"[ok, stored('empmix_{token}_')]") == [True, before]
     assert wire.for_token(token) == []
 
 
@@ -158,14 +161,14 @@ def test_alias_at_sign_up_then_identify_sends_one_link(py, wire, token):
     py("c.alias('usr_new')")
     assert py("", "c.get_distinct_id()") == anon  # alias alone does not switch
     py("c.alias('usr_new')")  # replay: nothing more
-    py("c.identify('usr_new'); c.track('Signed Up')\nawait c.flush(5000)")
+    assert py("c.identify('usr_new'); c.track('Signed Up')\nok = await c.flush(5000)", "ok") is True
     events = wire.events(token)
     assert [e["event"] for e in events] == ["$create_alias", "Signed Up"]
     assert events[0]["properties"]["distinct_id"] == anon and events[0]["properties"]["alias"] == "usr_new"
     assert events[1]["properties"]["distinct_id"] == "usr_new"
     assert events[1]["properties"]["$user_id"] == "usr_new"
     # alias to the current id is a no-op; alias while identified as someone else is refused
-    py("c.alias('usr_new'); c.alias('usr_other')\nawait c.flush(2000)")
+    assert py("c.alias('usr_new'); c.alias('usr_other')\nok = await c.flush(2000)", "ok") is True
     assert len(wire.events(token)) == 2
     assert py("", "c.get_distinct_id()") == "usr_new"
 
@@ -176,7 +179,7 @@ def test_reset_clears_the_user_and_delivers_what_was_tracked(py, sdk_context, wi
     assert py("", "len(c._core.queue)") == 2  # still queued when reset ran
     new_anon, new_device = py("", "[c.get_distinct_id(), c.get_device_id()]")
     assert new_device != old_device and new_anon == "$device:" + new_device
-    py("c.track('after logout')\nok = await c.flush(5000)")
+    assert py("c.track('after logout')\nok = await c.flush(5000)", "ok") is True
     events = {e["event"]: e["properties"] for e in wire.events(token)}
     assert events["work"]["distinct_id"] == "usr_r" and events["work"]["team"] == "red"
     assert events["after logout"]["distinct_id"] == new_anon
@@ -193,7 +196,7 @@ def test_shared_computer_keeps_two_users_apart(py, wire, token):
     a_device = py("c.identify('alice'); c.track('alice event')", "c.get_device_id()")
     py("c.reset()")
     b_device = py("c.identify('bob'); c.track('bob event')", "c.get_device_id()")
-    py("await c.flush(5000)")
+    assert py("ok = await c.flush(5000)", "ok") is True
     alice_ids, bob_ids = {"alice", "$device:" + a_device, a_device}, {"bob", "$device:" + b_device, b_device}
     for event in wire.events(token):
         p = event["properties"]
@@ -212,24 +215,55 @@ def test_using_a_client_before_init_raises(py):
 
 def test_two_tokens_do_not_share_state(py, wire, token):
     other = token + "b"
-    py(
+    assert py(
         f"a = mk({token!r}); b = mk({other!r}); a.identify('only_a'); a.register({{'s': 1}})"
-        "\nb.track('b event'); a.track('a event')\nawait a.flush(5000); await b.flush(5000)"
-    )
+        "\nb.track('b event'); a.track('a event')\nok = [await a.flush(5000), await b.flush(5000)]",
+        "ok",
+    ) == [True, True]
     (b_event,) = wire.events(other)
     assert b_event["properties"]["distinct_id"].startswith("$device:") and "s" not in b_event["properties"]
     assert py("", "[a.get_distinct_id(), b.get_user_id()]") == ["only_a", None]
 
 
-def test_a_cookie_only_change_wins_at_once(py, wire, token):
-    """A sibling subdomain sharing only the cookie logs in: the cookie wins over localStorage."""
+def test_a_cookie_only_change_reaches_track_and_the_getters(py, wire, token):
+    """A sibling subdomain sharing only the cookie logs in: the cookie wins over localStorage.
+    ``track`` re-reads the cookie at least once a second (no getter runs first); the getters read
+    it at once."""
     py(f"c = mk({token!r}); c.track('warm')")
-    py.run(f"""
+    write = """
 import json
-js.document.cookie = 'empmix_{token}=' + js.encodeURIComponent(json.dumps({{"distinct_id": "from_cookie",
-    "$device_id": "0b5e3b0e-3e5c-4f57-9a53-1d2b6a0c9e11", "$user_id": "from_cookie", "state": "identified"}})) + '; path=/'
-""")
+js.document.cookie = 'empmix_{token}=' + js.encodeURIComponent(json.dumps({{"distinct_id": "{user}",
+    "$device_id": "0b5e3b0e-3e5c-4f57-9a53-1d2b6a0c9e11", "$user_id": "{user}", "state": "identified"}})) + '; path=/'
+"""
+    py.run(write.format(token=token, user="from_cookie"))
+
+    def tracked_as_the_cookie() -> bool:
+        assert py("c.track('after')\nok = await c.flush(5000)", "ok") is True
+        return wire.events(token)[-1]["properties"]["distinct_id"] == "from_cookie"
+
+    wait_until(tracked_as_the_cookie, 10, "an event under the cookie's identity", page=py.page)
+    assert '"from_cookie"' in py("", f"js.localStorage.getItem('empmix_{token}_identity')")  # repaired
     assert py("", "[c.get_distinct_id(), c.get_user_id()]") == ["from_cookie", "from_cookie"]
-    py("c.track('after')\nawait c.flush(5000)")
-    assert wire.events(token)[-1]["properties"]["distinct_id"] == "from_cookie"
-    assert '"from_cookie"' in py("", f"js.localStorage.getItem('empmix_{token}_identity')")
+
+    py.run(write.format(token=token, user="from_cookie_2"))  # the getters: at once
+    assert py("", "[c.get_distinct_id(), c.get_user_id()]") == ["from_cookie_2", "from_cookie_2"]
+    assert py("c.track('after 2')\nok = await c.flush(5000)", "ok") is True
+    assert wire.events(token)[-1]["properties"]["distinct_id"] == "from_cookie_2"
+
+
+def test_a_pyodide_tab_and_a_micropython_tab_share_one_identity(browser, base_url, wire, token):
+    """Mixed interpreters on one origin (a site with both kinds of page): one visitor, and a
+    login in either tab is seen by the other."""
+    context = browser.new_context(base_url=base_url)
+    try:
+        on_py, on_mpy = Py(open_sdk_page(context, base_url, "py")), Py(open_sdk_page(context, base_url, "mpy"))
+        assert [on_py("", "INTERPRETER"), on_mpy("", "INTERPRETER")] == ["cpython", "micropython"]
+        ids = on_py(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]")
+        assert on_mpy(f"c = mk({token!r})", "[c.get_distinct_id(), c.get_device_id()]") == ids
+        on_mpy("c.identify('usr_mixed')")
+        assert on_py("", "c.get_distinct_id()") == "usr_mixed"
+        assert on_py("c.track('from pyodide')\nok = await c.flush(5000)", "ok") is True
+        (event,) = [e for e in wire.events(token) if e["event"] == "from pyodide"]
+        assert event["properties"]["distinct_id"] == "usr_mixed" and event["properties"]["$device_id"] == ids[1]
+    finally:
+        context.close()

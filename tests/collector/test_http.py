@@ -250,3 +250,37 @@ def test_several_tokens_and_origins_on_the_command_line(start_collector: Callabl
     status, _ = _post(proc.url + "/track/?verbose=1", form([event("v", "u2", token="second")])["content"].encode())
     assert status == 200
     assert _get(proc.url + "/api/persons/u2?token=second", {"Authorization": "Bearer sec"})["distinct_ids"] == ["u2"]
+
+
+# -- the query API's errors ----------------------------------------------------------------------
+
+
+def test_query_api_errors_are_answered_in_one_shape(
+    make_client: Callable[..., Collector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from empmix_collector.store.base import StoreUnavailable
+
+    client = make_client(allow_origins=(ORIGIN,))
+
+    def reply(path: str, **headers: str) -> tuple[int, dict[str, Any], Any]:
+        r = client.http.get(path, headers={"Authorization": "Bearer sec", **headers})
+        return r.status_code, r.json(), r.headers
+
+    status, body, headers = reply("/api/funnel")
+    assert (status, body) == (400, {"error": "steps=A,B,... is required"})
+    assert headers["cache-control"] == "no-store"
+    status, body, headers = reply("/api/events", Authorization="Bearer wrong")
+    assert (status, body) == (401, {"error": "the query API needs Authorization: Bearer <secret>"})
+    assert headers["www-authenticate"] == 'Bearer realm="empmix-collector"'
+    assert reply("/api/events?token=nope")[:2] == (404, {"error": "unknown token 'nope'"})
+    assert reply("/api/persons/ghost")[:2] == (404, {"error": "no person has distinct_id 'ghost'"})
+    assert reply("/api/groups/company/none")[:2] == (404, {"error": "no group 'company' 'none'"})
+
+    async def unavailable(*args: Any) -> None:
+        raise StoreUnavailable("disk gone")
+
+    monkeypatch.setattr(client.http.app.state.store, "latest_events", unavailable)  # type: ignore[attr-defined]
+    status, body, headers = reply("/api/events", Origin=ORIGIN)
+    assert (status, body) == (503, {"error": "store unavailable: disk gone"})
+    assert headers["retry-after"] == "1"
+    assert headers["access-control-allow-origin"] == ORIGIN  # answered inside the CORS middleware

@@ -12,11 +12,14 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from empmix_collector.settings import Settings
+from empmix_collector.store import create_store
 from empmix_collector.store.base import SchemaTooNew
 from empmix_collector.store.sqlite import SqliteStore
 from empmix_collector.store.sqlite.schema import CURRENT_VERSION
 from tests.collector.conftest import TOKEN, CollectorProcess, event, launch_collector, now_ms
 from tests.collector.dbs import rows
+from tests.collector.pgcluster import PgCluster
 
 OLD_SCHEMA = (Path(__file__).parent / "data" / "schema_0_1_0.sql").read_text()
 
@@ -196,3 +199,35 @@ def test_a_database_of_the_previous_version_is_upgraded_for_groups(new_db: Calla
     _groups_work(target)
     versions = sorted(row[0] for row in rows(target, "SELECT version FROM schema_version"))
     assert versions[-1] == (5 if target.startswith("postgresql://") else 4)
+
+
+def _sqlite_columns(path: Path) -> dict[str, set[str]]:
+    names = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+    return {name: {column[1] for column in rows(path, f"PRAGMA table_info({name})")} for (name,) in names}
+
+
+def _postgres_columns(url: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    query = (
+        "SELECT c.table_name, c.column_name FROM information_schema.columns c"
+        " JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name"
+        " WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'"
+    )
+    for table, column in rows(url, query):
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def test_sqlite_and_postgresql_define_the_same_tables_and_columns(tmp_path: Path, pg_cluster: PgCluster) -> None:
+    """After every migration, read back from the real databases (not from the DDL text)."""
+    sqlite_path, postgres_url = tmp_path / "same.db", pg_cluster.fresh_url()
+    for target in (str(sqlite_path), postgres_url):
+        store = create_store(Settings(db_path=target, tokens=(TOKEN,)))
+        store.open()
+        store.close()
+    on_sqlite, on_postgres = _sqlite_columns(sqlite_path), _postgres_columns(postgres_url)
+    assert len(on_sqlite) >= 10 and "events" in on_sqlite  # the schema is there, not an empty file
+    assert sorted(on_sqlite) == sorted(on_postgres)
+    assert {table: sorted(columns) for table, columns in on_sqlite.items()} == {
+        table: sorted(columns) for table, columns in on_postgres.items()
+    }

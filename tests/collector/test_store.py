@@ -19,6 +19,8 @@ from tests.collector.conftest import TOKEN, event, now_ms
 from tests.collector.dbs import is_postgres, rows
 
 T = TypeVar("T")
+WAIT_S = 20.0
+"""Longest wait for a condition (a lock taken, batches queued) before the test fails."""
 
 
 def _batch(store: SqlStore, n: int, distinct_id: str) -> WriteBatch:
@@ -65,31 +67,62 @@ def _open_store(target: str, **options: Any) -> SqlStore:
     return store
 
 
-def _hold_write_lock(target: str, seconds: float) -> threading.Thread:
-    """Keep the events table write-locked for a while, so the writer's queue fills up."""
-    locked = threading.Event()
+class _WriteLock:
+    """The events table write-locked from another connection until :meth:`release`, so that
+    the writer blocks on its first group and what is submitted meanwhile queues up."""
 
-    def hold() -> None:
-        if is_postgres(target):
-            import psycopg
+    def __init__(self, target: str) -> None:
+        self._release = threading.Event()
+        locked = threading.Event()
 
-            with psycopg.connect(target) as pg:
-                pg.execute("LOCK TABLE events IN EXCLUSIVE MODE")
-                locked.set()
-                time.sleep(seconds)
-                pg.rollback()
-            return
-        conn = connect(target)
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        time.sleep(seconds)
-        conn.execute("ROLLBACK")
-        conn.close()
+        def hold() -> None:
+            if is_postgres(target):
+                import psycopg
 
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert locked.wait(5)
-    return thread
+                with psycopg.connect(target) as pg:
+                    pg.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+                    locked.set()
+                    self._release.wait(WAIT_S)
+                    pg.rollback()
+                return
+            conn = connect(target)
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            self._release.wait(WAIT_S)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+        self._thread = threading.Thread(target=hold)
+        self._thread.start()
+        assert locked.wait(WAIT_S)
+
+    def release(self) -> None:
+        self._release.set()
+        self._thread.join(WAIT_S)
+
+
+class _Writes:
+    """``store.write()`` tasks, counting those whose batch has reached the writer's queue."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.queued = 0
+
+    def start(self, batch: WriteBatch) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(self._write(batch))
+
+    async def _write(self, batch: WriteBatch) -> Any:
+        write = self.store.write(batch)
+        self.queued += 1  # the write's first step (checks, count, queue) runs next, with no await before it
+        return await write
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (on the event loop) until ``condition()`` holds; fail after :data:`WAIT_S`."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -105,56 +138,61 @@ def store(target: str) -> Iterator[SqlStore]:
 
 
 def test_group_commit_commits_queued_batches_together(store: SqlStore, target: str) -> None:
+    before = store.commit_count
+
     async def scenario() -> None:
-        holder = _hold_write_lock(target, 0.5)
-        writes = [asyncio.ensure_future(store.write(_batch(store, 10, f"u{i}"))) for i in range(40)]
-        await asyncio.gather(*writes)
-        holder.join()
+        lock, started = _WriteLock(target), _Writes(store)
+        first = started.start(_batch(store, 10, "u0"))
+        await _until(lambda: started.queued == 1 and store.pending == 0, "the writer took the first batch")
+        writes = [started.start(_batch(store, 10, f"u{i}")) for i in range(1, 40)]
+        await _until(lambda: started.queued == 40 and store.pending == 39, "the 39 others are queued behind it")
+        assert not first.done()  # the lock holds the writer
+        lock.release()
+        await asyncio.gather(first, *writes)
 
     run(scenario)
     assert _count(target) == 400
-    assert store.commit_count <= 3  # the first batch alone, the rest in one or two groups
+    assert store.commit_count - before == 2  # the first batch alone, the 39 queued behind it together
 
 
 def test_a_failing_batch_does_not_sink_the_others(store: SqlStore, target: str) -> None:
+    before = store.commit_count
+
     async def scenario() -> list[object]:
-        holder = _hold_write_lock(target, 0.3)
+        lock, started = _WriteLock(target), _Writes(store)
+        first = started.start(_batch(store, 5, "a"))
+        await _until(lambda: started.queued == 1 and store.pending == 0, "the writer took the first batch")
         bad = _batch(store, 2, "bad")
         bad.events[1].project_id = None  # type: ignore[assignment]  # violates NOT NULL
-        batches = [_batch(store, 5, "a"), _batch(store, 5, "b"), bad, _batch(store, 5, "c")]
-        results = await asyncio.gather(*(store.write(b) for b in batches), return_exceptions=True)
-        holder.join()
-        return results
+        queued = [started.start(b) for b in (_batch(store, 5, "b"), bad, _batch(store, 5, "c"))]
+        await _until(lambda: started.queued == 4 and store.pending == 3, "b, the bad batch and c wait together")
+        lock.release()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
 
     results = run(scenario)
     assert isinstance(results[2], Exception) and not isinstance(results[2], StoreError)  # a NOT NULL violation
     assert all(not isinstance(r, BaseException) for i, r in enumerate(results) if i != 2)
     assert _count(target) == 15  # nothing of the bad batch, everything of the others
-    # the others were committed together, beside the bad one (savepoints), not one by one
-    assert store.commit_count <= 2
+    # b and c were committed together, beside the bad one (savepoints), not one by one
+    assert store.commit_count - before == 2
 
 
 def test_backpressure_and_closed_store(target: str) -> None:
     store = _open_store(target, max_pending=2)
 
     async def scenario() -> list[object]:
-        holder = _hold_write_lock(target, 0.5)
-        await asyncio.sleep(0)
-        first = asyncio.ensure_future(store.write(_batch(store, 1, "x")))
-        await asyncio.sleep(0)  # let it queue
-        deadline = time.monotonic() + 10
-        while store.pending and time.monotonic() < deadline:  # the writer took it; it waits for the lock
-            await asyncio.sleep(0.01)
-        assert store.pending == 0
-        queued = [asyncio.ensure_future(store.write(_batch(store, 1, "y"))) for _ in range(2)]
-        await asyncio.sleep(0)
+        lock, started = _WriteLock(target), _Writes(store)
+        first = started.start(_batch(store, 1, "x"))
+        await _until(lambda: started.queued == 1 and store.pending == 0, "the writer took it; it waits for the lock")
+        queued = [started.start(_batch(store, 1, "y")) for _ in range(2)]
+        await _until(lambda: started.queued == 3 and store.pending == 2, "two batches wait")
         with pytest.raises(StoreBusy):
             await store.write(_batch(store, 1, "z"))
-        results = await asyncio.gather(first, *queued)
-        holder.join()
-        return results
+        lock.release()
+        return await asyncio.gather(first, *queued)
 
     assert len(run(scenario)) == 3
+    assert sorted(row[0] for row in rows(target, "SELECT distinct_id FROM events")) == ["x", "y", "y"]
     store.close()
     store.close()  # idempotent
     with pytest.raises(StoreClosed):
@@ -164,19 +202,18 @@ def test_backpressure_and_closed_store(target: str) -> None:
 def test_a_small_batch_goes_into_the_next_group_before_large_ones(store: SqlStore, target: str) -> None:
     async def scenario() -> list[str]:
         done: list[str] = []
-        holder = _hold_write_lock(target, 0.5)
-        first = asyncio.ensure_future(store.write(_batch(store, 10, "first")))  # the writer takes it and waits
-        deadline = time.monotonic() + 10
-        while store.pending and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        lock, started = _WriteLock(target), _Writes(store)
+        first = started.start(_batch(store, 10, "first"))  # the writer takes it and waits
+        await _until(lambda: started.queued == 1 and store.pending == 0, "the writer took the first batch")
         names = [f"large{i}" for i in range(5)] + ["small"]
         writes = []
         for name in names:  # 5 x 5,000 records, then 1: more than one group's 20,000
-            future = asyncio.ensure_future(store.write(_batch(store, 1 if name == "small" else 5000, name)))
+            future = started.start(_batch(store, 1 if name == "small" else 5000, name))
             future.add_done_callback(lambda _, name=name: done.append(name))
             writes.append(future)
+        await _until(lambda: started.queued == 7 and store.pending == 6, "all six are queued")
+        lock.release()
         await asyncio.gather(first, *writes)
-        holder.join()
         return done
 
     done = run(scenario)

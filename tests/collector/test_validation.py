@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from typing import Any
 
 import pytest
@@ -186,17 +185,6 @@ def test_events_without_insert_id_are_never_deduplicated(client: Collector) -> N
     del rec["properties"]["$insert_id"]
     client.track([rec, rec])
     assert len(client.person_events("u1")) == 2
-
-
-def test_validation_speed_budget() -> None:
-    """Cheap per-record validation: the write path needs tens of thousands per second."""
-    ctx = validate.Context({TOKEN: 1}, now_ms(), "track")
-    records = [event("view", f"u{i}", path="/p", title="t", n=i) for i in range(5000)]
-    start = time.perf_counter()
-    for i, rec in enumerate(records):
-        assert isinstance(validate.validate_event(rec, i, ctx), validate.EventRecord)
-    per_record_us = (time.perf_counter() - start) / len(records) * 1e6
-    assert per_record_us < 200, per_record_us  # generous: shared CI cores; ~10 us when idle
 
 
 def test_rejection_carries_field_and_insert_id() -> None:

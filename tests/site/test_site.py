@@ -42,8 +42,6 @@ from tests.site.conftest import (
 )
 from tools import site_pages
 
-STORY: dict[str, Any] = {}  # what test_app_identity_flow did, for test_dashboard
-
 
 def group_funnel(site: Site, steps: str, token: str = "demo_token") -> list[int]:
     body = site.api(f"/api/funnel?steps={quote(steps)}&by=group&group_key=company", token)
@@ -79,7 +77,10 @@ def test_pages_share_markup_and_wheel_name() -> None:
             assert f'".{wheels[key]}"' in (ROOT / "site" / config).read_text(), config
 
 
-def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None:
+@pytest.fixture(scope="module")
+def story(browser: Any, site: Site, dashboard: Watched) -> dict[str, Any]:
+    """The app's identity story, played once by whichever test needs it first (with the dashboard
+    already open, so that it has to update live): what the visitors did and the ids it made."""
     dash = dashboard.page
     # the dashboard counts its own visit (boot script + SDK, like every demo page): the only person yet
     own = json.loads(dash.evaluate("localStorage.getItem('empmix_demo_token_identity')"))["distinct_id"]
@@ -155,12 +156,24 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert not a.errors, a.errors
     a_ctx.close()
 
+    alice, bob, carol = site.person("usr_alice"), site.person("usr_bob"), site.person("usr_carol")
+    assert alice is not None and bob is not None and carol is not None
+    links = {m["to_id"]: m["from_id"] for m in site.api("/api/merges")["merges"]
+             if m["kind"] == "cookieless" and m["result"] == "merged"}
+    sessions = site.api("/api/persons/usr_alice/sessions")["sessions"]
+    return {"first": first, "second": second, "device_b": device_b, "links": links, "sessions": sessions,
+            "a1": first["distinct_id"], "a2": second["distinct_id"], "b": "$device:" + device_b,
+            "a0": links.get(first["distinct_id"]), "b0": links.get("$device:" + device_b),
+            "alice": alice["person_id"], "bob": bob["person_id"], "carol": carol["person_id"],
+            "alice_sessions": len(sessions)}
+
+
+def test_app_identity_flow(site: Site, story: dict[str, Any]) -> None:
+    first, second, device_b, links = story["first"], story["second"], story["device_b"], story["links"]
     # what the collector made of it; alice: both devices, and the cookieless visit before each "Accept"
     alice = site.person("usr_alice")
     ids, cookieless = split_ids(alice)
     assert ids == {"usr_alice", first["distinct_id"], "$device:" + device_b} and len(cookieless) == 2, alice
-    links = {m["to_id"]: m["from_id"] for m in site.api("/api/merges")["merges"]
-             if m["kind"] == "cookieless" and m["result"] == "merged"}
     assert set(cookieless) == {links[first["distinct_id"]], links["$device:" + device_b]}, links
     views = props_of(site, "usr_alice", "$mp_web_page_view")  # a's two loads before "Accept" are alice's
     assert [v["distinct_id"] for v in views].count(links[first["distinct_id"]]) == 2, views
@@ -186,25 +199,19 @@ def test_app_identity_flow(browser: Any, site: Site, dashboard: Watched) -> None
     assert len(campaign) == 1 and campaign[0]["distinct_id"] == "$device:" + device_b, views
     assert (campaign[0]["utm_medium"], campaign[0]["utm_campaign"]) == ("email", "spring")
     assert all("utm_source" not in p for p in views if p is not campaign[0])
-    sessions = site.api("/api/persons/usr_alice/sessions")["sessions"]
+    sessions = story["sessions"]
     by_session: dict[str, int] = {}
     for e in site.events_of("usr_alice", "demo_token"):
         by_session[e["properties"]["$session_id"]] = by_session.get(e["properties"]["$session_id"], 0) + 1
     assert {s["session_id"]: s["events"] for s in sessions} == by_session and len(sessions) >= 2, sessions
     assert [s["start"] for s in sessions] == sorted(s["start"] for s in sessions)
-    STORY.update(a1=first["distinct_id"], a2=second["distinct_id"], b="$device:" + device_b,
-                 a0=links[first["distinct_id"]], b0=links["$device:" + device_b],
-                 alice=alice["person_id"], bob=bob["person_id"], carol=carol["person_id"],
-                 alice_sessions=len(sessions))
 
 
 def funnel_counts(page: Any, selector: str) -> list[int]:
     return [int(c) for c in page.eval_on_selector_all(f"{selector} .step", "els => els.map(e => e.dataset.count)")]
 
 
-def test_dashboard(site: Site, dashboard: Watched) -> None:
-    if not STORY:
-        pytest.skip("needs the data of test_app_identity_flow")
+def test_dashboard(site: Site, dashboard: Watched, story: dict[str, Any]) -> None:
     page = dashboard.page
     # funnel page view -> Signed Up -> Logged In: alice went through all of it on two devices,
     # carol viewed a page after logging in, the dashboard's visitor viewed the dashboard; by raw
@@ -235,37 +242,37 @@ def test_dashboard(site: Site, dashboard: Watched) -> None:
     expect(acme).to_have_attribute("data-member-labels", "usr_alice")
     expect(acme.locator("td").nth(1)).to_have_text("Acme")
 
-    alice = page.locator(f'.person[data-person-id="{STORY["alice"]}"]')
+    alice = page.locator(f'.person[data-person-id="{story["alice"]}"]')
     expect(alice).to_have_attribute("data-identified", "true", timeout=10_000)
-    expect(alice.locator(".sessions")).to_have_attribute("data-count", str(STORY["alice_sessions"]))
+    expect(alice.locator(".sessions")).to_have_attribute("data-count", str(story["alice_sessions"]))
     expect(alice.locator(".graph svg .node")).to_have_count(5)
-    for did in ("usr_alice", STORY["a1"], STORY["b"], STORY["a0"], STORY["b0"]):
+    for did in ("usr_alice", story["a1"], story["b"], story["a0"], story["b0"]):
         expect(alice.locator(f'.node:not(.ghost)[data-id="{did}"]')).to_have_count(1)
-    for before, device in ((STORY["a0"], STORY["a1"]), (STORY["b0"], STORY["b"])):  # joined by "Accept"
+    for before, device in ((story["a0"], story["a1"]), (story["b0"], story["b"])):  # joined by "Accept"
         expect(alice.locator(f'.edge.merged[data-from="{before}"][data-to="{device}"]')).to_have_attribute(
             "data-kinds", re.compile(r"\bcookieless\b"))
     expect(alice.locator(".badge.cookieless")).to_have_count(0)  # not counted only thanks to cookieless
-    expect(alice.locator(f'.edge.merged[data-from="{STORY["a1"]}"][data-to="usr_alice"]')).to_have_attribute(
+    expect(alice.locator(f'.edge.merged[data-from="{story["a1"]}"][data-to="usr_alice"]')).to_have_attribute(
         "data-kinds", re.compile(r"\balias\b"))
-    expect(alice.locator(f'.edge.merged[data-from="{STORY["b"]}"][data-to="usr_alice"]')).to_have_attribute(
+    expect(alice.locator(f'.edge.merged[data-from="{story["b"]}"][data-to="usr_alice"]')).to_have_attribute(
         "data-kinds", re.compile(r"\bidentify\b"))
     expect(alice.locator(".edge.refused")).to_have_count(0)
 
     # bob's device was refused to carol: a red edge to a ghost node, in both graphs
-    bob = page.locator(f'.person[data-person-id="{STORY["bob"]}"]')
-    expect(bob.locator(f'.edge.merged[data-from="{STORY["a2"]}"][data-to="usr_bob"]')).to_have_count(1)
-    expect(bob.locator(f'.edge.refused[data-from="{STORY["a2"]}"][data-to="usr_carol"]')).to_have_attribute(
+    bob = page.locator(f'.person[data-person-id="{story["bob"]}"]')
+    expect(bob.locator(f'.edge.merged[data-from="{story["a2"]}"][data-to="usr_bob"]')).to_have_count(1)
+    expect(bob.locator(f'.edge.refused[data-from="{story["a2"]}"][data-to="usr_carol"]')).to_have_attribute(
         "data-refused", "link")
     expect(bob.locator('.node.ghost[data-id="usr_carol"]')).to_have_count(1)
-    carol = page.locator(f'.person[data-person-id="{STORY["carol"]}"]')
-    expect(carol.locator(f'.node.ghost[data-id="{STORY["a2"]}"]')).to_have_count(1)
-    expect(page.locator(f'#refused tr.refused[data-from="{STORY["a2"]}"][data-to="usr_carol"]')).to_have_count(1)
+    carol = page.locator(f'.person[data-person-id="{story["carol"]}"]')
+    expect(carol.locator(f'.node.ghost[data-id="{story["a2"]}"]')).to_have_count(1)
+    expect(page.locator(f'#refused tr.refused[data-from="{story["a2"]}"][data-to="usr_carol"]')).to_have_count(1)
 
     # the event stream (the newest 40) resolves each event's distinct_id to its person now: the
     # second browser's page view before "Accept" is alice's
-    row = page.locator(f'#events tr[data-event="$mp_web_page_view"][data-distinct-id="{STORY["b0"]}"]')
-    expect(row).to_have_attribute("data-person-id", str(STORY["alice"]))
-    expect(page.locator('#events tr[data-event="Signed Up"]')).to_have_attribute("data-person-id", str(STORY["alice"]))
+    row = page.locator(f'#events tr[data-event="$mp_web_page_view"][data-distinct-id="{story["b0"]}"]')
+    expect(row).to_have_attribute("data-person-id", str(story["alice"]))
+    expect(page.locator('#events tr[data-event="Signed Up"]')).to_have_attribute("data-person-id", str(story["alice"]))
 
     screenshot(page, "dashboard.png", full_page=True)
     docs_png = ROOT / "docs" / "dashboard.png"

@@ -9,7 +9,7 @@ from empmix_web import EmpMixClient
 from empmix_web.browser import HttpReply
 from empmix_web.campaigns import campaign, domain_of, first_touch
 from empmix_web.compat import MICROPYTHON, loads_bounded
-from empmix_web.ids import illegal_id_reason, uuid4
+from empmix_web.ids import illegal_id_reason, is_insert_id, uuid4
 from empmix_web.percent import quote, unquote
 from empmix_web.sessions import uuid7
 from empmix_web.validation import check_user_id
@@ -136,6 +136,7 @@ def hot_path(c, b):
 
 
 IDS = ["usr_1", "Nan", "NULL", "null", "None", "UNDEFINED", "'none'", "", "  ", "$device:", "0", "x" * 256]
+INSERT_IDS = ["a" * 36, "a" * 37, "", "Az09-", "a_b", "a b", "\u00e9", "1\x00", "--", 7, None]
 TEXTS = ["abc", "a b%c&=", '{"x":"\u00e9\u20ac"}', "~!*()'", "\x01\n"]
 
 
@@ -166,6 +167,7 @@ async def main():
         "left_after_reset": ("usr_1" in stored) or ("secret-value" in stored),
         "ids": [illegal_id_reason(i) is None for i in IDS],
         "user_ids": [raises(check_user_id, i) for i in IDS + [True, 1.5, 7]],
+        "insert_ids": [is_insert_id(i) for i in INSERT_IDS],
         "quote": [quote(t) for t in TEXTS],
         "unquote": [unquote(quote(t)) == t for t in TEXTS],
         "deep": loads_bounded("[" * 3000, 10000) is None,

@@ -131,3 +131,4 @@ def test_the_sdk_runs_on_real_micropython_as_on_cpython():
     assert on_mpy["hot"] == [1, "h2", 2, True, []]
     assert on_mpy["flushed"] is True and on_mpy["ops"] == ["$set_once", "$set", "$unset", "$set_once", "$add"]
     assert on_mpy["left_after_reset"] is False
+    assert on_mpy["insert_ids"] == [True, False, False, True, False, False, False, False, True, False, False]

@@ -14,7 +14,7 @@ from typing import Any
 
 from empmix_collector.domain import profiles
 from empmix_collector.domain.records import ProfileRecord, Rejection
-from empmix_collector.domain.validate import INSERT_ID, Context, as_id, project_of
+from empmix_collector.domain.validate import Context, as_id, checked_insert_id, project_of
 from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import clean_object as _clean_object
 from empmix_collector.domain.values import safe_text as _safe_text
@@ -35,11 +35,7 @@ def validate_profile(raw: Any, index: int, ctx: Context, text: str | None = None
     try:
         if type(raw) is not dict:
             raise _Invalid("record is not a JSON object", None)
-        raw_insert_id = raw.get("$insert_id")
-        if raw_insert_id is not None:
-            if type(raw_insert_id) is not str or INSERT_ID.fullmatch(raw_insert_id) is None:
-                raise _Invalid("$insert_id must be 1-36 characters of A-Z, a-z, 0-9 and '-'", "$insert_id")
-            insert_id = raw_insert_id
+        insert_id = checked_insert_id(raw.get("$insert_id"))
         project_id = project_of(raw.get("$token", raw.get("token")), ctx, "$token")
         raw_did = raw.get("$distinct_id")
         if raw_did is None or raw_did == "":

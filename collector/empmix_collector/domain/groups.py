@@ -20,10 +20,11 @@ from typing import Any
 
 from empmix_collector.domain.engage import clean_operation
 from empmix_collector.domain.records import GroupRecord, Rejection
-from empmix_collector.domain.validate import INSERT_ID, MAX_ID_LENGTH, Context, as_id, project_of
+from empmix_collector.domain.validate import Context, as_id, checked_insert_id, project_of
 from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import int_in_range
 from empmix_collector.domain.values import safe_text as _safe_text
+from empmix_web.ids import MAX_ID_LENGTH
 
 __all__ = ["GROUP_OPERATIONS", "MAX_GROUP_KEY_LENGTH", "validate_group", "group_ids"]
 
@@ -43,11 +44,7 @@ def validate_group(raw: Any, index: int, ctx: Context, text: str | None = None) 
     try:
         if type(raw) is not dict:
             raise _Invalid("record is not a JSON object", None)
-        raw_insert_id = raw.get("$insert_id")
-        if raw_insert_id is not None:
-            if type(raw_insert_id) is not str or INSERT_ID.fullmatch(raw_insert_id) is None:
-                raise _Invalid("$insert_id must be 1-36 characters of A-Z, a-z, 0-9 and '-'", "$insert_id")
-            insert_id = raw_insert_id
+        insert_id = checked_insert_id(raw.get("$insert_id"))
         project_id = project_of(raw.get("$token", raw.get("token")), ctx, "$token")
         key = raw.get("$group_key")
         if type(key) is not str or not key.strip():

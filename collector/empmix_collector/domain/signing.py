@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from empmix_web.ids import DEVICE_PREFIX
+
 __all__ = ["SIGNATURE_PROPERTY", "sign_identity", "signature_matches", "unverified"]
 
 SIGNATURE_PROPERTY = "$identity_signature"
 """Event property holding the signature (removed before the event is stored)."""
-_DEVICE_PREFIX = "$device:"
 _MAX_SIGNATURE_LENGTH = 128
 
 
@@ -57,6 +58,6 @@ def unverified(key: bytes | None, endpoint: str, from_id: str, to_id: str, signa
         return f"no {SIGNATURE_PROPERTY} for {to_id[:80]!r}"
     if not signature_matches(key, to_id, signature):
         return f"{SIGNATURE_PROPERTY} is not the signature of {to_id[:80]!r}"
-    if not from_id.startswith(_DEVICE_PREFIX):
+    if not from_id.startswith(DEVICE_PREFIX):
         return f"{from_id[:80]!r} is not an anonymous $device: id; only $merge through /import joins it to a user"
     return None

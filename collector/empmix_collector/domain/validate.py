@@ -37,6 +37,7 @@ from empmix_collector.domain.values import Invalid as _Invalid
 from empmix_collector.domain.values import clean_object as _clean_object
 from empmix_collector.domain.values import safe_text as _safe_text
 from empmix_collector.domain.wire import dumps_json
+from empmix_web.ids import DEVICE_PREFIX, MAX_ID_LENGTH, is_insert_id
 
 __all__ = [
     "MAX_EVENT_NAME_LENGTH",
@@ -45,7 +46,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LIST_LENGTH",
     "MAX_KEY_LENGTH",
-    "MAX_ID_LENGTH",
     "MAX_RECORD_BYTES",
     "MIN_TIME_MS",
     "FUTURE_TOLERANCE_MS",
@@ -56,15 +56,13 @@ __all__ = [
     "EventRecord",
     "validate_event",
     "to_ms",
-    "DEVICE_PREFIX",
-    "INSERT_ID",
+    "INSERT_ID_RULE",
+    "checked_insert_id",
     "as_id",
     "project_of",
 ]
 
 MAX_EVENT_NAME_LENGTH = 255
-MAX_ID_LENGTH = 255
-"""distinct_id / $distinct_id longer than this: the record is rejected."""
 MAX_RECORD_BYTES = 1024 * 1024
 """Serialized properties of one record (Mixpanel: 1 MB per event)."""
 MIN_TIME_MS = 31_536_000_000
@@ -73,9 +71,8 @@ FUTURE_TOLERANCE_MS = 3_600_000
 """More than 1 h in the future: clamped to now and flagged ``$time_clamped``."""
 SECONDS_THRESHOLD = 100_000_000_000
 """``time`` below this is in seconds (year 5138), at or above in milliseconds."""
-DEVICE_PREFIX = "$device:"
-
-INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+INSERT_ID_RULE = "$insert_id must be 1-36 characters of A-Z, a-z, 0-9 and '-'"
+"""The rejection reason for a bad ``$insert_id`` (the rule is ``empmix_web.ids.is_insert_id``)."""
 _IDENTITY_EVENTS = ("$identify", "$create_alias", "$merge")
 
 
@@ -125,6 +122,15 @@ def to_ms(value: Any) -> int | None:
     if abs(number) < SECONDS_THRESHOLD:
         number = number * 1000
     return int(round(number))
+
+
+def checked_insert_id(value: Any) -> str | None:
+    """A record's ``$insert_id`` (``None`` when it has none); a malformed one is refused."""
+    if value is None:
+        return None
+    if type(value) is str and is_insert_id(value):
+        return value
+    raise _Invalid(INSERT_ID_RULE, "$insert_id")
 
 
 def as_id(value: Any, name: str) -> str:
@@ -305,11 +311,7 @@ def validate_event(raw: Any, index: int, ctx: Context, text: str | None = None) 
             text = None  # the text holds no properties object to slice
         elif type(props) is not dict:
             raise _Invalid("properties must be a JSON object", "properties")
-        raw_insert_id = props.get("$insert_id")
-        if raw_insert_id is not None:
-            if type(raw_insert_id) is not str or INSERT_ID.fullmatch(raw_insert_id) is None:
-                raise _Invalid("$insert_id must be 1-36 characters of A-Z, a-z, 0-9 and '-'", "$insert_id")
-            insert_id = raw_insert_id
+        insert_id = checked_insert_id(props.get("$insert_id"))
         event = raw.get("event")
         if type(event) is not str or not event:
             raise _Invalid("event must be a non-empty string", "event")

@@ -35,6 +35,9 @@ __all__ = [
     "MAX_IMPORT_BODY_BYTES",
     "MAX_RECORDS",
     "WireError",
+    "MalformedBody",
+    "BodyTooLarge",
+    "UnsupportedEncoding",
     "Payload",
     "decode_body",
     "loads_json",
@@ -44,30 +47,40 @@ __all__ = [
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
-"""Cap for ``/track`` and ``/engage`` bodies (after inflating) -> 413."""
+"""Cap for ``/track`` and ``/engage`` bodies (after inflating): past it, :class:`BodyTooLarge`."""
 MAX_IMPORT_BODY_BYTES = 10 * 1024 * 1024
-"""Cap for ``/import`` bodies (after inflating) -> 413."""
+"""Cap for ``/import`` bodies (after inflating): past it, :class:`BodyTooLarge`."""
 MAX_RECORDS = 2000
-"""Records per request (Mixpanel's limit) -> 413."""
+"""Records per request (Mixpanel's limit): past it, :class:`BodyTooLarge`."""
 
 _PARAMS = ("verbose", "ip", "strict", "token", "project_id")
 
 
 class WireError(Exception):
-    """The request as a whole cannot be used.
+    """The request as a whole cannot be used; the subclass says why (the HTTP layer picks the status).
 
     Attributes:
-        status: the HTTP status to answer (400, 413 or 415).
         message: what was wrong, for the reply's ``error`` field.
     """
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
-        self.status = status
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
         self.message = message
 
     def __repr__(self) -> str:
-        return f"WireError(status={self.status!r}, message={self.message!r})"
+        return f"{type(self).__name__}(message={self.message!r})"
+
+
+class MalformedBody(WireError):
+    """The body cannot be read as records (not JSON, not UTF-8, a broken stream, no records)."""
+
+
+class BodyTooLarge(WireError):
+    """The body, once inflated, or its number of records is over a cap."""
+
+
+class UnsupportedEncoding(WireError):
+    """The body's ``Content-Encoding`` is not one this collector inflates."""
 
 
 @dataclass
@@ -100,8 +113,9 @@ def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
     """Undo ``Content-Encoding``, refusing more than ``max_bytes`` of output.
 
     Raises:
-        WireError: 413 past the cap (a gzip bomb), 400 for a broken stream,
-            415 for an encoding we do not speak.
+        BodyTooLarge: past the cap (a gzip bomb).
+        MalformedBody: a broken stream.
+        UnsupportedEncoding: an encoding we do not speak.
     """
     if not encoding:
         return body
@@ -114,18 +128,18 @@ def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
         elif coding == "deflate":
             wbits = zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS
         else:
-            raise WireError(415, f"Content-Encoding {coding!r} is not supported (use gzip)")
+            raise UnsupportedEncoding(f"Content-Encoding {coding!r} is not supported (use gzip)")
         inflater = zlib.decompressobj(wbits)
         try:
             out = inflater.decompress(body, max_bytes + 1)
             if len(out) <= max_bytes and not inflater.unconsumed_tail:
                 out += inflater.flush()
         except zlib.error as exc:
-            raise WireError(400, f"body is not valid {coding} data: {exc}") from None
+            raise MalformedBody(f"body is not valid {coding} data: {exc}") from None
         if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise WireError(413, f"inflated body larger than {max_bytes} bytes")
+            raise BodyTooLarge(f"inflated body larger than {max_bytes} bytes")
         if not inflater.eof:
-            raise WireError(400, f"body is a truncated {coding} stream")
+            raise MalformedBody(f"body is a truncated {coding} stream")
         body = out
     return body
 
@@ -134,21 +148,21 @@ def _decode_text(body: bytes) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WireError(400, f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+        raise MalformedBody(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
 
 
 def _parse_json_text(text: str, what: str) -> _Parsed:
     try:
         return split_json(text)
     except ValueError as exc:
-        raise WireError(400, f"{what} is not valid JSON: {exc}") from None
+        raise MalformedBody(f"{what} is not valid JSON: {exc}") from None
 
 
 def _decode_data_value(value: str) -> _Parsed:
     """A ``data=`` value: JSON, or base64 of JSON (mixpanel-browser to custom hosts)."""
     stripped = value.strip()
     if not stripped:
-        raise WireError(400, "the data parameter is empty")
+        raise MalformedBody("the data parameter is empty")
     if stripped[0] in "[{":
         return _parse_json_text(stripped, "data")
     # '+' sent unescaped in a form body arrives as ' '; url-safe base64 uses -_
@@ -157,7 +171,7 @@ def _decode_data_value(value: str) -> _Parsed:
     try:
         raw = base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
-        raise WireError(400, "the data parameter is neither JSON nor base64-encoded JSON") from None
+        raise MalformedBody("the data parameter is neither JSON nor base64-encoded JSON") from None
     return _parse_json_text(_decode_text(raw), "base64-decoded data")
 
 
@@ -189,7 +203,7 @@ def _parse_form(text: str, params: dict[str, str]) -> _Parsed:
     data: str | None = None
     fields = text.split("&")
     if len(fields) > _MAX_FORM_FIELDS:
-        raise WireError(400, f"form body has more than {_MAX_FORM_FIELDS} fields")
+        raise MalformedBody(f"form body has more than {_MAX_FORM_FIELDS} fields")
     try:
         for field_text in fields:
             if not field_text:
@@ -201,9 +215,9 @@ def _parse_form(text: str, params: dict[str, str]) -> _Parsed:
             elif key in _PARAMS:
                 params[key] = form_unquote(value)
     except UnicodeDecodeError as exc:
-        raise WireError(400, f"form body is not UTF-8 once decoded: {exc.reason}") from None
+        raise MalformedBody(f"form body is not UTF-8 once decoded: {exc.reason}") from None
     if data is None:
-        raise WireError(400, "form body has no data parameter")
+        raise MalformedBody("form body has no data parameter")
     return _decode_data_value(data)
 
 
@@ -222,7 +236,7 @@ def _sniff(text: str, params: dict[str, str]) -> _Parsed:
     """Bodies without a useful Content-Type (text/plain from sendBeacon, none at all)."""
     stripped = text.strip()
     if not stripped:
-        raise WireError(400, "body is empty")
+        raise MalformedBody("body is empty")
     if stripped[0] in "[{":
         return _parse_json_text(stripped, "body")
     if "=" in stripped and ("data=" in stripped or "&" in stripped):
@@ -253,7 +267,9 @@ def decode_body(
         The payload. A single JSON object is a one-record batch.
 
     Raises:
-        WireError: 400 malformed, 413 too large or too many records, 415 unknown encoding.
+        MalformedBody: the body cannot be read as records.
+        BodyTooLarge: too large, or too many records.
+        UnsupportedEncoding: an unknown ``Content-Encoding``.
     """
     params: dict[str, str] = {}
     body = inflate(body, content_encoding, max_bytes)
@@ -263,7 +279,7 @@ def decode_body(
         value, texts = _parse_form(text.strip(), params)
     elif media in ("application/json", "text/json") or media.endswith("+json"):
         if not text.strip():
-            raise WireError(400, "body is empty")
+            raise MalformedBody("body is empty")
         value, texts = _parse_json_text(text, "body")
     elif media in ("application/x-ndjson", "application/jsonl", "application/x-jsonlines"):
         value, texts = _parse_ndjson(text)
@@ -277,11 +293,11 @@ def decode_body(
     elif isinstance(value, list):
         records = value
     else:
-        raise WireError(400, f"body must hold a JSON array of records or one record object, not {type(value).__name__}")
+        raise MalformedBody(f"body must hold a JSON array of records or one record object, not {type(value).__name__}")
     if not records:
-        raise WireError(400, "body holds no records")
+        raise MalformedBody("body holds no records")
     if len(records) > max_records:
-        raise WireError(413, f"{len(records)} records in one request; the limit is {max_records}")
+        raise BodyTooLarge(f"{len(records)} records in one request; the limit is {max_records}")
     return Payload(records=records, params=params, texts=texts)
 
 

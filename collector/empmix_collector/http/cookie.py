@@ -32,8 +32,9 @@ from empmix_collector.domain.cookie import (
     site_of,
 )
 from empmix_collector.domain.wire import WireError, dumps_json
+from empmix_collector.http.errors import wire_status
 from empmix_collector.http.hosts import host_only
-from empmix_collector.http.ingest import _read_body
+from empmix_collector.http.inputs import read_body
 from empmix_collector.settings import Settings
 from empmix_collector.store.base import Store
 
@@ -88,9 +89,9 @@ class CookieEndpoint:
         if problem is not None:
             return _reply(403, problem)
         try:
-            body = await _read_body(request, MAX_COOKIE_BODY_BYTES)
+            body = await read_body(request, MAX_COOKIE_BODY_BYTES)
         except WireError as exc:
-            return _reply(exc.status, exc.message)
+            return _reply(wire_status(exc), exc.message)
         except ClientDisconnect:
             return Response(status_code=400)
         if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):

@@ -31,10 +31,10 @@ from typing import Any
 from starlette.requests import Request
 
 from empmix_collector.domain import cookieless as ck
-from empmix_collector.domain.validate import INSERT_ID
 from empmix_collector.domain.wire import Payload
 from empmix_collector.settings import Settings
 from empmix_collector.store.base import Store
+from empmix_web.ids import is_insert_id
 
 __all__ = ["CookielessIds"]
 
@@ -89,7 +89,7 @@ def _inspect(index: int, raw: Any, endpoint: str, projects: dict[str, int], defa
             sent = props.get("$insert_id")
             if sent is None:
                 reset_id = uuid.uuid4().hex
-            elif type(sent) is str and INSERT_ID.fullmatch(sent):
+            elif is_insert_id(sent):
                 reset_id = sent  # else validation refuses the record: no reset
         link = props.get(ck.LINK_KEY) is True and props.get("$device_id") not in (None, "")
     if not fields and reset_id is None and not link:

@@ -7,19 +7,19 @@ handler's task; the store turns that cancellation into an interrupt of the runni
 
 Example::
 
-    return await unless_gone(request, handler(request, project))
+    Route("/api/funnel", while_connected(api.funnel))   # or: await unless_gone(request, work)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["unless_gone", "CLIENT_GONE"]
+__all__ = ["unless_gone", "while_connected", "CLIENT_GONE"]
 
 CLIENT_GONE = 499
 """Status of the reply no one reads (nginx's "client closed request"; never sent on a live connection)."""
@@ -49,3 +49,14 @@ async def unless_gone(request: Request, work: Awaitable[Response]) -> Response:
     if task.cancelled():
         return Response(status_code=CLIENT_GONE)
     return task.result()
+
+
+def while_connected(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint``, cancelled when its client disconnects (its errors pass through unchanged)."""
+
+    async def run(request: Request) -> Response:
+        return await unless_gone(request, endpoint(request))
+
+    run.__name__ = getattr(endpoint, "__name__", "endpoint")
+    run.__doc__ = endpoint.__doc__
+    return run

@@ -23,10 +23,7 @@ failed, PostgreSQL unreachable); nothing of that request was acknowledged.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
-import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +42,8 @@ from empmix_collector.domain.validate import Context
 from empmix_collector.domain.wire import (
     MAX_BODY_BYTES,
     MAX_IMPORT_BODY_BYTES,
+    BodyTooLarge,
+    MalformedBody,
     WireError,
     decode_body,
     dumps_json,
@@ -53,10 +52,12 @@ from empmix_collector.domain.wire import (
     summarize,
 )
 from empmix_collector.http.cookieless import CookielessIds
+from empmix_collector.http.errors import wire_status
+from empmix_collector.http.inputs import read_body, secret_matches
 from empmix_collector.settings import Settings
 from empmix_collector.store.base import Store, StoreError
 
-__all__ = ["Ingest", "secret_matches"]
+__all__ = ["Ingest"]
 
 log = logging.getLogger("empmix_collector.ingest")
 T = TypeVar("T")
@@ -80,45 +81,6 @@ _STATUS_TEXT = {
 }
 
 
-def secret_matches(authorization: str | None, secret: str | None) -> bool:
-    """``Authorization`` carries the secret: HTTP Basic with the secret as user name
-    (any password, Mixpanel sends it empty) or ``Bearer SECRET``."""
-    if secret is None or not authorization:
-        return False
-    scheme, _, value = authorization.strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer":
-        offered = value
-    elif scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
-            return False
-        offered = decoded.partition(":")[0]
-    else:
-        return False
-    return hmac.compare_digest(offered.encode("utf-8", "replace"), secret.encode("utf-8"))
-
-
-async def _read_body(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise WireError(400, "Content-Length is not a number") from None
-        if length > cap:
-            raise WireError(413, f"body larger than {cap} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > cap:
-            raise WireError(413, f"body larger than {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -126,9 +88,9 @@ def _query_body(query: Mapping[str, str], cap: int) -> bytes:
     """The form body a ``GET ...?data=...`` stands for."""
     data = query.get("data")
     if not data:
-        raise WireError(400, "a GET needs ?data= with the records (JSON or base64 of it)")
+        raise MalformedBody("a GET needs ?data= with the records (JSON or base64 of it)")
     if len(data) > cap:
-        raise WireError(413, f"data larger than {cap} bytes")
+        raise BodyTooLarge(f"data larger than {cap} bytes")
     return urlencode({"data": data}).encode("ascii")
 
 
@@ -222,13 +184,13 @@ class Ingest:
             if request.method == "GET":  # Mixpanel's GET transport: ?data=<JSON or base64>
                 body, content_type, encoding = _query_body(query, cap), _FORM, None
             else:
-                body = await _read_body(request, cap)
+                body = await read_body(request, cap)
                 content_type, encoding = request.headers.get("content-type"), request.headers.get("content-encoding")
             heavy = len(body) > OFF_LOOP_BYTES or bool(encoding)
             decode = functools.partial(decode_body, body, content_type, encoding, query=query, max_bytes=cap)
             payload = await self._off_loop(heavy, decode)
         except WireError as exc:
-            return self._error(endpoint, exc.status, exc.message, is_true(query.get("verbose")))
+            return self._error(endpoint, wire_status(exc), exc.message, is_true(query.get("verbose")))
         except ClientDisconnect:
             return Response(status_code=400)
         verbose = payload.verbose
