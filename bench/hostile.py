@@ -12,8 +12,10 @@ public token, and an overload of large batches, each with a same-run reference.
    ≤ 400), the side ``/track`` p99 (``overload_track_p99_ms``, goal ≤ 200) and the 503s
    (``overload_shed_503``, goal > 0); acknowledged = stored is checked.
 
-The funnel flood of the issue (``hostile_funnels_*``) is not measured here yet: those keys are
-``None``.
+4. **Funnel flood** (``bench/funnel_flood.py``). 16 clients ask for funnels over 10^6 events
+   (quick: 20,000) filled straight into the database: ``hostile_funnels_persons_ms`` is the p99
+   of ``GET /api/persons/{id}`` meanwhile (goal ≤ 1000), ``hostile_funnels_rss_mb`` the
+   collector's peak RSS (goal ≤ 500).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench import funnel_flood
 from bench.common import CollectorProcess, count_events
 from bench.loadgen import LoadResult, run_load
 
@@ -182,6 +185,9 @@ def run(work: Path, duration_s: float, quick: bool) -> dict[str, Any]:
             "acknowledged": acknowledged,
             "stored": stored,
         }
+    out["funnels"] = funnel_flood.run(
+        work / "funnels", events=20_000 if quick else 1_000_000, clients=16, duration_s=max(duration_s, 2.0)
+    )
     return out
 
 
@@ -190,13 +196,19 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     flood = result.get("flood") or {}
     over = result.get("overload") or {}
     holds = result.get("writer_hold_ms") or {}
+    funnels = result.get("funnels") or {}
     return {
         "hostile_max_writer_hold_ms": max(holds.values()) if holds else None,
         "hostile_max_writer_hold_goal_ms": 100,
         "hostile_track_p99_ms": (flood.get("side") or {}).get("p99_ms"),
         "hostile_track_p99_reference_ms": (flood.get("side_reference") or {}).get("p99_ms"),
-        "hostile_funnels_persons_ms": None,
-        "hostile_funnels_rss_mb": None,
+        "hostile_funnels_persons_ms": (funnels.get("persons") or {}).get("p99_ms"),
+        "hostile_funnels_persons_reference_ms": (funnels.get("persons_reference") or {}).get("p99_ms"),
+        "hostile_funnels_persons_goal_ms": 1000,
+        "hostile_funnels_rss_mb": funnels.get("peak_rss_mb"),
+        "hostile_funnels_rss_reference_mb": funnels.get("idle_rss_mb"),
+        "hostile_funnels_rss_goal_mb": 500,
+        "hostile_funnels_track_p99_ms": (funnels.get("side_track") or {}).get("p99_ms"),
         "overload_rss_mb": over.get("peak_rss_mb"),
         "overload_rss_reference_mb": over.get("idle_rss_mb"),
         "overload_track_p99_ms": (over.get("side") or {}).get("p99_ms"),
@@ -222,6 +234,11 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"| overload: side `/track` p99, ms | {s['overload_track_p99_ms']} | "
         f"{s['overload_track_p99_reference_ms']} | ≤ 200 |",
         f"| overload: requests shed with 503 | {s['overload_shed_503']} | | > 0 |",
+        f"| funnel flood: `GET /api/persons/{{id}}` p99, ms | {s['hostile_funnels_persons_ms']} | "
+        f"{s['hostile_funnels_persons_reference_ms']} (no flood) | ≤ 1000 |",
+        f"| funnel flood: peak RSS, MB | {s['hostile_funnels_rss_mb']} | "
+        f"{s['hostile_funnels_rss_reference_mb']} (idle) | ≤ 500 |",
+        f"| funnel flood: side `/track` p99, ms | {s['hostile_funnels_track_p99_ms']} | | ≤ 50 |",
         f"| overload: acknowledged = stored | {s['overload_acknowledged_equals_stored']} | | yes |",
     ]
     return lines

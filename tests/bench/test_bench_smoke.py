@@ -44,7 +44,8 @@ def test_summary_json_has_the_headline_numbers(quick: dict[str, Any]) -> None:
     sizes = summary["wheel_size_goals"]  # issue 21: reported against the same run's references, not asserted
     assert sizes["pyodide_wheel_bytes"]["goal_max"] == summary["wheel_bytes"] == sizes["wheel_bytes"]["value"]
     assert sizes["wheel_bytes"]["goal_max"] == summary["mixpanel_min_js_gzip_bytes"]
-    for key in ("hostile_max_writer_hold_ms", "hostile_track_p99_ms", "overload_rss_mb", "overload_track_p99_ms"):
+    for key in ("hostile_max_writer_hold_ms", "hostile_track_p99_ms", "overload_rss_mb", "overload_track_p99_ms",
+                "hostile_funnels_persons_ms", "hostile_funnels_rss_mb"):
         assert _positive(summary[key]), key  # issue 18's figures (goals are reported, not asserted)
     assert summary["overload_acknowledged_equals_stored"] is True and summary["overload_shed_503"] >= 0
     assert _positive(summary["validation_us_per_record"])

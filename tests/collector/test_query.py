@@ -332,9 +332,8 @@ def test_one_pass_funnel_matches_the_greedy_reference(
 
 
 def test_funnel_counted_by_the_store_matches_the_python_reference(client: Collector) -> None:
-    """PostgreSQL counts funnels in SQL (window functions), SQLite in Python
-    (``analysis.funnel_counts``): on tangled data, both agree with the count made here from
-    the records as sent (``_expected_funnel``), not with the store's own code."""
+    """Both stores count funnels in SQL (window functions): on tangled data, both agree with the
+    count made here from the records as sent (``_expected_funnel``), not with the store's own code."""
     import random
 
     rng = random.Random(7)
@@ -372,3 +371,79 @@ def test_funnel_counted_by_the_store_matches_the_python_reference(client: Collec
             expected = _expected_funnel(records, person_of if by == "person" else None, names, lo, hi, window)
             assert got == expected, (names, lo, hi, window, by)
             assert expected[0] > 0 or names[0] == "x" or lo is not None
+
+
+def _tangled_records(t0: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """400 events over 24 ids with few distinct times (many ties, ordered by arrival), and the
+    person each id belongs to: half the devices are linked to a user."""
+    import random
+
+    rng = random.Random(7)
+    ids = [f"u{i}" for i in range(12)] + [f"$device:d{i}" for i in range(12)]
+    records = [at(rng.choice("abcx"), rng.choice(ids), t0 + rng.randrange(12) * MIN) for _ in range(400)]
+    person = {i: i for i in ids}
+    for i in range(0, 12, 2):
+        records.append(at("$identify", f"u{i}", t0 + 30 * MIN, **{"$anon_distinct_id": f"$device:d{i}"}))
+        person[f"$device:d{i}"] = f"u{i}"
+    return records, person
+
+
+def _by_key(records: list[dict[str, Any]], person: dict[str, str], by: str) -> dict[str, list[tuple[int, str]]]:
+    """Each key's (time, event) in (time, arrival) order, computed from the records themselves."""
+    keyed: dict[str, list[tuple[int, int, str]]] = {}
+    for n, record in enumerate(records):
+        props = record["properties"]
+        key = props["distinct_id"] if by == "distinct_id" else person[props["distinct_id"]]
+        keyed.setdefault(key, []).append((props["time"], n, record["event"]))
+    return {key: [(t, name) for t, _, name in sorted(rows)] for key, rows in keyed.items()}
+
+
+def _reference_retention(
+    events: dict[str, list[tuple[int, str]]], born: str, returned: str, lo: int, hi: int, size: int
+) -> list[dict[str, Any]]:
+    """Cohort table from the rules in docs/collector.md, on each key's (time, event) list (days)."""
+    births = {k: min(t for t, n in ev if n == born and lo <= t <= hi) for k, ev in events.items()
+              if any(n == born and lo <= t <= hi for t, n in ev)}  # fmt: skip
+    if not births:
+        return []
+    starts = {k: t - t % size for k, t in births.items()}
+    first = min(starts.values())
+    returns = [(k, t) for k, ev in events.items() for t, n in ev if n == returned and t >= first]
+    last = max([*births.values(), *(t for _, t in returns)])
+    table = []
+    for start in sorted(set(starts.values())):
+        members = {k for k, s in starts.items() if s == start}
+        counts = [0] * ((last - start) // size + 1)
+        for period in range(len(counts)):
+            lo_t, hi_t = start + period * size, start + (period + 1) * size
+            counts[period] = len({k for k, t in returns if k in members and lo_t <= t < hi_t})
+        table.append({"start": start, "size": len(members), "returned": counts})
+    return table
+
+
+def test_retention_counted_by_the_store_matches_an_independent_reference(client: Collector) -> None:
+    t0 = D0 + 10 * HOUR
+    records, person = _tangled_records(t0)
+    spread = [  # the same ids over ten days, so cohorts and periods are many
+        at(r["event"], r["properties"]["distinct_id"], r["properties"]["time"] + (n % 10) * DAY - 9 * HOUR)
+        for n, r in enumerate(records)
+        if r["event"] != "$identify"
+    ] + [r for r in records if r["event"] == "$identify"]
+    load(client, spread)
+    for born, returned, lo, hi in [("a", "b", None, None), ("b", "b", None, None), ("c", "a", D0 + DAY, D0 + 4 * DAY)]:
+        for by in ("person", "distinct_id"):
+            params: dict[str, Any] = {"born": born, "returned": returned, "by": by}
+            if lo is not None:
+                params.update({"from": lo, "to": hi})
+            got = client.get("/api/retention", **params)
+            assert got.status_code == 200, got.text
+            expected = _reference_retention(
+                _by_key(spread, person, by),
+                born,
+                returned,
+                -(2**62) if lo is None else lo,
+                2**62 if hi is None else hi,
+                DAY,
+            )
+            assert got.json()["cohorts"] == expected, (born, returned, lo, by)
+            assert len(expected) > 1

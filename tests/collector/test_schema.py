@@ -137,9 +137,9 @@ def test_a_postgres_database_at_version_1_is_upgraded_in_place(new_db: Callable[
     store = PostgresStore(target, [TOKEN])
     store.open()
     try:
-        from empmix_collector.store import reads
+        from empmix_collector.store import funnels
 
-        assert store.read_sync(reads.funnel, store.projects[TOKEN], ["view"], None, None, 10, "person") == [
+        assert store.read_sync(funnels.funnel, store.projects[TOKEN], ["view"], None, None, 10, "person") == [
             {"event": "view", "count": 1}
         ]
     finally:

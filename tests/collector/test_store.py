@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from empmix_collector.domain import validate
-from empmix_collector.domain.records import EventRecord, WriteBatch
+from empmix_collector.domain.records import EventRecord, WriteBatch, WriteResult
 from empmix_collector.store.base import StoreBusy, StoreClosed, StoreError
 from empmix_collector.store.sqlite import SqliteStore, connect
 from empmix_collector.store.sqlstore import SqlStore
@@ -220,3 +220,40 @@ def test_a_small_batch_goes_into_the_next_group_before_large_ones(store: SqlStor
     assert set(done) == {"small", "large0", "large1", "large2", "large3", "large4"}
     assert done.index("small") < done.index("large4")  # it did not wait behind every large batch
     assert _count(target) == 10 + 5 * 5000 + 1
+
+
+def test_profile_heavy_batches_go_one_group_each() -> None:
+    """Four 2,000-record /engage batches queued behind a busy writer are committed in four
+    groups, not one; a one-event batch joins the first of them (store-independent: a fake commit)."""
+    from empmix_collector.store.writer import MAX_GROUP_PROFILE_RECORDS, GroupWriter
+
+    entered, release, groups = threading.Event(), threading.Event(), []
+
+    def commit(batches: list[WriteBatch], isolated: bool) -> list[Any]:
+        if not groups:
+            entered.set()
+            release.wait(20)  # the first group holds the writer while the rest queue
+        groups.append([(len(b.profiles), len(b.events)) for b in batches])
+        return [WriteResult() for _ in batches]
+
+    writer = GroupWriter(commit)
+    writer.start()
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(writer.submit(WriteBatch(events=[object()])))  # type: ignore[list-item]
+        deadline = time.monotonic() + 10
+        while not entered.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        heavy = [WriteBatch(profiles=[object()] * MAX_GROUP_PROFILE_RECORDS) for _ in range(4)]  # type: ignore[list-item]
+        writes = [asyncio.ensure_future(writer.submit(batch)) for batch in heavy]
+        writes.append(asyncio.ensure_future(writer.submit(WriteBatch(events=[object()]))))  # type: ignore[list-item]
+        while writer.pending < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(first, *writes)
+
+    try:
+        run(scenario)
+    finally:
+        writer.stop()
+    assert groups == [[(0, 1)], [(2000, 0), (0, 1)], [(2000, 0)], [(2000, 0)], [(2000, 0)]]

@@ -299,11 +299,26 @@ class ProfileState:
 
 
 def _without(items: list[Any], value: Any, value_key: Any) -> list[Any]:
-    """``items`` without any item equal to ``value`` (JSON semantics, as :func:`item_key`)."""
+    """``items`` without any item equal to ``value`` (JSON semantics, as :func:`item_key`).
+
+    A scalar is found by ``list.index`` (a C loop: a Python loop over 1000 items took about 1 ms,
+    which 2,000 ``$remove`` records made a 250 ms writer hold), then its type is checked, since
+    Python's ``==`` makes ``1``, ``1.0`` and ``True`` equal where JSON does not."""
     kind = type(value)
     if kind is list or kind is dict:
         return [item for item in items if item_key(item) != value_key]
-    return [item for item in items if not (type(item) is kind and item == value)]
+    out: list[Any] = []
+    start = 0
+    while True:
+        try:
+            at = items.index(value, start)
+        except ValueError:
+            out.extend(items[start:])
+            return out
+        out.extend(items[start:at])
+        if type(items[at]) is not kind:
+            out.append(items[at])  # equal in Python only (1 and True): kept
+        start = at + 1
 
 
 def _new_items(index: set[Any], items: list[Any]) -> list[Any]:

@@ -23,6 +23,7 @@ from empmix_collector.http.api import QueryAPI
 from empmix_collector.http.boot import BOOT_PATH, BootScript
 from empmix_collector.http.cookie import CookieEndpoint
 from empmix_collector.http.cors import CORSMiddleware
+from empmix_collector.http.disconnect import while_connected
 from empmix_collector.http.errors import ERROR_REPLIES
 from empmix_collector.http.hosts import HostGuard
 from empmix_collector.http.ingest import Ingest
@@ -70,18 +71,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         routes.append(Route(path + "/", endpoint, methods=methods))
         paths.update((path, path + "/"))
     routes += [
-        Route("/api/persons", api.persons, methods=["GET"]),
-        Route("/api/persons/{distinct_id:path}/events", api.person_events, methods=["GET"]),
-        Route("/api/persons/{distinct_id:path}/sessions", api.person_sessions, methods=["GET"]),
-        Route("/api/groups", api.groups, methods=["GET"]),
-        Route("/api/groups/{group_key}/{group_id:path}", api.group, methods=["GET"]),
-        Route("/api/persons/{distinct_id:path}", api.person, methods=["GET"]),
-        Route("/api/events", api.events, methods=["GET"]),
-        Route("/api/merges", api.merges, methods=["GET"]),
-        Route("/api/funnel", api.funnel, methods=["GET"]),
-        Route("/api/retention", api.retention, methods=["GET"]),
-        Route("/api/startup", api.startup, methods=["GET"]),
-        Route("/api/cookieless", api.cookieless, methods=["GET"]),
+        Route("/api/persons", while_connected(api.persons), methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}/events", while_connected(api.person_events), methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}/sessions", while_connected(api.person_sessions), methods=["GET"]),
+        Route("/api/groups", while_connected(api.groups), methods=["GET"]),
+        Route("/api/groups/{group_key}/{group_id:path}", while_connected(api.group), methods=["GET"]),
+        Route("/api/persons/{distinct_id:path}", while_connected(api.person), methods=["GET"]),
+        Route("/api/events", while_connected(api.events), methods=["GET"]),
+        Route("/api/merges", while_connected(api.merges), methods=["GET"]),
+        Route("/api/funnel", while_connected(api.funnel), methods=["GET"]),
+        Route("/api/retention", while_connected(api.retention), methods=["GET"]),
+        Route("/api/startup", while_connected(api.startup), methods=["GET"]),
+        Route("/api/cookieless", while_connected(api.cookieless), methods=["GET"]),
     ]
     if settings.site_dir is not None:
         routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            ingest.close()
             await asyncio.to_thread(store.close)
 
     app = Starlette(

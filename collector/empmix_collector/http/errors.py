@@ -11,6 +11,7 @@ Handlers raise; nothing below the HTTP layer knows a status code:
 :class:`LoopbackOnly`                 403     ``/api`` from another machine, without ``--secret``
 :class:`NotFound`                     404     an unknown token, person or group
 ``store.base.QueryTooLong``           503     a read ran past its time limit
+``store.base.QueryTooBig``            413     a read past its row or cell limit
 ``store.base.StoreError``             503     the database is unavailable (``Retry-After: 1``)
 ====================================  ======  ===================================================
 
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from empmix_collector.domain.wire import BodyTooLarge, MalformedBody, UnsupportedEncoding, WireError
-from empmix_collector.store.base import QueryTooLong, StoreError
+from empmix_collector.store.base import QueryTooBig, QueryTooLong, StoreError
 
 __all__ = [
     "ApiError",
@@ -102,6 +103,8 @@ async def error_reply(request: Request, error: Exception) -> Response:
         headers.update(error.headers)
     elif isinstance(error, QueryTooLong):
         status, message = 503, str(error)
+    elif isinstance(error, QueryTooBig):
+        status, message = 413, str(error)
     elif isinstance(error, StoreError):
         status, message = 503, f"store unavailable: {error}"
         headers["Retry-After"] = "1"

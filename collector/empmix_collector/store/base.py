@@ -32,12 +32,22 @@ __all__ = [
     "StoreUnavailable",
     "SchemaTooNew",
     "QueryTooLong",
+    "QueryTooBig",
+    "QueryGone",
     "QUERY_TIME_LIMIT_S",
+    "QUERY_ROW_LIMIT",
+    "RETENTION_CELL_LIMIT",
     "is_postgres_url",
 ]
 
 QUERY_TIME_LIMIT_S = 30.0
 """A read of the query API running longer is cancelled (``QueryTooLong``, answered 503)."""
+
+QUERY_ROW_LIMIT = 2_000_000
+"""A funnel or retention query may read at most this many events (those of its event names in its
+time range); past it the query is refused (``QueryTooBig``, answered 413) before it runs."""
+RETENTION_CELL_LIMIT = 1_000_000
+"""A retention table may hold at most this many numbers (cohorts x periods); past it ``QueryTooBig``."""
 
 JSON = dict[str, Any]
 
@@ -62,6 +72,15 @@ class StoreUnavailable(StoreError):
 
 class QueryTooLong(StoreError):
     """A read ran past :data:`QUERY_TIME_LIMIT_S` and was cancelled."""
+
+
+class QueryTooBig(StoreError):
+    """A read would go past :data:`QUERY_ROW_LIMIT` or :data:`RETENTION_CELL_LIMIT`: refused
+    (answered 413; narrow the time range or use a larger unit)."""
+
+
+class QueryGone(StoreError):
+    """A read was cancelled because no one waits for it any more (its HTTP client went away)."""
 
 
 class SchemaTooNew(StoreError):

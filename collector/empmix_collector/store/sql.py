@@ -40,8 +40,9 @@ class Sql(Protocol):
     """Prefix that keeps the planner off an index on a column (SQLite ``+``, else empty)."""
     person_key: str
     """Expression: the person of ``m``/``e``, or ``'d:' || distinct_id`` when none; sortable."""
-    funnel_in_sql: bool
-    """Funnels are counted by the database (window functions) rather than in Python."""
+    person_partition: tuple[str, str]
+    """How a funnel partitions events by person (``m``/``e``, the person or the raw distinct id
+    when it has none): (select list naming the key columns, the list of those columns)."""
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of ``sql``."""

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from empmix_collector.domain.records import WriteBatch, WriteResult
-from empmix_collector.store import reads, startup
-from empmix_collector.store.base import JSON, StoreClosed
+from empmix_collector.store import funnels, reads, startup
+from empmix_collector.store import retention as retention_reads
+from empmix_collector.store.base import JSON, QueryGone, StoreClosed
+from empmix_collector.store.cancel import ReadCancel
 from empmix_collector.store.cookieless import CookielessMixin
 from empmix_collector.store.sql import Sql
 from empmix_collector.store.writer import GroupWriter
@@ -24,6 +27,7 @@ from empmix_collector.store.writer import GroupWriter
 __all__ = ["SqlStore", "register_projects", "HEAVY_READERS", "LIGHT_READERS"]
 
 T = TypeVar("T")
+log = logging.getLogger("empmix_collector.store")
 
 HEAVY_READERS = 2
 """Threads for the reads that scan many events (funnels, retention, group lists): at most this
@@ -43,6 +47,8 @@ class SqlStore(CookielessMixin):
         self.projects: dict[str, int] = {}
         self._writer: GroupWriter | None = None
         self._pools: dict[bool, ThreadPoolExecutor] = {}
+        self.interrupted_reads = 0
+        """Reads stopped in the database because no one waited for them any more (client gone)."""
 
     @property
     def is_open(self) -> bool:
@@ -72,8 +78,9 @@ class SqlStore(CookielessMixin):
 
     # -- reads -----------------------------------------------------------------------
 
-    def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(sql, *args)`` on a read connection (blocking)."""
+    def _read_sync(self, fn: Callable[..., T], *args: Any, cancel: ReadCancel | None = None) -> T:
+        """Run ``fn(sql, *args)`` on a read connection (blocking); ``cancel`` can interrupt it
+        (then ``QueryGone``)."""
         raise NotImplementedError
 
     def _require_open(self) -> None:
@@ -87,13 +94,32 @@ class SqlStore(CookielessMixin):
 
     async def _read(self, fn: Callable[..., T], *args: Any, heavy: bool = False) -> T:
         """Run a read on its own bounded pool (never the event loop's default executor, which
-        Starlette and the writer's callers share)."""
+        Starlette and the writer's callers share).
+
+        Cancelling the awaiting task cancels the read: still queued, it never runs; running,
+        its statement is interrupted in the database and its connection goes back to the pool.
+        """
         pool = self._pools.get(heavy)
         if pool is None:
             size, name = (HEAVY_READERS, "empmix-heavy-read") if heavy else (LIGHT_READERS, "empmix-read")
             pool = self._pools[heavy] = ThreadPoolExecutor(size, thread_name_prefix=name)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(self.read_sync, fn, *args))
+        cancel = ReadCancel()
+        future = loop.run_in_executor(pool, functools.partial(self._cancellable_read, cancel, fn, *args))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            loop.run_in_executor(None, cancel.cancel)  # PostgreSQL's cancel request is a round trip
+            raise
+
+    def _cancellable_read(self, cancel: ReadCancel, fn: Callable[..., T], *args: Any) -> T:
+        self._require_open()
+        try:
+            return self._read_sync(fn, *args, cancel=cancel)
+        except QueryGone:
+            self.interrupted_reads += 1
+            log.info("a %s read was cancelled: its client went away", getattr(fn, "__name__", "query"))
+            raise
 
     def _stop_reads(self) -> None:
         """Let the read pools' threads go (on close)."""
@@ -157,7 +183,7 @@ class SqlStore(CookielessMixin):
         group_key: str | None = None,
     ) -> list[JSON]:
         """See ``Store.funnel``."""
-        return await self._read(reads.funnel, project_id, steps, from_ms, to_ms, window_ms, by, group_key, heavy=True)
+        return await self._read(funnels.funnel, project_id, steps, from_ms, to_ms, window_ms, by, group_key, heavy=True)
 
     async def retention(
         self,
@@ -172,7 +198,7 @@ class SqlStore(CookielessMixin):
     ) -> list[JSON]:
         """See ``Store.retention``."""
         return await self._read(
-            reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key, heavy=True
+            retention_reads.retention, project_id, born, returned, from_ms, to_ms, unit, by, group_key, heavy=True
         )
 
     async def startup(self, project_id: int, from_ms: int | None, to_ms: int | None) -> JSON:

@@ -32,12 +32,17 @@ from typing import Any
 from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.store.base import StoreBusy, StoreClosed, StoreUnavailable
 
-__all__ = ["GroupWriter", "MAX_GROUP_RECORDS", "DEFAULT_MAX_PENDING"]
+__all__ = ["GroupWriter", "MAX_GROUP_RECORDS", "MAX_GROUP_PROFILE_RECORDS", "DEFAULT_MAX_PENDING"]
 
 log = logging.getLogger("empmix_collector.store")
 
 MAX_GROUP_RECORDS = 20_000
 """Records committed in one transaction at most (latency bound under load)."""
+MAX_GROUP_PROFILE_RECORDS = 2_000
+"""Profile and group records (``/engage``, ``/groups``) in one transaction at most (the oldest
+batch always goes, whatever it holds): each costs far more than an event (up to ``MAX_PROFILE_WORK`` per request), so
+four flooding clients' worst requests go one group each instead of all four in the group a
+one-event ``/track`` then waits for."""
 SMALL_BATCH_RECORDS = 100
 """Batches of at most this many records go first into the next group (see ``_take_group``)."""
 DEFAULT_MAX_PENDING = 2_000
@@ -160,17 +165,21 @@ class GroupWriter:
     def _take_group(self, backlog: list[_Task]) -> tuple[list[_Task], list[_Task]]:
         """The next group: the oldest batch (so every batch progresses), then the small batches
         (an SDK's few events, in arrival order), then the large ones in arrival order, up to
-        ``max_group_records``. So a one-event request waits for one group, not for every
-        2,000-record batch queued before it. Returns (group, what is left)."""
+        ``max_group_records`` (and :data:`MAX_GROUP_PROFILE_RECORDS` profile records, unless the
+        oldest batch alone has more). So a one-event request waits for one group, not for every 2,000-record
+        batch queued before it. Returns (group, what is left)."""
         head, rest = backlog[0], backlog[1:]
         group, size = [head], len(head.batch)
+        profiles = len(head.batch.profiles) + len(head.batch.groups)
         small = [task for task in rest if len(task.batch) <= SMALL_BATCH_RECORDS]
         large = [task for task in rest if len(task.batch) > SMALL_BATCH_RECORDS]
         left: list[_Task] = []
         for task in small + large:
-            if size < self.max_group_records:
+            costly = len(task.batch.profiles) + len(task.batch.groups)
+            if size < self.max_group_records and profiles + costly <= MAX_GROUP_PROFILE_RECORDS:
                 group.append(task)
                 size += len(task.batch)
+                profiles += costly
             else:
                 left.append(task)
         if left and small and large:  # keep arrival order among what waits

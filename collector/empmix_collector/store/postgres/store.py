@@ -34,6 +34,7 @@ from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.store import base, describe_target
 from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
+from empmix_collector.store.cancel import ReadCancel
 from empmix_collector.store.postgres.schema import LOCK_SPACE, upgrade
 from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlstore import HEAVY_READERS, LIGHT_READERS, SqlStore, register_projects
@@ -98,15 +99,22 @@ class PgSql:
     pin_join = "JOIN"
     no_index = ""
     person_key = "COALESCE(m.person_id::text, 'd:' || e.distinct_id) COLLATE \"C\""
-    funnel_in_sql = True
+    person_partition = ("m.person_id AS k1, CASE WHEN m.person_id IS NULL THEN e.distinct_id END AS k2", "k1, k2")
 
-    def __init__(self, conn: _Conn) -> None:
+    def __init__(self, conn: _Conn, cancel: ReadCancel | None = None) -> None:
         self.conn = conn
+        self.cancel = cancel
+        """A read's cancel switch: checked before each statement (a cancel request sent between
+        two statements finds nothing to cancel on the server)."""
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self.cancel is not None:
+            self.cancel.check()
         return self.conn.execute(_pg(sql), _text_safe(params)).fetchall()
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        if self.cancel is not None:
+            self.cancel.check()
         return self.conn.execute(_pg(sql), _text_safe(params)).fetchone()
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -312,14 +320,23 @@ class PostgresStore(SqlStore):
 
     # -- reads -----------------------------------------------------------------------
 
-    def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    def _read_sync(self, fn: Callable[..., T], *args: Any, cancel: ReadCancel | None = None) -> T:
         pool = self._pool
         if pool is None:
             raise StoreUnavailable("the read pool is closed")
         try:
             with pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
-                return fn(PgSql(conn), *args)
+                sql = PgSql(conn, cancel)
+                if cancel is not None:
+                    cancel.attach(conn.cancel_safe)  # a cancel request to the server, from the event loop
+                try:
+                    return fn(sql, *args)
+                finally:
+                    if cancel is not None:
+                        cancel.detach()
         except psycopg.errors.QueryCanceled as exc:
+            if cancel is not None:
+                cancel.check()
             limit = base.QUERY_TIME_LIMIT_S
             raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:

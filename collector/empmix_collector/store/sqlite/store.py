@@ -32,6 +32,7 @@ from empmix_collector.domain.records import WriteBatch, WriteResult
 from empmix_collector.store import base
 from empmix_collector.store.base import QueryTooLong, StoreUnavailable
 from empmix_collector.store.batch import BatchWriter
+from empmix_collector.store.cancel import ReadCancel
 from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlite.schema import upgrade
 from empmix_collector.store.sqlstore import SqlStore, register_projects
@@ -78,7 +79,7 @@ class SqliteSql:
     pin_join = "CROSS JOIN"
     no_index = "+"
     person_key = "COALESCE(m.person_id, 'd:' || e.distinct_id)"
-    funnel_in_sql = False
+    person_partition = ("COALESCE(m.person_id, 'd:' || e.distinct_id) AS k", "k")  # one key sorts faster here
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -275,19 +276,26 @@ class SqliteStore(SqlStore):
                 self._all_readers.append(conn)
             return SqliteSql(conn)
 
-    def _read_sync(self, fn: Callable[..., T], *args: Any) -> T:
+    def _read_sync(self, fn: Callable[..., T], *args: Any, cancel: ReadCancel | None = None) -> T:
         reader = self._reader()
         limit = base.QUERY_TIME_LIMIT_S
         deadline = time.monotonic() + limit
-        # SQLite calls this every 10,000 virtual machine steps; non-zero interrupts the query
-        reader.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        gone = cancel or ReadCancel()
+
+        def stop() -> bool:  # SQLite calls this every 10,000 virtual machine steps; True interrupts
+            return gone.cancelled or time.monotonic() > deadline
+
+        reader.conn.set_progress_handler(stop, 10_000)
         try:
+            gone.attach(reader.conn.interrupt)  # at once, from the event loop's thread
             return fn(reader, *args)
         except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc):
-                raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
+            if "interrupted" not in str(exc):
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+            gone.check()
+            raise QueryTooLong(f"the query ran past its time limit of {limit:g} s and was cancelled") from exc
         finally:
+            gone.detach()
             reader.conn.set_progress_handler(None, 0)
             if reader.conn.in_transaction:
                 reader.conn.execute("ROLLBACK")
