@@ -472,7 +472,8 @@ def _early(early: dict[str, Any]) -> list[str]:
         f"| `boot_exec_ms` (median of {execution['repeats']} loads from the HTTP cache, minus an empty script; "
         f"new visitor) | **{_f(execution['exec_ms'], 3)} ms** | ≤ 1 ms ({verdict(_met(execution['exec_ms'], 1.0))}) |",
         f"| the same, returning visitor (identity and session stored) | {_f(execution['exec_ms_returning'], 3)} ms | |",
-        f"| what the collector serves at `/empmix-boot.js` (the installed package's copy): gzip -9; execution (new visitor) "
+        "| what the collector serves at `/empmix-boot.js` (the installed package's copy): gzip -9; "
+        "execution (new visitor) "
         f"| {_f(boot['served_source_gzip_bytes'])} bytes ({_f(boot['served_source_bytes'])} raw); "
         f"{_f(execution['exec_ms_served_source'], 3)} ms | |",
         "",
