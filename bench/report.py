@@ -487,8 +487,9 @@ def _early(early: dict[str, Any]) -> list[str]:
                       "`empmix-boot.js` loaded.")
     arrivals = early.get("script_arrival_median_ms") or {}
     if arrivals:
-        lines += ["", "Navigation → arrival of the script that counts the visit (`empmix-boot.js`; without the boot "
-                  "script, the app's Python; `mixpanel.min.js`), median over the visits where it came before the "
+        lines += ["", "Navigation → arrival of the scripts that count the visit (`empmix-boot.js` and the demo's "
+                  "`boot-tag.js`, the later of the two; without the boot script, the app's Python; "
+                  "`mixpanel.min.js`), median over the visits where they came before the "
                   "tab closed: " + "; ".join(
                       f"{_PROFILE_LABELS.get(profile, profile)}: " + ", ".join(
                           f"{early['kinds'][kind]['label'].split(' (')[0]} {_f(ms, 0, ' ms')}"
