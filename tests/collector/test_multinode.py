@@ -37,16 +37,7 @@ NODES = 3
 
 
 def _post(url: str, path: str, records: list[Record]) -> int:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request("POST", path + "?verbose=1", body="data=" + quote(json.dumps(records), safe=""),
-                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-        reply = conn.getresponse()
-        reply.read()
-        return reply.status
-    finally:
-        conn.close()
+    return _reply(url, path, records)[0]
 
 
 def _at_once(sends: list[tuple[str, str, list[Record]]]) -> None:

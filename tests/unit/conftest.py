@@ -24,6 +24,18 @@ def origin() -> Origin:
     return Origin()
 
 
+@pytest.fixture
+def paused(origin: Origin) -> Origin:
+    """Nothing is delivered (every POST fails): what the calls queue stays in localStorage."""
+    from empmix_web.browser import NetworkError
+
+    def down(url: str, records: Any) -> Any:
+        raise NetworkError("offline")
+
+    origin.server = down
+    return origin
+
+
 def run(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run an async test body on a fresh event loop (the SDK's tasks need a running loop), in a
     thread of its own: in the same session, Playwright's sync API keeps a loop running here."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from empmix_web.client import EmpMixClient
 from tests.unit.conftest import run, tab
 from tests.unit.fake_browser import FakeBrowser, Origin
@@ -61,18 +59,6 @@ def without(props: dict[str, Any], *keys: str) -> dict[str, Any]:
 def hot(client: EmpMixClient) -> bool:
     """True when the next track() of ``client`` can take the hot path."""
     return client._core.hot._template is not None  # type: ignore[union-attr]
-
-
-@pytest.fixture
-def paused(origin: Origin) -> Origin:
-    """Nothing is delivered (every POST fails): the records stay queued, in localStorage."""
-    from empmix_web.browser import NetworkError
-
-    def down(url: str, records: Any) -> Any:
-        raise NetworkError("offline")
-
-    origin.server = down
-    return origin
 
 
 def test_after_the_first_event_each_track_is_one_call_into_the_page(paused):

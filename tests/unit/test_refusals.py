@@ -16,18 +16,6 @@ from tests.unit.test_handover import booted, start
 NAN = float("nan")
 
 
-@pytest.fixture
-def paused(origin: Origin) -> Origin:
-    """Nothing is delivered: what the calls queue stays in localStorage."""
-    from empmix_web.browser import NetworkError
-
-    def down(url: str, records: Any) -> Any:
-        raise NetworkError("offline")
-
-    origin.server = down
-    return origin
-
-
 def events(origin: Origin) -> list[dict[str, Any]]:
     keys = sorted(
         (k for k in origin.local if k.startswith("empmix_tok_q_") and k.endswith("e")),
