@@ -484,7 +484,7 @@ def _early(early: dict[str, Any]) -> list[str]:
     if missed:
         lines[-1] += (f" Visits with the boot script not counted: {missed}, of which "
                       f"{early['boot_visits_missed_before_the_script_arrived']} closed before the browser reported "
-                      "`empmix-boot.js` loaded.")
+                      "the scripts that count the visit loaded (`empmix-boot.js`, and the demo's `boot-tag.js`).")
     arrivals = early.get("script_arrival_median_ms") or {}
     if arrivals:
         lines += ["", "Navigation → arrival of the scripts that count the visit (`empmix-boot.js` and the demo's "
