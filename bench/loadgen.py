@@ -34,6 +34,9 @@ class LoadResult:
     errors: int = 0
     elapsed_s: float = 0.0
     latencies_s: list[float] = field(default_factory=list)
+    sent_s: list[float] = field(default_factory=list)
+    """When each answered request was sent (``time.perf_counter``, the same clock as the collector's
+    ``/api/writer`` on this machine), in the order of ``latencies_s``."""
     client_cpu_s: float = 0.0
 
     @property
@@ -84,6 +87,7 @@ async def _run(url: str, path: str, make_body: Callable[[int], bytes], content_t
     counter = itertools.count()
     deadline = None if duration_s is None else time.perf_counter() + duration_s
     latencies = result.latencies_s
+    sent = result.sent_s
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
@@ -105,6 +109,7 @@ async def _run(url: str, path: str, make_body: Callable[[int], bytes], content_t
                     reader, writer = await asyncio.open_connection(host, port)
                     continue
                 latencies.append(time.perf_counter() - t0)
+                sent.append(t0)
                 result.requests += 1
                 result.statuses[status] += 1
         finally:

@@ -151,6 +151,10 @@ class Settings:
         max_inflight_bytes, max_requests: past these request bytes or requests in
             progress, requests get 503 + ``Retry-After`` (``http.shedding``).
         max_connections: open connections at most (uvicorn ``limit_concurrency``).
+        writer_process: SQLite: the writer runs in a child process of its own
+            (``store.sqlite.writer_process``; the CLI's default, ``--writer-thread`` turns it
+            off), so it never waits for the event loop's GIL. ``False`` (the default here, for
+            tests and embedding): a thread of this process. PostgreSQL ignores it.
     """
 
     db_path: str
@@ -170,6 +174,7 @@ class Settings:
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     max_requests: int = DEFAULT_MAX_REQUESTS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    writer_process: bool = False
 
     def __post_init__(self) -> None:
         if is_postgres_url(self.db_path):

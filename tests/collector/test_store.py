@@ -207,7 +207,7 @@ def test_a_small_batch_goes_into_the_next_group_before_large_ones(store: SqlStor
         await _until(lambda: started.queued == 1 and store.pending == 0, "the writer took the first batch")
         names = [f"large{i}" for i in range(5)] + ["small"]
         writes = []
-        for name in names:  # 5 x 5,000 records, then 1: more than one group's 20,000
+        for name in names:  # 5 x 5,000 records, then 1: more than one group holds
             future = started.start(_batch(store, 1 if name == "small" else 5000, name))
             future.add_done_callback(lambda _, name=name: done.append(name))
             writes.append(future)
@@ -224,7 +224,8 @@ def test_a_small_batch_goes_into_the_next_group_before_large_ones(store: SqlStor
 
 def test_profile_heavy_batches_go_one_group_each() -> None:
     """Four 2,000-record /engage batches queued behind a busy writer are committed in four
-    groups, not one; a one-event batch joins the first of them (store-independent: a fake commit)."""
+    groups, not one; a one-event batch queued after them goes first, alone (store-independent:
+    a fake commit)."""
     from empmix_collector.store.writer import MAX_GROUP_PROFILE_RECORDS, GroupWriter
 
     entered, release, groups = threading.Event(), threading.Event(), []
@@ -256,4 +257,4 @@ def test_profile_heavy_batches_go_one_group_each() -> None:
         run(scenario)
     finally:
         writer.stop()
-    assert groups == [[(0, 1)], [(2000, 0), (0, 1)], [(2000, 0)], [(2000, 0)], [(2000, 0)]]
+    assert groups == [[(0, 1)], [(0, 1)], [(2000, 0)], [(2000, 0)], [(2000, 0)], [(2000, 0)]]

@@ -16,6 +16,7 @@ With a secret configured every ``/api`` call needs ``Authorization: Bearer SECRE
 ``GET /api/retention?born=&returned=&from=&to=&unit=&by=[&group_key=]``  ``{"cohorts": [{start, size, returned}]}``
 ``GET /api/startup?from=&to=``                  ``{visits, left_before_ready, ..._share, ready, histogram}``
 ``GET /api/cookieless``                         ``{persons, cookieless_only}``: persons with only cookieless ids
+``GET /api/writer?after=SEQ``                   the writer's per-group timings (``store.writer_stats``), load gauges
 ==============================================  =============================================
 """
 
@@ -239,3 +240,21 @@ class QueryAPI:
         lo = _int_param(request, "from", None, -_MAX_TIME, _MAX_TIME)
         hi = _int_param(request, "to", None, -_MAX_TIME, _MAX_TIME)
         return _reply(await self.store.startup(project, lo, hi))
+
+    async def writer(self, request: Request) -> Response:
+        """``GET /api/writer?after=SEQ``: how long the writer held each recent commit group
+        (``hold_ms``), waited and committed, the checkpoints, GC pauses and the load shedder's
+        gauges (``store.writer_stats``); only groups with ``seq > after`` are listed."""
+        self._project(request)
+        after = _int_param(request, "after", 0, 0, 2**62)
+        stats = getattr(self.store, "writer_stats", None)
+        body: dict[str, Any] = stats.snapshot(after) if stats is not None else {"seq": 0, "groups": []}
+        load = getattr(request.app.state, "load", None)
+        if load is not None:
+            body["load"] = {
+                "inflight_bytes": load.inflight_bytes,
+                "inflight_requests": load.inflight_requests,
+                "shed": load.shed,
+            }
+        body["pending"] = getattr(self.store, "pending", None)
+        return _reply(body)

@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
         Route("/api/retention", while_connected(api.retention), methods=["GET"]),
         Route("/api/startup", while_connected(api.startup), methods=["GET"]),
         Route("/api/cookieless", while_connected(api.cookieless), methods=["GET"]),
+        Route("/api/writer", api.writer, methods=["GET"]),
     ]
     if settings.site_dir is not None:
         routes.append(Mount("/", app=SiteFiles(settings.site_dir), name="site"))
@@ -92,6 +93,9 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
+        stats = getattr(store, "writer_stats", None)
+        if stats is not None:
+            stats.watch_gc()
         if settings.secret is None:
             log.warning(
                 "no --secret: the query API (/api/...) answers loopback clients only, and /import is disabled;"
@@ -101,6 +105,8 @@ def create_app(settings: Settings, *, store: Store | None = None) -> Starlette:
             yield
         finally:
             ingest.close()
+            if stats is not None:
+                stats.unwatch_gc()
             await asyncio.to_thread(store.close)
 
     app = Starlette(

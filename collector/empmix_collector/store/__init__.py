@@ -34,7 +34,12 @@ def create_store(settings: Settings) -> Store:
         return PostgresStore(settings.db_path, settings.tokens, max_ids_per_person=settings.max_ids_per_person)
     from empmix_collector.store.sqlite import SqliteStore
 
-    return SqliteStore(settings.db_path, settings.tokens, max_ids_per_person=settings.max_ids_per_person)
+    return SqliteStore(
+        settings.db_path,
+        settings.tokens,
+        max_ids_per_person=settings.max_ids_per_person,
+        writer_process=settings.writer_process,
+    )
 
 
 def describe_target(target: str) -> str:

@@ -22,7 +22,8 @@ from empmix_collector.store.base import JSON, QueryGone, StoreClosed
 from empmix_collector.store.cancel import ReadCancel
 from empmix_collector.store.cookieless import CookielessMixin
 from empmix_collector.store.sql import Sql
-from empmix_collector.store.writer import GroupWriter
+from empmix_collector.store.writer import Writer
+from empmix_collector.store.writer_stats import WriterStats
 
 __all__ = ["SqlStore", "register_projects", "HEAVY_READERS", "LIGHT_READERS"]
 
@@ -45,7 +46,7 @@ class SqlStore(CookielessMixin):
         self.max_ids_per_person = max_ids_per_person
         self.max_pending = max_pending
         self.projects: dict[str, int] = {}
-        self._writer: GroupWriter | None = None
+        self._writer: Writer | None = None
         self._pools: dict[bool, ThreadPoolExecutor] = {}
         self.interrupted_reads = 0
         """Reads stopped in the database because no one waited for them any more (client gone)."""
@@ -59,6 +60,11 @@ class SqlStore(CookielessMixin):
     def commit_count(self) -> int:
         """Write transactions committed since open (group commit makes it < batches)."""
         return 0 if self._writer is None else self._writer.commit_count
+
+    @property
+    def writer_stats(self) -> WriterStats:
+        """The writer's per-group timings (an empty record when the store is closed)."""
+        return WriterStats() if self._writer is None else self._writer.stats
 
     @property
     def pending(self) -> int:

@@ -290,7 +290,10 @@ class PostgresStore(SqlStore):
                 results: list[WriteResult | Exception] = (
                     batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
                 )
+                before = time.perf_counter()
                 sql.conn.commit()
+                if self._writer is not None:
+                    self._writer.stats.commit_s = time.perf_counter() - before
                 return results
             except psycopg.errors.TransactionRollback as exc:  # deadlock / serialisation failure
                 self._rollback(batches)

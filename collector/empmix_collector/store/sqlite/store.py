@@ -35,15 +35,25 @@ from empmix_collector.store.batch import BatchWriter
 from empmix_collector.store.cancel import ReadCancel
 from empmix_collector.store.sql import Row, fixed_name
 from empmix_collector.store.sqlite.schema import upgrade
+from empmix_collector.store.sqlite.writer_process import ProcessWriter
 from empmix_collector.store.sqlstore import SqlStore, register_projects
-from empmix_collector.store.writer import DEFAULT_MAX_PENDING, GroupWriter
+from empmix_collector.store.writer import DEFAULT_MAX_PENDING, Commit, GroupWriter
+from empmix_collector.store.writer_stats import WriterStats
 
-__all__ = ["SqliteStore", "connect"]
+__all__ = ["SqliteStore", "connect", "make_commit"]
 
 log = logging.getLogger("empmix_collector.store")
 T = TypeVar("T")
 
 CHECKPOINT_INTERVAL_S = 0.5
+RESTART_PAGES = 4096
+"""Past this WAL size (16 MB), the checkpointer follows its PASSIVE checkpoint with a RESTART one:
+under constant writes a PASSIVE checkpoint never catches up with the writer, so the WAL never
+starts over and grows until the writer's own backstop checkpoint (:data:`WRITER_AUTOCHECKPOINT_PAGES`)
+copies and syncs it inside a commit: 100-370 ms commits every ~2 s at 50 events/request, the
+requests' p99. The RESTART right after the PASSIVE has little left to copy; it takes the write lock
+only if the writer is between groups (no busy wait here), and the WAL then starts over at its
+beginning."""
 """How often the checkpointer thread runs a PASSIVE checkpoint (copies the WAL into the db)."""
 WRITER_AUTOCHECKPOINT_PAGES = 20_000
 """The writer checkpoints itself only if the WAL grows past this (80 MB): a backstop."""
@@ -146,6 +156,32 @@ class SqliteSql:
         self._next.clear()
 
 
+def make_commit(conn: sqlite3.Connection, max_ids_per_person: int, stats: WriterStats) -> Commit:
+    """The writer's transaction function on ``conn`` (``BEGIN IMMEDIATE`` ... ``COMMIT``; see
+    ``store.writer.Commit``); ``stats.commit_s`` gets each ``COMMIT``'s time."""
+    batches = BatchWriter(SqliteSql(conn), max_ids_per_person=max_ids_per_person, faults=(sqlite3.OperationalError,))
+
+    def commit(group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results: list[WriteResult | Exception] = (
+                batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
+            )
+            before = time.perf_counter()
+            conn.execute("COMMIT")
+            stats.commit_s = time.perf_counter() - before
+            return results
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            batches.forget_caches()
+            if isinstance(exc, sqlite3.OperationalError):  # locked too long, disk full, I/O error
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+            raise
+
+    return commit
+
+
 class SqliteStore(SqlStore):
     """The collector's embedded database (implements ``store.base.Store``).
 
@@ -154,6 +190,8 @@ class SqliteStore(SqlStore):
         tokens: project tokens; each gets a project row (created on first open).
         max_ids_per_person: identity cluster cap.
         max_pending: queued batches beyond which ``write`` raises ``StoreBusy``.
+        writer_process: run the writer in a child process (``sqlite.writer_process``: it then
+            never waits for the event loop's GIL); else a thread of this process.
     """
 
     def __init__(
@@ -163,9 +201,11 @@ class SqliteStore(SqlStore):
         *,
         max_ids_per_person: int = 500,
         max_pending: int = DEFAULT_MAX_PENDING,
+        writer_process: bool = False,
     ) -> None:
         super().__init__(tokens, max_ids_per_person=max_ids_per_person, max_pending=max_pending)
         self.path = path
+        self.writer_process = writer_process
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         self._readers: queue.SimpleQueue[SqliteSql] = queue.SimpleQueue()
@@ -193,25 +233,15 @@ class SqliteStore(SqlStore):
             log.warning("upgraded %s from schema version %d to %d", self.path, found, now)
         sql = SqliteSql(conn)
         self.projects = register_projects(sql, self.tokens, int(time.time() * 1000))
-        batches = BatchWriter(sql, max_ids_per_person=self.max_ids_per_person, faults=(sqlite3.OperationalError,))
-
-        def commit(group: list[WriteBatch], isolated: bool) -> list[WriteResult | Exception]:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                results: list[WriteResult | Exception] = (
-                    batches.apply_isolated(group) if isolated else list(batches.apply_group(group))
-                )
-                conn.execute("COMMIT")
-                return results
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                batches.forget_caches()
-                if isinstance(exc, sqlite3.OperationalError):  # locked too long, disk full, I/O error
-                    raise StoreUnavailable(f"SQLite: {exc}") from exc
-                raise
-
-        self._writer = GroupWriter(commit, on_exit=conn.close, max_pending=self.max_pending)
+        if self.writer_process:
+            conn.close()
+            self._writer = ProcessWriter(
+                self.path, max_ids_per_person=self.max_ids_per_person, max_pending=self.max_pending
+            )
+        else:
+            stats = WriterStats()
+            commit = make_commit(conn, self.max_ids_per_person, stats)
+            self._writer = GroupWriter(commit, on_exit=conn.close, max_pending=self.max_pending, stats=stats)
         self._stop_checkpoints.clear()
         self._checkpointer = threading.Thread(target=self._checkpoints, name="empmix-checkpoint", daemon=True)
         self._writer.start()
@@ -241,24 +271,34 @@ class SqliteStore(SqlStore):
         """Copy committed WAL frames into the database off the writer's path.
 
         A commit then only appends to the WAL; the page copying and the fsyncs of a
-        checkpoint run here (PASSIVE never blocks the writer or the readers). Once the
+        checkpoint run here (PASSIVE never blocks the writer or the readers). Past
+        :data:`RESTART_PAGES` a RESTART checkpoint follows, so the WAL starts over. Once the
         writer has been idle for a round, a TRUNCATE checkpoint empties the WAL file, so a
         burst does not leave it at its largest size for good. It does not wait: if a
         writer or a reader is busy, it gives up and is tried again at the next idle round.
         """
         conn = connect(self.path)
         conn.execute("PRAGMA busy_timeout=0")
+        stats = self.writer_stats
         seen, truncated = -1, True
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_INTERVAL_S):
                 commits = self.commit_count
+                began = time.perf_counter()
                 try:
                     if commits != seen:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        busy, wal, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                         truncated = False
+                        kind = "busy" if busy else "passive" if done == wal else "passive_partial"
+                        stats.record_checkpoint(kind, time.perf_counter() - began, wal)
+                        if wal >= RESTART_PAGES:
+                            began = time.perf_counter()
+                            busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+                            stats.record_checkpoint("restart_busy" if busy else "restart", time.perf_counter() - began)
                     elif not truncated:
                         busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
                         truncated = not busy
+                        stats.record_checkpoint("truncate_busy" if busy else "truncate", time.perf_counter() - began, 0)
                 except sqlite3.Error as exc:  # busy or I/O: try again next round
                     log.warning("checkpoint failed: %s", exc)
                 seen = commits
