@@ -101,9 +101,7 @@ def _latest() -> dict[str, str]:
 def _wheel_bytecode() -> dict[str, str]:
     """sha256 of each bytecode file (pyc, bundle) in the bytecode wheel the page installs."""
     with zipfile.ZipFile(WWW / _latest()["pyodide_wheel"].lstrip("/")) as wheel:
-        return {
-            n: hashlib.sha256(wheel.read(n)).hexdigest() for n in wheel.namelist() if n.endswith((".pyc", ".bin"))
-        }
+        return {n: hashlib.sha256(wheel.read(n)).hexdigest() for n in wheel.namelist() if n.endswith((".pyc", ".bin"))}
 
 
 def _page(browser: Any, base_url: str, query: str = "", latest: dict[str, str] | None = None) -> Iterator[Any]:
