@@ -119,7 +119,7 @@ def sizes(include_pyodide: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "wheel": wheel.name,
         "wheel_bytes": wheel.stat().st_size,
-        "pyodide_wheel": latest["pyodide_wheel"],  # its modules as .pyc without sources (tools/pyc_wheel.py)
+        "pyodide_wheel": latest["pyodide_wheel"],  # one bytecode bundle, no sources (tools/pyc_wheel.py)
         "pyodide_wheel_bytes": bytecode.stat().st_size,
         "micropython_wheel": latest["micropython_wheel"],  # the same plus .mpy files (tools/mpy_wheel.py)
         "micropython_wheel_bytes": (WWW / latest["micropython_wheel"].lstrip("/")).stat().st_size,

@@ -4,12 +4,13 @@
 //
 //   node tools/compile_pyc.mjs PYODIDE_DIR TREE [KEPT_JSON]
 //
-// Every *.py under TREE (a host folder, as the files will sit in site-packages) gets its
-// bytecode written by tools/pyc_compile.py (run here, inside Pyodide): a sourceless mod.pyc
-// beside it, or, for the files KEPT_JSON names ({"pkg/__init__.py": "the text shipped"}),
-// __pycache__/<module>.<cache_tag>.pyc. Python runs with -X no_debug_ranges (no column ranges:
-// a sourceless traceback has no line to mark). Prints one JSON line: the Python version, cache
-// tag, magic number, site-packages and the pyc files written (relative to TREE).
+// The *.py under TREE (a host folder holding one package, as it will sit in site-packages) get
+// their bytecode written by tools/pyc_compile.py (run here, inside Pyodide): for the files
+// KEPT_JSON names ({"pkg/__init__.py": "the text shipped"}) __pycache__/<module>.<cache_tag>.pyc,
+// and for all the others one bundle, pkg/_bytecode.<cache_tag>.bin. Python runs with
+// -X no_debug_ranges (no column ranges: a sourceless traceback has no line to mark). Prints one
+// JSON line: the Python version, cache tag, magic number, site-packages, the files written
+// (relative to TREE) and the modules the bundle holds, read back from it.
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +29,7 @@ pyodide.globals.set("TREE", "/tree");
 pyodide.globals.set("KEPT", keptJson ? readFileSync(keptJson, "utf8") : "{}");
 pyodide.globals.set("COMPILER", readFileSync(resolve(here, "pyc_compile.py"), "utf8"));
 const report = pyodide.runPython(String.raw`
-import json, os
+import json, marshal, os
 
 def _compile_tree(tree, kept):
     tool = {"__name__": "pyc_compile"}
@@ -47,7 +48,8 @@ def _compile_tree(tree, kept):
         os.makedirs(os.path.dirname(os.path.join(tree, name)), exist_ok=True)
         with open(os.path.join(tree, name), "wb") as f:
             f.write(data)
-    return {**report, "pycs": sorted(pycs)}
+    bundle = tool["bundle_path"](sorted(files)[0].partition("/")[0], report["cache_tag"])
+    return {**report, "pycs": sorted(pycs), "bundled": sorted(marshal.loads(pycs[bundle][4:]))}
 
 json.dumps(_compile_tree(TREE, json.loads(KEPT)))
 `);

@@ -24,15 +24,18 @@ It has the plain wheel's file name and lives in ``/dist/micropython/``;
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+if __package__:  # imported from the repository's root (the tests)
+    from tools import wheel_rewrite
+else:  # run as a script: tools/ is sys.path[0]
+    import wheel_rewrite  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = ROOT / "node_modules" / "@micropython" / "micropython-webassembly-pyscript"
@@ -127,11 +130,6 @@ def check_mpys(files: dict[str, bytes], mpys: dict[str, bytes]) -> None:
         raise SystemExit(f"mpy_wheel: the .mpy headers differ or are not .mpy: {sorted(h.hex() for h in headers)}")
 
 
-def _record_line(name: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
 def write_wheel(source: Path, target: Path, compile_sources: Compiler) -> dict[str, str]:
     """``target``: ``source``'s entries, then the ``.mpy`` files, and a new ``RECORD``. Returns the
     compiler's report (mpy-cross version, bytecode format)."""
@@ -141,28 +139,18 @@ def write_wheel(source: Path, target: Path, compile_sources: Compiler) -> dict[s
         probes = {f"{p}/{PROBE}.py": b"" for p in packages}
         report, mpys = compile_sources({**files, **probes})  # pkg/_probe.py -> pkg/_mpy/_probe.mpy
         check_mpys(files, mpys)
-        infos = wheel.infolist()
-        record = next(i.filename for i in infos if i.filename.endswith(".dist-info/RECORD"))
-        lines: list[str] = []
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
 
-            def add(info: zipfile.ZipInfo, data: bytes) -> None:
-                out.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-                lines.append(_record_line(info.filename, data))
-
+        def entries() -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
+            infos = wheel.infolist()
             for info in infos:
-                if info.filename != record:
-                    add(info, wheel.read(info))
-            stamp = next(i for i in infos if i.filename in files).date_time
+                yield info, wheel.read(info)
+            like = next(i for i in infos if i.filename in files)
             for name in sorted(mpys):
-                entry = zipfile.ZipInfo(name, stamp)
+                entry = wheel_rewrite.entry(name, like)
                 entry.external_attr = 0o644 << 16
-                add(entry, mpys[name])
-            lines.append(f"{record},,")
-            out.writestr(wheel.getinfo(record), "\n".join(lines) + "\n", compress_type=zipfile.ZIP_DEFLATED)
-        partial.replace(target)
+                yield entry, mpys[name]
+
+        wheel_rewrite.write(wheel, target, entries())
     return report
 
 

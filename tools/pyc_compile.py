@@ -1,13 +1,20 @@
 """Compile a package's sources to the bytecode the Pyodide wheel ships: runs inside the pinned
 Pyodide (``tools/compile_pyc.mjs`` executes this file there), and under any CPython in the tests.
 
-Each module becomes bytecode without its source, as Pyodide ships its own packages: a
-*sourceless* ``pkg/mod.pyc`` beside where ``mod.py`` would be (importlib's
-``SourcelessFileLoader``), except the modules kept as source (the package's ``__init__.py``,
-which carries the guard ``tools/pyc_wheel.py`` writes into it): theirs goes to
-``pkg/__pycache__/<module>.<cache_tag>.pyc``. Every pyc is PEP 552 unchecked-hash (an install
-gives the files new mtimes, which timestamp pycs would be checked against); the hash is that of
-the file shipped beside it, so ``--check-hash-based-pycs always`` accepts it too.
+The modules become bytecode without their sources, as Pyodide ships its own packages, in two
+kinds of file:
+
+* the *bundle* ``pkg/_bytecode.<cache_tag>.bin``: every module of the package but its
+  ``__init__`` in one ``marshal.dumps`` of ``{"pkg.mod": code}``, after this Python's magic
+  number (4 bytes). One dump shares the names and constants the modules have in common, and the
+  wheel deflates it as one stream, which finds what repeats from module to module (a zip
+  deflates each file on its own). ``pkg/__init__.py`` finds it and installs the finder that
+  runs it (``_use_bundle``);
+* the package's ``__init__``, kept as source (it carries the guard ``tools/pyc_wheel.py`` writes
+  into it): its pyc goes to ``pkg/__pycache__/__init__.<cache_tag>.pyc``, PEP 552 unchecked-hash
+  (an install gives the files new mtimes, which timestamp pycs would be checked against); the
+  hash is that of the file shipped beside it, so ``--check-hash-based-pycs always`` accepts it
+  too.
 
 What the bytecode leaves out, none of which the SDK reads at run time:
 
@@ -15,11 +22,14 @@ What the bytecode leaves out, none of which the SDK reads at run time:
   function's into an ``__annotate__`` function: about a quarter of the bytecode);
 * the column ranges of each instruction (compiled under ``-X no_debug_ranges``, which
   ``compile_pyc.mjs`` passes): a traceback draws its ``^^^`` markers under the source line, and
-  there is no source line to draw them under. File names and line numbers stay.
+  there is no source line to draw them under. File names and line numbers stay, and so do the
+  qualified names (``__qualname__``, what a function's ``repr`` shows) and the exception tables
+  (``try`` needs them).
 
 ``co_filename`` is the source's path inside the wheel (``pkg/mod.py``): importlib does not fix a
-sourceless module's up at import, and that path is true wherever the wheel was unpacked
-(site-packages by ``loadPackage`` or micropip, the working folder by PyScript's ``files``).
+bundled or sourceless module's up at import, and that path is true wherever the wheel was
+unpacked (site-packages by ``loadPackage`` or micropip, the working folder by PyScript's
+``files``).
 """
 
 from __future__ import annotations
@@ -74,32 +84,55 @@ def compile_module(source: bytes, dfile: str) -> CodeType:
     return code
 
 
-def pyc_bytes(code: CodeType, shipped: bytes | None) -> bytes:
+def pyc_bytes(code: CodeType, shipped: bytes) -> bytes:
     """The pyc of ``code``: unchecked-hash header (the hash of ``shipped``, the source that sits
-    beside it, or of nothing for a sourceless pyc) and the marshalled code."""
-    digest = importlib.util.source_hash(shipped or b"")
+    beside it) and the marshalled code."""
+    digest = importlib.util.source_hash(shipped)
     header = importlib.util.MAGIC_NUMBER + FLAGS_UNCHECKED_HASH.to_bytes(4, "little") + digest
     return header + marshal.dumps(code)
 
 
-def pyc_path(source: str, kept: bool, cache_tag: str) -> str:
-    """Where ``pkg/mod.py``'s bytecode goes: ``pkg/mod.pyc`` (sourceless), or for a module kept as
-    source ``pkg/__pycache__/mod.<cache_tag>.pyc``."""
-    if not kept:
-        return source + "c"
+BUNDLE = "_bytecode"  # pkg/_bytecode.<cache_tag>.bin; empmix_web/__init__.py (_use_bundle) looks for it
+
+
+def pyc_path(source: str, cache_tag: str) -> str:
+    """Where the bytecode of ``pkg/__init__.py`` (kept as source) goes:
+    ``pkg/__pycache__/__init__.<cache_tag>.pyc``."""
     folder, _, name = source.rpartition("/")
     return f"{folder}/__pycache__/{name[:-3]}.{cache_tag}.pyc".lstrip("/")
 
 
+def bundle_path(package: str, cache_tag: str) -> str:
+    """``pkg/_bytecode.<cache_tag>.bin``."""
+    return f"{package}/{BUNDLE}.{cache_tag}.bin"
+
+
+def module_name(source: str) -> str:
+    """``pkg/mod.py`` -> ``pkg.mod``."""
+    return source[:-3].replace("/", ".")
+
+
+def bundle_bytes(codes: dict[str, CodeType]) -> bytes:
+    """The bundle: this Python's magic number, then one marshal dump of ``{module: code}``."""
+    return importlib.util.MAGIC_NUMBER + marshal.dumps(dict(sorted(codes.items())))
+
+
 def compile_files(files: dict[str, bytes], kept: dict[str, bytes]) -> dict[str, bytes]:
-    """Bytecode for each of ``files`` (path in the wheel: source), by its :func:`pyc_path`;
-    ``kept``: the modules shipped as source, with the text that is shipped (it may differ from
-    the code compiled, as the guarded ``__init__.py`` does)."""
+    """The bytecode of ``files`` (path in the wheel: source), one package's: a pyc for each of
+    ``kept`` (the modules shipped as source, with the text that is shipped: it may differ from
+    the code compiled, as the guarded ``__init__.py`` does), and the bundle of all the others."""
     tag = sys.implementation.cache_tag
-    out = {}
+    out, bundled = {}, {}
     for name, source in sorted(files.items()):
         code = compile_module(source, name)
-        out[pyc_path(name, name in kept, tag)] = pyc_bytes(code, kept.get(name))
+        if name in kept:
+            out[pyc_path(name, tag)] = pyc_bytes(code, kept[name])
+        else:
+            bundled[module_name(name)] = code
+    packages = {name.partition("/")[0] for name in files}
+    if len(packages) != 1:
+        raise ValueError(f"one package at a time, not {sorted(packages)}")
+    out[bundle_path(packages.pop(), tag)] = bundle_bytes(bundled)
     return out
 
 

@@ -1,22 +1,24 @@
-"""The Pyodide wheel: the built wheel's modules as bytecode without their sources, compiled by the
-pinned Pyodide, as Pyodide ships its own packages.
+"""The Pyodide wheel: the built wheel's modules as bytecode without their sources, compiled by
+the pinned Pyodide, as Pyodide ships its own packages.
 
 A page spends most of ``import empmix_web`` compiling the sources (Pyodide runs with
-``sys.dont_write_bytecode``, so every page compiles them again), and a pyc weighs about twice its
-stripped source, so shipping both cost a visitor the bytecode's download on top of the sources'.
-This makes a second wheel, for the Pyodide that ``./build.sh setup`` lays out, from the built
-(plain) wheel:
+``sys.dont_write_bytecode``, so every page compiles them again). This makes a second wheel, for
+the Pyodide that ``./build.sh setup`` lays out, from the built (plain) wheel
+(``tools/pyc_compile.py``, run inside Pyodide-in-Node.js by ``tools/compile_pyc.mjs``: the
+page's own magic number; no annotations, no column ranges):
 
-* each module ``pkg/mod.py`` becomes a sourceless ``pkg/mod.pyc`` (``tools/pyc_compile.py``, run
-  inside Pyodide-in-Node.js by ``tools/compile_pyc.mjs``: the page's own magic number; PEP 552
-  unchecked hash; no annotations, no column ranges). Tracebacks name the file and line
-  (``/lib/python3.14/site-packages/pkg/mod.py``, line N) but cannot show the line's text;
+* every module but the package's ``__init__`` goes into one bundle,
+  ``pkg/_bytecode.<cache_tag>.bin`` (this Python's magic number, then one marshal dump of all
+  their code objects), deflated in the wheel as one stream: a third smaller than a sourceless
+  pyc per module, each deflated on its own. ``pkg/__init__.py`` (``_use_bundle``) opens it and
+  installs a meta-path finder that runs its modules. Tracebacks name the file and line
+  (``pkg/mod.py``, line N) but cannot show the line's text;
 * the package's ``__init__.py`` stays as source, with one line added on a line it leaves blank
   (so every other line keeps its number): ``raise ImportError(...)``, naming the plain wheel.
-  Its bytecode, compiled without that line, sits in ``__pycache__/__init__.<cache_tag>.pyc``:
-  the Pyodide it was built for runs that and never the guard; any other Python (another cache
-  tag or magic number, MicroPython) finds no usable pyc, compiles the source, and stops there
-  with that ImportError instead of a "bad magic number" deep inside the package;
+  Its bytecode, compiled without that line, sits in ``__pycache__/__init__.<cache_tag>.pyc``
+  (PEP 552 unchecked hash): the Pyodide it was built for runs that and never the guard; any
+  other Python (another cache tag or magic number, MicroPython) finds no usable pyc, compiles
+  the source, and stops there with that ImportError instead of failing deep inside the package;
 * left out: what only other Pythons or the server use (``py.typed``; ``boot.js``, which the
   page loads with a ``<script>`` and the collector serves from its own install), and the long
   description in ``METADATA`` (this wheel is never on an index). ``RECORD`` lists the files.
@@ -35,21 +37,21 @@ from __future__ import annotations
 
 import argparse
 import ast
-import base64
-import hashlib
 import io
 import json
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 if __package__:  # imported from the repository's root (the tests)
-    from tools import pyc_compile
+    from tools import pyc_compile, wheel_rewrite
 else:  # run as a script: tools/ is sys.path[0]
     import pyc_compile  # type: ignore[no-redef]
+    import wheel_rewrite  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPILER = ROOT / "tools" / "compile_pyc.mjs"
@@ -58,8 +60,9 @@ FLAGS_UNCHECKED_HASH = pyc_compile.FLAGS_UNCHECKED_HASH
 URL_FOLDER = "/dist/pyodide/"
 LEFT_OUT = ("py.typed", "boot.js")  # file names the Pyodide wheel does not carry
 
-# (sources {path in wheel: bytes}, kept {path: text shipped}) -> (compiler report, {pyc path: bytes})
-Compiler = Callable[[dict[str, bytes], dict[str, bytes]], tuple[dict[str, str], dict[str, bytes]]]
+# (sources {path in wheel: bytes}, kept {path: text shipped}) -> (compiler report, {path: bytes}):
+# the report names the Python (python, cache_tag, magic, purelib) and the modules the bundle holds
+Compiler = Callable[[dict[str, bytes], dict[str, bytes]], tuple[dict[str, Any], dict[str, bytes]]]
 
 
 def sources(wheel: zipfile.ZipFile) -> dict[str, bytes]:
@@ -76,7 +79,7 @@ def pyodide_compiler(pyodide_dir: Path) -> Compiler:
 
     def compile_with_pyodide(
         files: dict[str, bytes], kept: dict[str, bytes]
-    ) -> tuple[dict[str, str], dict[str, bytes]]:
+    ) -> tuple[dict[str, Any], dict[str, bytes]]:
         with tempfile.TemporaryDirectory(prefix="pyc-wheel-") as tmp:
             tree = Path(tmp) / "tree"
             for name, data in files.items():
@@ -96,9 +99,17 @@ def pyodide_compiler(pyodide_dir: Path) -> Compiler:
     return compile_with_pyodide
 
 
-def pyc_name(source: str, cache_tag: str, kept: bool = False) -> str:
-    """``pkg/mod.py`` -> ``pkg/mod.pyc``; kept as source: ``pkg/__pycache__/mod.<cache_tag>.pyc``."""
-    return pyc_compile.pyc_path(source, kept, cache_tag)
+def bytecode_names(files: dict[str, bytes], cache_tag: str) -> list[str]:
+    """What the Pyodide wheel holds for the sources ``files``: the kept ``__init__.py``'s pyc and
+    the package's bundle."""
+    (package,) = {name.partition("/")[0] for name in files}
+    return [pyc_compile.pyc_path(f"{package}/__init__.py", cache_tag), pyc_compile.bundle_path(package, cache_tag)]
+
+
+def check_layout(files: dict[str, bytes]) -> None:
+    """One package, its modules at its top (the bundle's finder knows no subpackages)."""
+    if any(name.count("/") != 1 for name in files) or not any(is_kept(name) for name in files):
+        raise SystemExit(f"pyc_wheel: not one flat package with an __init__.py: {sorted(files)}")
 
 
 def is_kept(name: str) -> bool:
@@ -148,17 +159,21 @@ def _inside_docstring(lineno: int, body: list[ast.stmt]) -> bool:
     return first is not None and _is_docstring(first, body) and first.lineno <= lineno <= (first.end_lineno or 0)
 
 
-def check_pycs(files: dict[str, bytes], report: dict[str, str], pycs: dict[str, bytes]) -> None:
-    """One pyc per source, each with the compiler's magic number and unchecked-hash flags."""
+def check_bytecode(files: dict[str, bytes], report: dict[str, Any], out: dict[str, bytes]) -> None:
+    """The ``__init__`` pyc (the compiler's magic number, unchecked-hash flags) and the bundle
+    (the magic number, every other module)."""
     magic = bytes.fromhex(report["magic"])
-    expected = {pyc_name(name, report["cache_tag"], is_kept(name)) for name in files}
-    if set(pycs) != expected:
-        raise SystemExit(f"pyc_wheel: pycs {sorted(set(pycs) ^ expected)} do not match the sources")
-    for name, data in pycs.items():
-        if data[:4] != magic:
-            raise SystemExit(f"pyc_wheel: {name} has magic {data[:4].hex()}, not {magic.hex()}")
-        if int.from_bytes(data[4:8], "little") != FLAGS_UNCHECKED_HASH:
-            raise SystemExit(f"pyc_wheel: {name} is not an unchecked-hash pyc (PEP 552)")
+    init, bundle = expected = bytecode_names(files, report["cache_tag"])
+    if sorted(out) != sorted(expected):
+        raise SystemExit(f"pyc_wheel: bytecode {sorted(set(out) ^ set(expected))} does not match the sources")
+    for name in expected:
+        if out[name][:4] != magic:
+            raise SystemExit(f"pyc_wheel: {name} has magic {out[name][:4].hex()}, not {magic.hex()}")
+    if int.from_bytes(out[init][4:8], "little") != FLAGS_UNCHECKED_HASH:
+        raise SystemExit(f"pyc_wheel: {init} is not an unchecked-hash pyc (PEP 552)")
+    modules = sorted(pyc_compile.module_name(name) for name in files if not is_kept(name))
+    if report["bundled"] != modules:
+        raise SystemExit(f"pyc_wheel: the bundle holds {report['bundled']}, not the modules {modules}")
 
 
 def short_metadata(metadata: bytes) -> bytes:
@@ -169,53 +184,41 @@ def short_metadata(metadata: bytes) -> bytes:
     return ("\n".join(fields) + "\n").encode("utf-8")
 
 
-def _record_line(name: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
-def write_wheel(source: Path, target: Path, compile_sources: Compiler, pyodide: str = "?") -> dict[str, str]:
-    """``target``: ``source``'s entries with each module replaced by its bytecode (right where the
-    module was), a kept ``__init__.py`` guarded and followed by its pyc, and a new ``RECORD``.
+def write_wheel(source: Path, target: Path, compile_sources: Compiler, pyodide: str = "?") -> dict[str, Any]:
+    """``target``: ``source``'s entries with the guarded ``__init__.py`` and its pyc, then the
+    bundle, where the package's first module was, in place of the modules, and a new ``RECORD``.
     ``pyodide``: the Pyodide version the guard names. Returns the compiler's report (Python
-    version, cache tag, magic number)."""
+    version, cache tag, magic number, the bundled modules)."""
     with zipfile.ZipFile(source) as wheel:
         files = sources(wheel)
+        check_layout(files)
         guard = guard_statement(source.name, pyodide)
         kept = {
             name: guarded(data.decode("utf-8"), guard).encode("utf-8") for name, data in files.items() if is_kept(name)
         }
-        report, pycs = compile_sources(files, kept)
-        check_pycs(files, report, pycs)
-        infos = wheel.infolist()
-        record = next(i.filename for i in infos if i.filename.endswith(".dist-info/RECORD"))
-        lines: list[str] = []
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+        report, out = compile_sources(files, kept)
+        check_bytecode(files, report, out)
+        (init_source,) = kept
+        init_pyc, bundle = bytecode_names(files, report["cache_tag"])
 
-            def add(like: zipfile.ZipInfo, name: str, data: bytes) -> None:
-                info = zipfile.ZipInfo(name, like.date_time)
-                info.external_attr = like.external_attr
-                out.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-                lines.append(_record_line(name, data))
-
-            for info in infos:
+        def entries() -> Iterator[tuple[zipfile.ZipInfo, bytes]]:
+            placed = False
+            for info in wheel.infolist():
                 name = info.filename
-                if name == record or name.rpartition("/")[2] in LEFT_OUT:
+                if name.rpartition("/")[2] in LEFT_OUT:
                     continue
-                if name in kept:
-                    add(info, name, kept[name])
                 if name in files:
-                    pyc = pyc_name(name, report["cache_tag"], name in kept)
-                    add(info, pyc, pycs[pyc])
+                    if not placed:
+                        placed = True
+                        yield wheel_rewrite.entry(init_source, info), kept[init_source]
+                        yield wheel_rewrite.entry(init_pyc, info), out[init_pyc]
+                        yield wheel_rewrite.entry(bundle, info), out[bundle]
                 elif name.endswith(".dist-info/METADATA"):
-                    add(info, name, short_metadata(wheel.read(info)))
+                    yield wheel_rewrite.entry(name, info), short_metadata(wheel.read(info))
                 else:
-                    add(info, name, wheel.read(info))
-            lines.append(f"{record},,")
-            out.writestr(wheel.getinfo(record), "\n".join(lines) + "\n", compress_type=zipfile.ZIP_DEFLATED)
-        partial.replace(target)
+                    yield wheel_rewrite.entry(name, info), wheel.read(info)
+
+        wheel_rewrite.write(wheel, target, entries())
     return report
 
 
@@ -224,7 +227,7 @@ def pyodide_version(pyodide_dir: Path) -> str:
     return str(json.loads((pyodide_dir / "package.json").read_text())["version"])
 
 
-def update_latest(latest: Path, wheel: Path, report: dict[str, str]) -> None:
+def update_latest(latest: Path, wheel: Path, report: dict[str, Any]) -> None:
     """Name the bytecode wheel in ``empmix_web-latest.json`` with what a Python needs to run it
     (``wheel`` keeps naming the plain one)."""
     data = json.loads(latest.read_text())

@@ -1,7 +1,7 @@
 """The Pyodide wheel (``tools/pyc_wheel.py``: bytecode without sources) in a real Pyodide page:
-its ``.pyc`` files are what the page runs (nothing of empmix_web is compiled there, and no
-module's source is installed), and tracebacks still name the file and line (not the line's
-text). A Python with another cache tag or magic number stops at a clear ImportError that names
+its ``__init__`` pyc and its bundle are what the page runs (nothing of empmix_web is compiled
+there, and no module's source is installed), and tracebacks still name the file and line (not
+the line's text). A Python with another cache tag or magic number stops at a clear ImportError that names
 the plain wheel, and a page on another Pyodide loads the plain wheel in the first place
 (``tests/pages/sdk.js`` compares its Python with ``empmix_web-latest.json``). The plain wheel,
 from source, for comparison. Pyodide only: MicroPython pages load the plain wheel (they cannot
@@ -60,12 +60,17 @@ finally:
 root = os.path.dirname(os.path.dirname(importlib.util.find_spec("empmix_web").origin))
 
 def pyc(module):
+    # what the module ran: its pyc (the package's __init__), or the bundle its finder loaded
     cached = module.__spec__.cached
-    if not os.path.exists(cached):
+    loader = module.__spec__.loader
+    if getattr(loader, "bundle_of", None):
+        cached = os.path.join(os.path.dirname(module.__spec__.origin), "_bytecode." + cache_tag + ".bin")
+    if cached is None or not os.path.exists(cached):
         return None
     data = open(cached, "rb").read()
     return {{"path": os.path.relpath(cached, root), "sha256": hashlib.sha256(data).hexdigest(),
-            "flags": int.from_bytes(data[4:8], "little"), "loader": type(module.__loader__).__name__,
+            "flags": int.from_bytes(data[4:8], "little"),
+            "loader": getattr(loader, "__name__", type(loader).__name__),
             "source_installed": os.path.exists(module.__spec__.origin.removesuffix("c"))}}
 
 modules = {{name: pyc(m) for name, m in sys.modules.items() if name.split(".")[0] == "empmix_web"}}
@@ -93,10 +98,10 @@ def _latest() -> dict[str, str]:
     return dict(json.loads((WWW / "dist" / "empmix_web-latest.json").read_text()))
 
 
-def _wheel_pycs() -> dict[str, str]:
-    """sha256 of each pyc in the bytecode wheel the page installs."""
+def _wheel_bytecode() -> dict[str, str]:
+    """sha256 of each bytecode file (pyc, bundle) in the bytecode wheel the page installs."""
     with zipfile.ZipFile(WWW / _latest()["pyodide_wheel"].lstrip("/")) as wheel:
-        return {n: hashlib.sha256(wheel.read(n)).hexdigest() for n in wheel.namelist() if n.endswith(".pyc")}
+        return {n: hashlib.sha256(wheel.read(n)).hexdigest() for n in wheel.namelist() if n.endswith((".pyc", ".bin"))}
 
 
 def _page(browser: Any, base_url: str, query: str = "", latest: dict[str, str] | None = None) -> Iterator[Any]:
@@ -158,17 +163,20 @@ def test_the_page_runs_the_wheels_bytecode_without_sources(bytecode_page: Any, t
     assert result["compiled"] == []  # not one module of empmix_web compiled in the page
     modules = result["modules"]
     assert "empmix_web.core" in modules and "empmix_web._bridge" in modules  # init imported the bridge
-    shipped = _wheel_pycs()
-    for name, pyc in modules.items():
-        assert pyc is not None, f"{name}: no pyc"
-        assert pyc["flags"] == 0b01, name  # PEP 552 unchecked hash
-        assert shipped[pyc["path"]] == pyc["sha256"], name  # the wheel's file, not one written here
-        if name != "empmix_web":  # the package's __init__.py is there: it holds the guard
-            assert pyc["loader"] == "SourcelessFileLoader" and not pyc["source_installed"], name
+    shipped = _wheel_bytecode()
+    bundle = "empmix_web/_bytecode.cpython-314.bin"
+    assert set(shipped) == {"empmix_web/__pycache__/__init__.cpython-314.pyc", bundle}
+    for name, ran in modules.items():
+        assert ran is not None, f"{name}: no bytecode"
+        assert shipped[ran["path"]] == ran["sha256"], name  # the wheel's file, not one written here
+        if name == "empmix_web":  # the package's __init__.py is there: it holds the guard
+            assert ran["loader"] == "SourceFileLoader" and ran["flags"] == 0b01  # its pyc, PEP 552 unchecked hash
+        else:
+            assert ran["path"] == bundle and ran["loader"] == "Bundle" and not ran["source_installed"], name
     # the file (its path in the wheel) and the line; the line's text is not installed
     lineno, _ = _raise_line()
     assert result["frame"] == ["empmix_web/validation.py", lineno, ""]
-    assert result["file"] == "empmix_web/validation.pyc"
+    assert result["file"] == "empmix_web/validation.py"  # where the source would be: not installed
 
 
 @pytest.mark.parametrize(

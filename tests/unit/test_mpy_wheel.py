@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.toy_wheel import toy_wheel
 from tests.unit.test_micropython import _checks_on_cpython
 from tools import mpy_wheel
 
@@ -29,22 +30,9 @@ NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="Node.js is needed to run the MicroPython wasm")
 
 
-def _wheel(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in SOURCES.items():
-            z.writestr(name, data)
-        z.writestr("pkg/py.typed", b"")
-        z.writestr("pkg-1.0.dist-info/METADATA", b"Metadata-Version: 2.4\nName: pkg\nVersion: 1.0\n")
-        z.writestr("pkg-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nTag: py3-none-any\n")
-        z.writestr("pkg-1.0.dist-info/RECORD", b"")
-    return path
-
-
 def test_each_module_but_the_package_init_gets_its_mpy_and_record_lists_every_file(tmp_path: Path) -> None:
     target = tmp_path / "out" / "pkg-1.0-py3-none-any.whl"
-    report = mpy_wheel.write_wheel(
-        _wheel(tmp_path / "pkg-1.0-py3-none-any.whl"), target, mpy_wheel.mpy_cross_compiler()
-    )
+    report = mpy_wheel.write_wheel(toy_wheel(tmp_path, SOURCES), target, mpy_wheel.mpy_cross_compiler())
     assert report["mpy"] == "6.3" and "v1.27" in report["mpy_cross"]
     with zipfile.ZipFile(target) as z:
         names = z.namelist()
