@@ -4,9 +4,9 @@ Three views, all on a fresh client with ingestion held (nothing is sent):
 
 * ``sections``: a clock around the parts of ``track`` (the client's checks and the core's
   collaborators are wrapped in place, in the page only), in call order: the argument checks;
-  the hot path (``core.hot.track``: the event built from its template by ``records.event``,
-  and stored by one guarded localStorage write, ``browser.local_set_guarded``, the one FFI
-  crossing per call); the full path, which runs on the first event, about once a second (the
+  the hot path (``core.hot.track``: the session, then one call into the page,
+  ``browser.local_set_event``, which assembles the event from the template it holds and stores
+  it, the one FFI crossing per call); the full path, which runs on the first event, about once a second (the
   cookie and super-property re-reads) and after a change (``core.sync``: the stored identity;
   ``core._event``: context, record, push; ``core.hot.arm``: the template and the page's guard);
   ``sender.queued``; and the rest. Then what is inside those parts (JSON, ``sessions.touch``,
@@ -17,8 +17,8 @@ Three views, all on a fresh client with ingestion held (nothing is sent):
 * ``cprofile`` (Pyodide only): the top functions by own time under ``cProfile`` (inflated by
   the profiler).
 * ``what_if``: the median per call when, cumulatively, the client's argument checks are skipped
-  and the event's JSON is prebuilt (what is left is the one page call and the queue's
-  bookkeeping): where the remaining time goes (the core object is patched in the page; the SDK
+  and the properties' JSON is prebuilt (what is left is the session, the one page call and the
+  queue's bookkeeping): where the remaining time goes (the core object is patched in the page; the SDK
   files are not changed). Median over interleaved rounds. Alone (not cumulative): the
   client's argument check with flat property values checked inline, without the error-path
   strings ``validation.check_json`` builds for every key (MicroPython checks every value
@@ -105,8 +105,8 @@ TOPS = ["argument checks (client)", "hot path (total)", "full path: sync, identi
         "full path: _event, context + record + push (total)", "full path: arm, template + guard (total)",
         "sender.queued (total)"]
 # ... and inside them (each also counted in its part above)
-INNER = ["records.event (the one encoder: template + per-event values + own JSON)", "sessions.touch",
-         "localStorage write, guarded (FFI: the one crossing)", "JSON encode (compat.dumps)",
+INNER = ["records.event (the full path's encoder)", "sessions.touch",
+         "the page assembles and stores the event, guarded (FFI: the one crossing)", "JSON encode (compat.dumps)",
          "document.cookie read (FFI)", "localStorage.getItem (FFI)", "localStorage.setItem (FFI)",
          "location.href (FFI)"]
 REST = "rest of track (Core.track, HotPath.track, queue)"
@@ -145,7 +145,7 @@ wrap_counted(core.hot, "arm", TOPS[4])
 wrap_counted(core.sender, "queued", TOPS[5])
 wrap_counted(core.records, "event", INNER[0])
 wrap_counted(core.sessions, "touch", INNER[1])
-wrap_counted(core.browser, "local_set_guarded", INNER[2])
+wrap_counted(core.browser, "local_set_event", INNER[2])
 originals.append(("dumps", wrap_counted(records_module, "dumps", INNER[3])))
 originals.append(("core_dumps", wrap_counted(core_module, "dumps", INNER[3])))  # track() encodes the properties first
 wrap_counted(core.browser, "get_cookies", INNER[4])
@@ -206,7 +206,8 @@ out["sections_median_us_per_call"] = med_us(times)
 
 # 3. what-if: take work out of track, cumulatively; stages are measured in interleaved rounds
 # (fresh client each time) so that load drifts hit all alike
-STAGES = ["as shipped", "+ no argument checks", "+ event JSON prebuilt (left: the page call, the queue)"]
+STAGES = ["as shipped", "+ no argument checks",
+          "+ properties JSON prebuilt (left: the session, the page call, the queue)"]
 # and, alone (not cumulative): the client's argument check with flat values checked inline.
 # validation.check_json builds an error-path string (where + "[" + repr(key) + "]") for every
 # key before it recurses; on MicroPython (where values are checked before json.dumps) those
@@ -249,15 +250,14 @@ for rnd in range({rounds}):
         if level >= 1:
             client_module.check_event_name = lambda value: value
             client_module.check_properties = lambda value, name="properties", deep=True, copy=True: value
+        shipped_dumps = core_module.dumps
         if level >= 2:
-            per_event = core.records.per_event(core.sessions.touch())
-            own = records_module.dumps(props)
-            body = core.records.event("bench_event", core.hot._template, per_event, props, own).body
-            core.records.event = lambda n, t, e, p, j, body=body: records_module.Record(records_module.EVENT, body)
+            core_module.dumps = lambda o, own=records_module.dumps(props): own
         try:
             samples[STAGES[level]].append(med_us(loop(c)))
         finally:
             client_module.check_event_name, client_module.check_properties = shipped
+            core_module.dumps = shipped_dumps
         c.opt_out_tracking()
 what_if = {{}}
 for stage in STAGES:

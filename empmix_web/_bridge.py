@@ -43,7 +43,12 @@ _PAGE_HELPER = r"""
 const store = () => { try { return globalThis.localStorage || null } catch (e) { return null } };
 const fail = e => "E" + (e && e.name ? e.name + ": " + e.message : String(e));
 const NONE = "Eno localStorage";
-let guardKey = null, guardValue = null, guardUrl = null;  // what setIf assumes (set by watch)
+let guardKey = null, guardValue = null, guardUrl = null;  // what setEvent assumes (set by watch)
+let tpl = "", idPrefix = "";  // the shared part of the next events, the $insert_id prefix (template)
+// records.RecordFactory.event's text for per_event()'s three (tests/browser/test_event_contract.py)
+const event = (n, s, p, c, t) => '{"event":' + n + ',"properties":{"time":' + t + ',"$insert_id":"' + idPrefix
+  + c.toString(16).padStart(12, "0") + '","$session_id":' + s + (tpl ? "," + tpl : "")
+  + (p.length > 2 ? "," + p.slice(1, -1) : "") + "}}";
 return {
   get(k) { try { const s = store(); if (!s) return NONE; const v = s.getItem(k);
                  return v === null ? "N" : "V" + v } catch (e) { return fail(e) } },
@@ -52,10 +57,12 @@ return {
   remove(k) { try { const s = store(); if (!s) return NONE; s.removeItem(k); return "" }
               catch (e) { return fail(e) } },
   watch(k, v, url) { guardKey = k; guardValue = v; guardUrl = url },
-  setIf(k, v) { try { const s = store(); if (!s) return NONE;
-                      if (guardKey === null || s.getItem(guardKey) !== guardValue
-                          || String(location.href) !== guardUrl) return "C";
-                      s.setItem(k, v); return "" } catch (e) { return fail(e) } },
+  template(t, p) { tpl = t; idPrefix = p },
+  setEvent(k, n, s, p, c) { try { const st = store(); if (!st) return NONE;
+                                  if (guardKey === null || st.getItem(guardKey) !== guardValue
+                                      || String(location.href) !== guardUrl) return 0;
+                                  const v = event(n, s, p, c, Date.now()); st.setItem(k, v); return v.length }
+                            catch (e) { return fail(e) } },
   keys(p) { try { const s = store(); if (!s) return NONE; const out = [];
                   for (let i = 0; i < s.length; i++) { const k = s.key(i);
                     if (k !== null && k.startsWith(p)) out.push(k) }
@@ -148,7 +155,7 @@ class JsBrowser:
             )
         self._page = _make(window, _PAGE_HELPER)
         self._local = _make(js, _LOCAL_HELPER)
-        self._set_if = self._page.setIf  # looked up once: each JsProxy attribute read costs µs
+        self._set_event = self._page.setEvent  # looked up once: each JsProxy attribute read costs µs
         host, self._origin, protocol, self._referrer, width, height = str(self._page.page()).split("\n")
         self._host, self._https = host, protocol == "https:"
         self._screen = (int(width or 0), int(height or 0))
@@ -177,12 +184,13 @@ class JsBrowser:
     def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
         self._page.watch(watch_key, watch_value, url)
 
-    def local_set_guarded(self, key: str, value: str) -> bool:
-        reply = self._set_if(key, value)
-        if not reply:
-            return True
-        if reply == "C":
-            return False
+    def set_template(self, text: str, id_prefix: str) -> None:
+        self._page.template(text, id_prefix)
+
+    def local_set_event(self, key: str, name_json: str, session_json: str, props_json: str, count: int) -> int:
+        reply = self._set_event(key, name_json, session_json, props_json, count)
+        if type(reply) is int:
+            return reply
         raise StorageUnavailable(str(reply)[1:])
 
     def local_keys(self, prefix: str) -> "list[str]":

@@ -49,17 +49,22 @@ class Browser(Protocol):
     def local_keys(self, prefix: str) -> "list[str]":
         """Every stored key that starts with ``prefix``."""
 
-    # the hot path of track(): one call that writes only if nothing it assumes has changed.
-    # set_guard names what the next guarded writes assume (localStorage[watch_key] is
-    # watch_value, the page's URL is url); local_set_guarded writes key=value and returns True
-    # only while both still hold, else writes nothing and returns False
+    # the hot path of track(): one call that assembles and writes the event only if nothing it
+    # assumes has changed. set_guard names what local_set_event assumes (localStorage[watch_key]
+    # is watch_value, the page's URL is url); set_template gives it the event's shared part
     def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
         """Name what the next guarded writes assume: ``localStorage[watch_key]`` is ``watch_value`` and the
         page's URL is ``url``."""
 
-    def local_set_guarded(self, key: str, value: str) -> bool:
-        """Store ``value`` under ``key`` and return True only while the guard holds; else write nothing,
-        return False."""
+    def set_template(self, text: str, id_prefix: str) -> None:
+        """The shared properties of the next hot-path events (``EventTemplate.text``) and the
+        page's ``$insert_id`` prefix (``InsertIds.prefix``)."""
+
+    def local_set_event(self, key: str, name_json: str, session_json: str, props_json: str, count: int) -> int:
+        """While the guard holds: store under ``key`` the event ``RecordFactory.event`` writes for
+        the template, ``time`` now (ms), ``$insert_id`` the prefix and ``count`` (12 hex digits),
+        ``$session_id`` and the event's own properties, and return its length; else write nothing and
+        return 0."""
 
     # cookies: document.cookie as read, and one Set-Cookie-style string per write
     def get_cookies(self) -> str:

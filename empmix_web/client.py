@@ -292,45 +292,30 @@ class EmpMixClient:
     def set_group(self, group_key: str, group_ids: "str | int | list[str | int]") -> None:
         """This user belongs to ``group_ids`` of ``group_key``: a super property on every later
         event, and ``$set`` on the user's profile (held while anonymous)."""
-        from .groups import check_group_ids, check_group_key
+        from .groups import check_group_ids, check_group_key, with_ids
 
         key, ids = check_group_key(group_key), check_group_ids(group_ids)
         core = self._c("set_group")
-        merged = dict(core.super_properties())
-        merged[key] = ids
-        core.save_super_properties(merged)
+        core.save_super_properties(with_ids(core.super_properties(), key, ids))
         core.profile("$set", {key: ids})
 
     def add_group(self, group_key: str, group_id: "str | int") -> None:
         """Add one id to the user's ``group_key`` list (profile ``$union``)."""
-        from .groups import check_group_id, check_group_key
+        from .groups import check_group_id, check_group_key, with_id_added
 
         key, gid = check_group_key(group_key), check_group_id(group_id)
         core = self._c("add_group")
-        merged = dict(core.super_properties())
-        ids = merged.get(key)
-        ids = list(ids) if isinstance(ids, list) else []
-        if gid not in ids:
-            ids.append(gid)
-        merged[key] = ids
-        core.save_super_properties(merged)
+        core.save_super_properties(with_id_added(core.super_properties(), key, gid))
         core.profile("$union", {key: [gid]})
 
     def remove_group(self, group_key: str, group_id: "str | int") -> None:
         """Remove one id from the user's ``group_key`` list (profile ``$remove``); the super
         property goes with the last id."""
-        from .groups import check_group_id, check_group_key
+        from .groups import check_group_id, check_group_key, with_id_removed
 
         key, gid = check_group_key(group_key), check_group_id(group_id)
         core = self._c("remove_group")
-        merged = dict(core.super_properties())
-        ids = merged.get(key)
-        ids = [i for i in ids if i != gid] if isinstance(ids, list) else []
-        if ids:
-            merged[key] = ids
-        else:
-            merged.pop(key, None)
-        core.save_super_properties(merged)
+        core.save_super_properties(with_id_removed(core.super_properties(), key, gid))
         core.profile("$remove", {key: gid})
 
     def get_group(self, group_key: str, group_id: "str | int") -> "Group":

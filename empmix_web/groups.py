@@ -53,6 +53,37 @@ def check_groups(value: "Any") -> "dict[str, list[str | int]]":
     return out
 
 
+def with_ids(super_props: "dict[str, Any]", group_key: str, ids: "list[str | int]") -> "dict[str, Any]":
+    """``set_group``: the super properties with ``group_key``'s list replaced by ``ids``."""
+    merged = dict(super_props)
+    merged[group_key] = ids
+    return merged
+
+
+def with_id_added(super_props: "dict[str, Any]", group_key: str, group_id: "str | int") -> "dict[str, Any]":
+    """``add_group``: the super properties with ``group_id`` added to ``group_key``'s list (once)."""
+    merged = dict(super_props)
+    ids = merged.get(group_key)
+    ids = list(ids) if isinstance(ids, list) else []
+    if group_id not in ids:
+        ids.append(group_id)
+    merged[group_key] = ids
+    return merged
+
+
+def with_id_removed(super_props: "dict[str, Any]", group_key: str, group_id: "str | int") -> "dict[str, Any]":
+    """``remove_group``: the super properties without ``group_id`` in ``group_key``'s list; the
+    property goes with its last id."""
+    merged = dict(super_props)
+    ids = merged.get(group_key)
+    ids = [i for i in ids if i != group_id] if isinstance(ids, list) else []
+    if ids:
+        merged[group_key] = ids
+    else:
+        merged.pop(group_key, None)
+    return merged
+
+
 class Group:
     """One group's profile: ``EmpMix.get_group("company", "acme").set({"plan": "Pro"})``."""
 

@@ -9,15 +9,21 @@ run, this keeps
 - a guard in the page (``Browser.set_guard``): the stored identity text and the URL that
   template assumes.
 
-The next ``track()`` encodes only its own part (time, ``$insert_id``, ``$session_id``, the
-caller's properties) and hands the record to the page in one call, which stores it only if the
-stored identity and the URL are still the assumed ones. So a sibling tab's login, logout or
+The page's helper holds the template's text too (``Browser.set_template``). The next
+``track()`` encodes only the caller's properties and hands them to the page in one call
+(``Browser.local_set_event``), with the event's name, ``$session_id`` and the ``$insert_id``
+counter: the page writes ``time`` and ``$insert_id``, assembles the record as
+``RecordFactory.event`` would, and stores it only if the stored identity and the URL are still
+the assumed ones. The record's text stays in the page (``Record.body`` reads it when sending).
+So a sibling tab's login, logout or
 opt-out (they all rewrite or remove the identity) and a single-page app's navigation are seen by
 the very next call: the page writes nothing and the full path runs. Every record is still in
 localStorage when ``track()`` returns. What the page cannot check is checked here: this tab's
 identity and super properties, a running timer, memory mode, and the once-a-second re-reads
 (the cookie, a sibling's ``register()``), which belong to the full path.
 """
+
+from .records import PAGE_FIELDS
 
 try:
     from typing import Any
@@ -41,7 +47,8 @@ NO_STORED_IDENTITY = "nothing stored to guard (cookieless, or opted out)"
 NOT_PERSISTENT = "localStorage refused a write: records are kept in memory"
 IDENTITY_CHANGED = "this tab's identity changed (identify, alias, reset)"
 PROPS_CHANGED = "super properties changed (register, unregister, a group)"
-OVERRIDES = "the event's properties override shared ones"
+OVERRIDES = "the event's properties override shared ones (or time, $insert_id, $session_id)"
+PAGE_FIELD_SHARED = "a super property is named like a per-event one (time, $insert_id, $session_id)"
 TIMER = "a time_event() timer runs for this event"
 RECHECK = "the once-a-second re-read of the cookie and a sibling's super properties is due"
 GUARD = "the page's guard refused: the stored identity or the URL changed (a sibling tab, a navigation)"
@@ -77,6 +84,8 @@ class HotPath:
         self._props_version = -1
         self._until = 0.0  # monotonic: the full path's next re-read of cookie or super properties
         self._guarded: "tuple[str, str] | None" = None  # (identity text, URL) the page's guard holds
+        self._in_page: "str | None" = None  # the template text the page holds
+        self._blocked: "set[str]" = set()  # names the event's own properties may not use here
 
     def disarm(self) -> None:
         """Forget the template: the next event takes the full path."""
@@ -101,7 +110,14 @@ class HotPath:
             return
         if template is None:
             template = self._records.template(ident, context, super_props)
+        if not template.names.isdisjoint(PAGE_FIELDS):  # the page writes these: built whole
+            self._template, self._why = None, PAGE_FIELD_SHARED
+            return
         self._template = template
+        self._blocked = template.names.union(PAGE_FIELDS)
+        if self._in_page != template.text:
+            self._browser.set_template(template.text, self._records.insert_ids.prefix)
+            self._in_page = template.text
         self._ident = ident
         self._props_version = self._props.version
         self._until = min(self._identity.fresh_until, self._props.fresh_until)
@@ -110,8 +126,8 @@ class HotPath:
             self._guarded = (seen, url)
 
     def track(self, name: str, props: "dict[str, Any]", props_json: str) -> "str | None":
-        """Store the event from the template (``props_json``: ``props`` encoded); None when it
-        was stored, else why the full path must run (then nothing was stored)."""
+        """Have the page store the event from the template (``props_json``: ``props`` encoded);
+        None when it was stored, else why the full path must run (then nothing was stored)."""
         template = self._template
         if template is None:
             return self._why
@@ -119,12 +135,14 @@ class HotPath:
             return IDENTITY_CHANGED
         if self._props.version != self._props_version:
             return PROPS_CHANGED
-        if props and not template.fits(props):
+        if props and not self._blocked.isdisjoint(props):
             return OVERRIDES
         if self._timers.running(name):
             return TIMER
         if self._browser.monotonic() >= self._until:
             return RECHECK
-        per_event = self._records.per_event(self._sessions.touch())
-        record = self._records.event(name, template, per_event, props, props_json)
-        return None if self._queue.push_guarded(record) else GUARD
+        records = self._records
+        session = records.session_json(self._sessions.touch())
+        if self._queue.push_event(records.quoted(name), session, props_json, records.insert_ids.take()):
+            return None
+        return GUARD

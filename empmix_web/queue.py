@@ -15,7 +15,7 @@ import logging
 
 from . import keys
 from .compat import loads_bounded
-from .records import KINDS, Kind, Record
+from .records import EVENT, KINDS, Kind, Record
 from .storage import Storage
 
 try:
@@ -70,31 +70,32 @@ class OutboundQueue:
         """The characters of every queued record (the queue's second cap)."""
         return self._chars
 
-    def _next_key(self, record: Record) -> str:
+    def _next_key(self, letter: str) -> str:
         # zero-padded by slicing: MicroPython's "%010d" costs several µs per track()
-        return self._key_head + ("0000000000" + str(self._seq + 1))[-10:] + record.kind.letter
+        return self._key_head + ("0000000000" + str(self._seq + 1))[-10:] + letter
 
     def push(self, record: Record) -> Record:
         """Store and enqueue one record; past a cap the oldest are dropped (counted)."""
-        record.key = self._next_key(record)
+        record.key = self._next_key(record.kind.letter)
         self._storage.set(record.key, record.body)
         self._queued(record)
         return record
 
-    def push_guarded(self, record: Record) -> bool:
-        """``push`` through ``Storage.set_guarded``: False (nothing stored or queued) when
-        the guard no longer holds."""
-        key = self._next_key(record)
-        if not self._storage.set_guarded(key, record.body):
+    def push_event(self, name_json: str, session_json: str, props_json: str, count: int) -> bool:
+        """The hot path: the page assembles the event from its template and stores it
+        (``Storage.set_event``); the queue keeps its key and length. False (nothing stored or
+        queued) when the page's guard no longer holds."""
+        key = self._next_key("e")
+        size = self._storage.set_event(key, name_json, session_json, props_json, count)
+        if not size:
             return False
-        record.key = key
-        self._queued(record)
+        self._queued(Record(EVENT, None, key, size, self._storage))
         return True
 
     def _queued(self, record: Record) -> None:
         self._seq += 1
         self._records.append(record)
-        self._chars += len(record.body)
+        self._chars += record.size
         self._enforce_caps()
 
     def _enforce_caps(self) -> None:
@@ -111,24 +112,30 @@ class OutboundQueue:
                 )
 
     def _forget(self, record: Record) -> None:
-        self._chars -= len(record.body)
+        self._chars -= record.size
         if record.key is not None:
             self._storage.remove(record.key)
 
     def rewrite(self, record: Record, body: str) -> None:
         """Replace a queued record's text (not yet sent)."""
-        self._chars += len(body) - len(record.body)
+        self._chars += len(body) - record.size
         record.body = body
         if record.key is not None:
             self._storage.set(record.key, body)
 
     def head(self, limit: int) -> "list[Record]":
-        """The oldest records for one endpoint, at most ``limit``: the next batch to send."""
+        """The oldest records for one endpoint, at most ``limit``: the next batch to send.
+        A record whose text is gone from storage (the site's data cleared) is dropped."""
         batch: "list[Record]" = []
+        gone: "list[Record]" = []
         for record in self._records:
             if len(batch) >= limit or (batch and record.kind.endpoint != batch[0].kind.endpoint):
                 break
-            batch.append(record)
+            if record.body:
+                batch.append(record)
+            else:
+                gone.append(record)
+        self.remove(gone)
         return batch
 
     def remove(self, records: "list[Record]") -> None:
@@ -154,6 +161,7 @@ class OutboundQueue:
         count = 0
         for record in self._records:
             if record.key is not None:
+                record.keep()  # the text into memory first: the page assembled it
                 self._storage.remove(record.key)
                 record.key = None
                 count += 1

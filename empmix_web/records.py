@@ -46,31 +46,67 @@ def next_order() -> int:
 
 
 class Record:
-    """One queued wire record: its JSON text, what it is, and its storage key (None once it
-    is kept in memory only)."""
+    """One queued wire record: what it is, its storage key (None once it is kept in memory
+    only), its length, and its JSON text.
 
-    __slots__ = ("key", "kind", "body", "order")
+    A record the page assembled (``OutboundQueue.push_event``) keeps no text in Python: ``body``
+    reads it from storage when the sender needs it (and ``""`` when it is gone from storage:
+    the site's data was cleared; the queue then drops it)."""
 
-    def __init__(self, kind: Kind, body: str, key: "str | None" = None) -> None:
+    __slots__ = ("key", "kind", "_body", "size", "order", "_store")
+
+    def __init__(
+        self, kind: Kind, body: "str | None", key: "str | None" = None, size: int = 0, store: "Any" = None
+    ) -> None:
         self.kind = kind
-        self.body = body
+        self._body = body
+        self.size = len(body) if body is not None else size  # the queue's character cap counts it
         self.key = key
+        self._store = store  # with body None: what reads it (Storage.get)
         self.order = next_order()
 
+    @property
+    def body(self) -> str:
+        """The record's JSON text."""
+        body = self._body
+        if body is None:
+            body = self._body = (self._store.get(self.key) if self.key is not None else None) or ""
+        return body
+
+    @body.setter
+    def body(self, text: str) -> None:
+        """Replace the text (a record not yet sent)."""
+        self._body = text
+        self.size = len(text)
+
+    def keep(self) -> None:
+        """Read the text into memory (before its storage key goes)."""
+        if self._body is None:
+            self._body = self.body
+
     def __repr__(self) -> str:
-        return "Record(" + repr(self.kind) + ", " + self.body[:60] + ")"
+        return "Record(" + repr(self.kind) + ", " + str(self.key) + ")"
+
+
+PAGE_FIELDS = ("time", "$insert_id", "$session_id")  # what the page writes into a hot-path event
 
 
 class InsertIds:
-    """``$insert_id`` values: 80 random bits per page, then a counter (32 hex characters)."""
+    """``$insert_id`` values: 80 random bits per page (``prefix``), then a counter (32 hex
+    characters in all). The hot path hands the page the counter (``take``), which writes the id
+    as ``__call__`` does."""
 
     def __init__(self, random10: bytes) -> None:
-        self._prefix = random10.hex()
+        self.prefix = random10.hex()
         self._count = 0
 
-    def __call__(self) -> str:
+    def take(self) -> int:
+        """The next counter value (a small integer: it crosses the FFI)."""
         self._count += 1
-        return self._prefix + ("%012x" % self._count)
+        return self._count
+
+    def __call__(self) -> str:
+        return self.prefix + ("%012x" % self.take())
 
 
 class EventTemplate:
@@ -97,10 +133,11 @@ class EventTemplate:
 class RecordFactory:
     """Builds records for one token, with a clock and an id source passed in."""
 
-    def __init__(self, token: str, now_ms: "Callable[[], float]", insert_id: "Callable[[], str]") -> None:
+    def __init__(self, token: str, now_ms: "Callable[[], float]", insert_ids: InsertIds) -> None:
         self.token = token
         self._now_ms = now_ms
-        self._insert_id = insert_id
+        self.insert_ids = insert_ids
+        self._insert_id = insert_ids
         self._names: "dict[str, str]" = {}  # event name -> its JSON (an app tracks few names)
         self._session = ("", '""')  # the last $session_id and its JSON
 
@@ -130,6 +167,21 @@ class RecordFactory:
         ``$session_id`` (the full path may add ``$duration`` and ``$persistence``)."""
         return {"time": int(self._now_ms()), "$insert_id": self._insert_id(), "$session_id": session_id}
 
+    def quoted(self, name: str) -> str:
+        """``dumps(name)``, cached (an app tracks few event names)."""
+        quoted = self._names.get(name)
+        if quoted is None:
+            if len(self._names) >= 256:
+                self._names = {}
+            quoted = self._names[name] = dumps(name)
+        return quoted
+
+    def session_json(self, session_id: str) -> str:
+        """``dumps(session_id)``, cached for the current session."""
+        if session_id != self._session[0]:  # read from storage: encoded (once per session)
+            self._session = (session_id, dumps(session_id))
+        return self._session[1]
+
     def event(
         self,
         name: str,
@@ -146,11 +198,7 @@ class RecordFactory:
         both give way to ``props``; ``template`` must come from ``template`` with ``props``,
         or fit them (``EventTemplate.fits``).
         """
-        quoted = self._names.get(name)
-        if quoted is None:
-            if len(self._names) >= 256:
-                self._names = {}
-            quoted = self._names[name] = dumps(name)
+        quoted = self.quoted(name)
         shared = template.names
         overridden = not shared.isdisjoint(per_event)
         if props and not overridden:
@@ -163,12 +211,9 @@ class RecordFactory:
             own = dumps({k: v for k, v in per_event.items() if k not in shared and k not in props})
             if len(own) > 2:  # "{}": every per-event value was overridden
                 pieces.append(own[1:-1])
-        elif len(per_event) == 3:  # per_event()'s own, as dumps writes them (the hot path's case)
-            session = per_event["$session_id"]
-            if session != self._session[0]:  # read from storage: encoded (once per session)
-                self._session = (session, dumps(session))
+        elif len(per_event) == 3:  # per_event()'s own, as dumps writes them (what the page writes too)
             pieces.append('"time":' + str(per_event["time"]) + ',"$insert_id":"' + per_event["$insert_id"])
-            pieces.append('","$session_id":' + self._session[1])
+            pieces.append('","$session_id":' + self.session_json(per_event["$session_id"]))
         else:
             pieces.append(dumps(per_event)[1:-1])
         if template.text:  # empty only when props override every shared property

@@ -95,16 +95,17 @@ class Storage:
         self._remove_stored(key)
         return False
 
-    def set_guarded(self, key: str, value: str) -> bool:
-        """Store ``value`` only while what the browser's guard assumes still holds (see
-        ``Browser.set_guard``); False when nothing was written, for that or any other reason
+    def set_event(self, key: str, name_json: str, session_json: str, props_json: str, count: int) -> int:
+        """Have the page assemble an event from its template and store it under ``key``, only
+        while what the browser's guard assumes still holds (``Browser.local_set_event``); the
+        stored text's length, or 0 when nothing was written, for that or any other reason
         (memory mode, a refused write): the caller then takes the path that handles it."""
         if not self.persistent or self.memory or key in self._overlay:
-            return False
+            return 0
         try:
-            return self._browser.local_set_guarded(key, value)
+            return self._browser.local_set_event(key, name_json, session_json, props_json, count)
         except StorageUnavailable:
-            return False
+            return 0
 
     def remove(self, key: str) -> None:
         """Remove ``key`` from the overlay and from localStorage."""

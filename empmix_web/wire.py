@@ -136,7 +136,7 @@ def beacon_chunks(records: "list[Any]", batch_size: int, budget: int = BEACON_LI
     chunk: "list[Any]" = []
     size = total = 0
     for record in records:
-        if not record.kind.idempotent:
+        if not record.kind.idempotent or not record.body:  # no text: gone from storage
             continue
         grown = encoded_size(record.body)
         if chunk and (record.kind.endpoint != chunk[0].kind.endpoint or len(chunk) >= batch_size):

@@ -1,4 +1,4 @@
-"""The hot path's page guard (``JsBrowser.local_set_guarded``) in real Chromium, both interpreters.
+"""The hot path's page guard (``JsBrowser.local_set_event``) in real Chromium, both interpreters.
 
 Once ``track()`` has run the full path, the next events are stored by one call into the page,
 which writes only while the stored identity and the page's URL are the ones the template
@@ -22,14 +22,14 @@ WATCH_GUARD = """
 def watch_guard(client):
     browser = client._core.browser
     calls = []
-    write = browser.local_set_guarded
+    write = browser.local_set_event
 
-    def counted(key, value):
-        ok = write(key, value)
-        calls.append(ok)
-        return ok
+    def counted(*args):
+        size = write(*args)
+        calls.append(size > 0)
+        return size
 
-    browser.local_set_guarded = counted
+    browser.local_set_event = counted
     now = browser.monotonic()
     browser.monotonic = lambda: now  # the hot path's clock only (identity, props keep theirs)
     return calls

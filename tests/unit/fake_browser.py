@@ -72,7 +72,8 @@ class FakeBrowser:
         self.held_locks: list[str] = []
         self.closed = False
         self.guard: tuple[str, str, str] | None = None
-        self.guarded_writes = 0  # local_set_guarded calls that wrote
+        self.guarded_writes = 0  # local_set_event calls that wrote
+        self.template = ("", "")  # set_template's (text, $insert_id prefix)
         self.boot: dict[str, object] | None = None  # window.empmixBoot (tests set it)
         self.since_navigation_ms = 1234.5  # what boot_ready() reads from the page's clock
 
@@ -109,16 +110,39 @@ class FakeBrowser:
     def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
         self.guard = (watch_key, watch_value, url)
 
-    def local_set_guarded(self, key: str, value: str) -> bool:
+    def set_template(self, text: str, id_prefix: str) -> None:
+        self.template = (text, id_prefix)
+
+    def page_event(self, name_json: str, session_json: str, props_json: str, count: int, time_ms: int) -> str:
+        """The record the page's helper assembles (``_bridge._PAGE_HELPER``'s ``event``, line for
+        line; tests/browser/test_event_contract.py binds that one to ``RecordFactory.event``)."""
+        text, prefix = self.template
+        return (
+            '{"event":'
+            + name_json
+            + ',"properties":{"time":'
+            + str(time_ms)
+            + ',"$insert_id":"'
+            + prefix
+            + ("%x" % count).rjust(12, "0")
+            + '","$session_id":'
+            + session_json
+            + ("," + text if text else "")
+            + ("," + props_json[1:-1] if len(props_json) > 2 else "")
+            + "}}"
+        )
+
+    def local_set_event(self, key: str, name_json: str, session_json: str, props_json: str, count: int) -> int:
         self._check()
         if self.guard is None:
-            return False
+            return 0
         watch_key, watch_value, url = self.guard
         if self.origin.local.get(watch_key) != watch_value or self.url != url:
-            return False
+            return 0
+        value = self.page_event(name_json, session_json, props_json, count, int(self.now_ms()))
         self._write(key, value)
         self.guarded_writes += 1
-        return True
+        return len(value)
 
     # -- cookies (a name per domain; "" is host-only) -----------------------------------------
     def get_cookies(self) -> str:

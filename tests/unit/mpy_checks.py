@@ -37,17 +37,25 @@ class MiniBrowser:
         return [k for k in self.local if k.startswith(prefix)]
 
     guard = None
-    guarded = 0  # writes local_set_guarded made: the hot path ran under MicroPython
+    template = ("", "")
+    guarded = 0  # writes local_set_event made: the hot path ran under MicroPython
 
     def set_guard(self, key, value, url):
         self.guard = (key, value, url)
 
-    def local_set_guarded(self, key, value):
+    def set_template(self, text, id_prefix):
+        self.template = (text, id_prefix)
+
+    def local_set_event(self, key, name_json, session_json, props_json, count):
         if self.guard is None or self.local.get(self.guard[0]) != self.guard[1] or self.guard[2] != self.page_url():
-            return False
+            return 0
+        text, prefix = self.template  # the page helper's assembly (_bridge._PAGE_HELPER's event)
+        value = ('{"event":' + name_json + ',"properties":{"time":' + str(int(self.now_ms())) + ',"$insert_id":"'
+                 + prefix + ("000000000000" + ("%x" % count))[-12:] + '","$session_id":' + session_json
+                 + ("," + text if text else "") + ("," + props_json[1:-1] if len(props_json) > 2 else "") + "}}")
         self.local[key] = value
         self.guarded += 1
-        return True
+        return len(value)
 
     def get_cookies(self):
         return "; ".join(k + "=" + self.cookies[k] for k in self.cookies)
