@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench import hostile, validation
+from bench import hostile, scaling_report, validation
 
 __all__ = ["make_summary", "markdown"]
 
@@ -80,6 +80,7 @@ def make_summary(results: dict[str, Any]) -> dict[str, Any]:
         summary["person_events_ms_at_largest_pg"] = scaling_pg["steps"][-1]["person_events"]["median_ms"]
         fresh = scaling_pg["steps"][-1].get("funnel_before_vacuum")
         summary["funnel_ms_at_largest_pg_before_vacuum"] = fresh["median_ms"] if fresh else None
+    summary.update(scaling_report.summary(scaling, scaling_pg))
     return summary
 
 
@@ -393,34 +394,6 @@ def _postgres(pg: dict[str, Any]) -> list[str]:
     ]
 
 
-def _scaling(scaling: dict[str, Any]) -> list[str]:
-    store = scaling.get("store", "sqlite")
-    lines = [
-        f"### 5. Scaling with stored data ({'PostgreSQL' if store == 'postgres' else 'SQLite'})",
-        "",
-        "| stored events | bulk load (1,000 / request) | ingest at 50 / request | `/api/persons/{id}/events` "
-        "(20 events) | `/api/funnel` (3 steps) | database (file + WAL) |",
-        "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for s in scaling["steps"]:
-        fresh = s.get("funnel_before_vacuum")
-        funnel = f"{_f(s['funnel']['median_ms'], 1)} ms" + (
-            f" ({_f(fresh['median_ms'], 1)} ms before `VACUUM`)" if fresh else ""
-        )
-        lines.append(
-            f"| {s['stored_events']:,} | {_f(s['bulk_load']['events_per_s'])} ev/s "
-            f"| {_f(s['ingest_50_per_request']['events_per_s'])} ev/s | {_f(s['person_events']['median_ms'], 1)} ms "
-            f"| {funnel} | {_mb(s['db_bytes']) if s['db_bytes'] else '?'} |"
-        )
-    if any("funnel_before_vacuum" in s for s in scaling["steps"]):
-        lines += [
-            "",
-            "PostgreSQL queries are timed after `VACUUM (ANALYZE)`, as autovacuum leaves a running "
-            "database; right after a bulk load every matching event still costs a heap page visit.",
-        ]
-    return lines
-
-
 _PROFILE_LABELS = {"loopback": "loopback", "20mbps_20ms": "20 Mbps / 20 ms"}
 LATE_MS = 100  # a cell with a tab closed later than this after its time gets a mark
 _BOOT_KINDS = ("pyodide_boot", "micropython_boot")
@@ -509,9 +482,9 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
         ("startup", _startup),
         ("burst", _burst),
         ("collector_load", _load),
-        ("scaling", _scaling),
+        ("scaling", scaling_report.markdown),
         ("collector_load_pg", _postgres),
-        ("scaling_pg", _scaling),
+        ("scaling_pg", scaling_report.markdown),
         ("early", _early),
         ("hostile", hostile.markdown),
         ("validation", validation.markdown),
@@ -523,4 +496,7 @@ def markdown(results: dict[str, Any], command: str, machine: str = "") -> str:
     if sqlite_steps and pg_steps and sqlite_steps[-1]["funnel"]["median_ms"]:
         ratio = pg_steps[-1]["funnel"]["median_ms"] / sqlite_steps[-1]["funnel"]["median_ms"]
         parts += [f"Funnel at the largest size, PostgreSQL / SQLite (same run): **{_f(ratio, 2)}** (goal ≤ 1.5).", ""]
+    goals = scaling_report.goals_markdown(results.get("scaling") or {}, results.get("scaling_pg") or {})
+    if goals:
+        parts += goals + [""]
     return "\n".join(parts)

@@ -182,7 +182,14 @@ def test_scaling_grows_the_database_and_queries_it(quick: dict[str, Any]) -> Non
         counts = [step["count"] for step in s["funnel"]["steps"]]
         assert counts[0] > 0 and counts == sorted(counts, reverse=True)
         assert s["ingest_50_per_request"]["events"] == 300
-        assert s["db_bytes"] > 0
+        assert s["db_bytes"] > 0 and _positive(s["collector_rss_bytes"])
+        assert s["retention"]["born"] == counts[0] and s["retention"]["cohorts"] >= 1  # born = the views
+        assert s["bulk_load"]["path"] == "http"  # --quick stays below bench.scaling.DIRECT_ABOVE
+    summary = json.loads((quick["out"] / "summary.json").read_text())
+    for key in ("funnel_ms_at_1e7", "funnel_ms_at_1e7_pg", "retention_ms_at_1e7", "retention_ms_at_1e7_pg",
+                "funnel_ms_at_1e6", "funnel_growth_1e6_to_1e7_pg"):
+        assert key in summary and summary[key] is None, key  # sizes --quick does not reach
+    assert summary["scaling_goals"]["funnel_ms_at_1e7_pg"]["goal_max"] == 1000.0
 
 
 def test_docs_tables_are_replaced_between_the_markers(tmp_path: Any) -> None:
