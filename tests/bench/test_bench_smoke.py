@@ -84,7 +84,7 @@ def test_track_cost_measures_every_sdk_at_every_depth(quick: dict[str, Any]) -> 
         assert _positive(profile["sections_total_us_per_call"]), key
         sections = profile["sections_us_per_call"]
         for name in ("argument checks (client)", "hot path (total)", "full path: sync, identity + consent (total)",
-                     "localStorage write, guarded (FFI: the one crossing)"):
+                     "the page assembles and stores the event, guarded (FFI: the one crossing)"):
             assert name in sections, (key, name)
         assert set(profile["sections_order"]) == set(sections)
         assert len(profile["what_if_median_us"]) == 3 and len(profile["what_if_alone_median_us"]) == 1

@@ -433,3 +433,16 @@ def test_odd_json_values_as_ids_are_refused_not_crashing(client: Collector, raw_
     else:
         assert (entry["result"], entry["reason"]) == ("refused", "illegal_id")
     assert client.get("/api/events").status_code == 200
+
+
+@pytest.mark.parametrize("odd", [["\ud800"], {"k": "x\udfff"}])
+def test_an_id_that_is_json_holding_a_lone_surrogate_is_refused_not_a_500(client: Collector, odd: Any) -> None:
+    # found by test_fuzz on PostgreSQL: the refused id's JSON text reached the merge log with the
+    # lone surrogate in it, which neither store's driver can encode, and the batch was answered 500
+    ok = event("view", "$device:d9")
+    props = {"token": TOKEN, "distinct_id": "usr_9", "$anon_distinct_id": odd, "$insert_id": new_id()}
+    r = client.track([{"event": "$identify", "properties": props}, ok])
+    assert r.status_code == 200, r.text
+    (entry,) = merge_entries(client, to_id="usr_9")
+    assert entry["result"] == "refused" and "\ufffd" in entry["from_id"]
+    assert client.event_count() == 2 and [e["event"] for e in client.person_events("$device:d9")] == ["view"]

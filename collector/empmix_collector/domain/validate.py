@@ -156,7 +156,7 @@ def _op_id(value: Any) -> str:
     if value is None:
         return ""
     try:
-        return dumps_json(value)[: MAX_ID_LENGTH + 1]
+        return _safe_text(dumps_json(value)[: MAX_ID_LENGTH + 1])  # json may write a lone surrogate
     except ValueError:  # defensive: the decoder already refuses NaN and 1e400
         return repr(value)
 
