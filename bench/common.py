@@ -31,8 +31,17 @@ MIXPANEL_MIN_JS = ROOT / "node_modules" / "mixpanel-browser" / "dist" / "mixpane
 
 __all__ = [
     "ROOT", "WWW", "PAGE_DIR", "RESULTS", "MIXPANEL_MIN_JS",
-    "percentile", "summarize_ms", "CollectorProcess", "count_events", "read_status_kb",
+    "fmt", "percentile", "summarize_ms", "CollectorProcess", "count_events", "read_status_kb",
 ]
+
+
+def fmt(value: object, digits: int = 0, suffix: str = "") -> str:
+    """A figure for the Markdown tables: thousands separated, ``–`` when missing or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, (int, float)):
+        return f"{value:,.{digits}f}{suffix}"
+    return str(value)
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -12,16 +12,9 @@ import math
 from typing import Any
 
 from bench import hostile, scaling_report, validation
+from bench.common import fmt as _f
 
 __all__ = ["make_summary", "markdown"]
-
-
-def _f(value: Any, digits: int = 0, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, (int, float)):
-        return f"{value:,.{digits}f}{suffix}"
-    return str(value)
 
 
 def _mb(value: Any) -> str:

@@ -15,8 +15,9 @@ Example::
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from bench.common import fmt as _f
 
 __all__ = ["summary", "markdown", "goals_markdown", "SIZES", "FUNNEL_GOAL_MS_PG", "GROWTH_GOAL"]
 
@@ -27,14 +28,6 @@ FUNNEL_GOAL_MS_PG = 1000.0
 GROWTH_GOAL = 1.0
 """Issue 21: from 10^6 to 10^7 events no worse than linear."""
 _QUERIES = ("funnel", "retention")
-
-
-def _f(value: Any, digits: int = 0, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, (int, float)):
-        return f"{value:,.{digits}f}{suffix}"
-    return str(value)
 
 
 def _mb(value: Any) -> str:

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 
 from bench import scaling_fill
 from bench.scaling import TOKEN, scaling_event
-from tests.collector.pgcluster import PgCluster, find_bin_dir
+from tests.collector.conftest import pg_cluster  # noqa: F401 (the collector tests' throwaway cluster)
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx is what requirements pin
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -33,16 +33,6 @@ from empmix_collector.settings import Settings
 
 SPACING_MS = 34.56  # what 4 days over 10^7 events gives: not a whole number of ms
 SPLIT, TOTAL = 130, 270  # user 6 owns events 120 .. 139: the direct part starts inside it
-
-
-@pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[PgCluster]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL is not installed: run ./build.sh setup (it installs Debian's postgresql)")
-    cluster = PgCluster(bin_dir)
-    yield cluster
-    cluster.remove()
 
 
 @pytest.fixture(params=("sqlite", "postgres"))
