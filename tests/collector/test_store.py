@@ -242,14 +242,11 @@ def test_profile_heavy_batches_go_one_group_each() -> None:
 
     async def scenario() -> None:
         first = asyncio.ensure_future(writer.submit(WriteBatch(events=[object()])))  # type: ignore[list-item]
-        deadline = time.monotonic() + 10
-        while not entered.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await _until(entered.is_set, "the writer holds the first group")
         heavy = [WriteBatch(profiles=[object()] * MAX_GROUP_PROFILE_RECORDS) for _ in range(4)]  # type: ignore[list-item]
         writes = [asyncio.ensure_future(writer.submit(batch)) for batch in heavy]
         writes.append(asyncio.ensure_future(writer.submit(WriteBatch(events=[object()]))))  # type: ignore[list-item]
-        while writer.pending < 5 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await _until(lambda: writer.pending == 5, "five batches wait")
         release.set()
         await asyncio.gather(first, *writes)
 
