@@ -164,6 +164,7 @@ class JsBrowser:
 
     # -- localStorage -------------------------------------------------------------------------
     def local_get(self, key: str) -> "str | None":
+        """``localStorage.getItem`` in the page, through the helper (``"V"``/``"N"``/``"E"`` reply)."""
         reply = str(self._page.get(key))
         if reply == "N":
             return None
@@ -176,24 +177,30 @@ class JsBrowser:
             raise StorageUnavailable(str(reply)[1:])
 
     def local_set(self, key: str, value: str) -> None:
+        """``localStorage.setItem`` in the page; StorageUnavailable on the helper's error reply."""
         self._check(self._page.set(key, value))
 
     def local_remove(self, key: str) -> None:
+        """``localStorage.removeItem`` in the page; StorageUnavailable on the helper's error reply."""
         self._check(self._page.remove(key))
 
     def set_guard(self, watch_key: str, watch_value: str, url: str) -> None:
+        """Kept by the page helper, which checks them on each ``local_set_event``."""
         self._page.watch(watch_key, watch_value, url)
 
     def set_template(self, text: str, id_prefix: str) -> None:
+        """Kept by the page helper, which splices the event's own parts into ``text``."""
         self._page.template(text, id_prefix)
 
     def local_set_event(self, key: str, name_json: str, session_json: str, props_json: str, count: int) -> int:
+        """One FFI call: the page helper checks the guard, assembles the record and stores it."""
         reply = self._set_event(key, name_json, session_json, props_json, count)
         if type(reply) is int:
             return reply
         raise StorageUnavailable(str(reply)[1:])
 
     def local_keys(self, prefix: str) -> "list[str]":
+        """The page helper walks ``localStorage`` and replies with the matching keys as JSON."""
         import json
 
         reply = str(self._page.keys(prefix))
@@ -204,50 +211,64 @@ class JsBrowser:
 
     # -- cookies ------------------------------------------------------------------------------
     def get_cookies(self) -> str:
+        """``document.cookie`` of the page (empty when reading it throws)."""
         return str(self._page.cookies())
 
     def set_cookie(self, cookie: str) -> None:
+        """Assigns ``document.cookie`` in the page (a refusal is silent, as in the browser)."""
         self._page.setCookie(cookie)
 
     # -- the page -----------------------------------------------------------------------------
     def page_url(self) -> str:
+        """``location.href`` of the page, read on each call."""
         return str(self._page.href())
 
     def page_host(self) -> str:
+        """``location.hostname``, read once at construction."""
         return self._host
 
     def page_origin(self) -> str:
+        """``location.origin``, read once at construction."""
         return self._origin
 
     def is_https(self) -> bool:
+        """``location.protocol`` is ``https:`` (read once)."""
         return self._https
 
     def referrer(self) -> str:
+        """``document.referrer``, read once at construction."""
         return self._referrer
 
     def screen_size(self) -> "tuple[int, int]":
+        """``screen.width`` and ``screen.height``, read once (0 when missing)."""
         return self._screen
 
     def on_page_hide(self, callback: "Callable[[], None]") -> None:
+        """A listener in the page's realm; the proxy is kept for the page's life so it is not freed."""
         proxy = create_proxy(callback)
         self._proxies.append(proxy)
         self._page.onHide(proxy)
 
     def boot_state(self) -> "str | None":
+        """``JSON.stringify(window.empmixBoot)`` from the page helper, or None."""
         return str(self._page.boot()) or None
 
     def boot_ready(self) -> float:
+        """Sets the boot script's hand-over flag in the page; the page's ``performance.now()``."""
         return float(self._page.bootReady())
 
     def console(self, level: str, message: str) -> None:
+        """``console[level]`` of the realm Python runs in (``console.log`` for an unknown level)."""
         log = getattr(js.console, level, None) or js.console.log
         log(message)
 
     # -- clocks and randomness ----------------------------------------------------------------
     def now_ms(self) -> float:
+        """``time.time()`` in ms: computed in Python, so no 64-bit integer crosses the FFI."""
         return time.time() * 1000
 
     def random_bytes(self, n: int) -> bytes:
+        """``os.urandom`` on Pyodide; ``crypto.getRandomValues`` on MicroPython."""
         if MICROPYTHON:
             return bytes(js.crypto.getRandomValues(js.Uint8Array.new(n)))
         import os
@@ -270,12 +291,15 @@ class JsBrowser:
 
     # -- Web Locks ----------------------------------------------------------------------------
     def has_locks(self) -> bool:
+        """``navigator.locks.request`` exists in the realm Python runs in."""
         return bool(self._local.hasLocks())
 
     def hold_lock(self, name: str) -> "Callable[[], None]":
+        """A ``navigator.locks.request`` whose promise resolves only on release."""
         release: "Callable[[], None]" = self._local.holdLock(name)
         return release
 
     async def try_lock(self, name: str) -> "Callable[[], None] | None":
+        """``navigator.locks.request`` with ``ifAvailable``; the helper resolves ``false`` when not granted."""
         release = await self._local.tryLock(name)  # false (not null: no sentinel) when not granted
         return None if release is False or release is None else release
