@@ -5,7 +5,8 @@
 #                               PostgreSQL server binaries (for the collector's tests)
 #   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
 #   ./build.sh docs             venv, then the documentation site (mkdocs.yml, docs/) into build/docs/, offline, --strict
-#   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite (ARGS go to pytest)
+#   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite in 3 workers (ARGS go to pytest;
+#                               -n 0: serially; EMPMIX_TEST_WORKERS=N: N workers)
 #   ./build.sh test --unit      venv, then the SDK's CPython unit tests only (tests/unit: seconds)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
@@ -177,7 +178,8 @@ case "$cmd" in
     docs
     log "running the test suite"
     set +e
-    "$PY" -m pytest tests "$@"
+    # in parallel: -n workers (tests/parallel.py groups and orders them); a later -n 0 runs serially
+    "$PY" -m pytest -n "${EMPMIX_TEST_WORKERS:-3}" tests "$@"
     rc=$?
     set -e
     [[ $rc == 5 ]] && { echo "no tests collected" >&2; exit 1; }
@@ -189,6 +191,6 @@ case "$cmd" in
     setup
     exec "$PY" bench/run.py "$@" ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     [[ $cmd == help || $cmd == -h || $cmd == --help ]] || exit 2 ;;
 esac

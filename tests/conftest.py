@@ -14,6 +14,7 @@ import pytest
 from tests import wire_server
 from tests.collector_process import CollectorProcess, launch_collector
 from tests.harness import INTERPRETERS
+from tests.parallel import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401 (hooks)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -22,6 +23,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  # real host names for cookie-domain and plain-http (no Web Locks) tests
                  "--host-resolver-rules=MAP *.example.test 127.0.0.1"]
 PAGE_READY_MS = 60_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Empty pytest-playwright's ``--output`` folder once, in the controller (or the only
+    process), before any worker starts: a worker that starts late must not delete what another
+    already kept there (see ``delete_output_dir``)."""
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(Path(str(config.getoption("--output"))), ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_output_dir() -> None:
+    """pytest-playwright's fixture of this name empties ``--output`` in every worker's session:
+    done once in ``pytest_configure`` instead."""
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ with one token per test flow (the pages take ``?token=``), so flows don't see ea
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,11 +47,19 @@ class Site(CollectorProcess):
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Site]:
     if not (WWW / "pyodide" / "pyodide.mjs").exists() or not list((WWW / "dist").glob("empmix_web-*.whl")):
         pytest.skip("build/www is not laid out: run ./build.sh setup")
-    shutil.copytree(ROOT / "site", WWW, dirs_exist_ok=True)  # what ./build.sh setup does
-    site_pages.main(str(WWW))
+    # in a parallel run the first worker lays the pages out, once: a copy while another worker's
+    # collector serves them could hand a page a half-written (or not yet pinned) file
+    run = getattr(request.config, "workerinput", {}).get("testrun_uid")
+    with open(WWW.parent / "site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = WWW.parent / "site.laid-out"
+        if run is None or not done.exists() or done.read_text() != run:
+            shutil.copytree(ROOT / "site", WWW, dirs_exist_ok=True)  # what ./build.sh setup does
+            site_pages.main(str(WWW))
+            done.write_text(run or "")
     tmp = tmp_path_factory.mktemp("site")
     proc = launch_collector(tmp / "events.db", "--site", str(WWW), tokens=TOKENS, cwd=ROOT)
     server = Site(proc.process, proc.url, proc.db, proc.output)
