@@ -5,8 +5,8 @@
 #                               PostgreSQL server binaries (for the collector's tests)
 #   ./build.sh lint             venv, then ruff check, ruff format --check and mypy --strict (pyproject.toml)
 #   ./build.sh docs             venv, then the documentation site (mkdocs.yml, docs/) into build/docs/, offline, --strict
-#   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite in 3 workers (ARGS go to pytest;
-#                               -n 0: serially; EMPMIX_TEST_WORKERS=N: N workers)
+#   ./build.sh test [ARGS]      setup, lint, docs, then the whole pytest suite (ARGS go to pytest;
+#                               -n N or EMPMIX_TEST_WORKERS=N: N parallel workers, see docs/development.md)
 #   ./build.sh test --unit      venv, then the SDK's CPython unit tests only (tests/unit: seconds)
 #   ./build.sh serve [--port N] setup, then the collector serving the demo site on http://127.0.0.1:N
 #   ./build.sh bench            setup, then the benchmarks (bench/), results under bench/results/
@@ -178,8 +178,8 @@ case "$cmd" in
     docs
     log "running the test suite"
     set +e
-    # in parallel: -n workers (tests/parallel.py groups and orders them); a later -n 0 runs serially
-    "$PY" -m pytest -n "${EMPMIX_TEST_WORKERS:-3}" tests "$@"
+    # serial by default until test_dists builds outside the checkout (docs/development.md, In parallel); EMPMIX_TEST_WORKERS=3 or -n 3: in parallel
+    "$PY" -m pytest -n "${EMPMIX_TEST_WORKERS:-0}" tests "$@"
     rc=$?
     set -e
     [[ $rc == 5 ]] && { echo "no tests collected" >&2; exit 1; }
