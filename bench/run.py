@@ -155,7 +155,7 @@ def _browser_benchmarks(selected: Sequence[str], args: argparse.Namespace, work:
             leave_times = early.QUICK_LEAVE_S if args.quick else early.LEAVE_S
             _log(f"early: {args.early_repeats} visit(s) per cell, {len(early.KINDS)} page kinds, leave after "
                  f"{', '.join(f'{t:g}' for t in leave_times)} s, {len(early.PROFILES)} network profiles")
-            # quick: two leave times, a shorter grace, and the pages left open (time to the first stored
+            # quick: one leave time, a shorter grace, and the pages left open (time to the first stored
             # page view) over loopback only
             results["early"] = early.run(bb, args.early_repeats, exec_repeats=args.exec_repeats,
                                          references=("loopback",) if args.quick else tuple(early.PROFILES),

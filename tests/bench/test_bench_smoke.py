@@ -141,10 +141,10 @@ def test_early_leave_covers_every_page_kind_leave_time_and_network(quick: dict[s
     cells = early["cells"]
     expected = {(kind, profile, t)
                 for kind in early["kinds"] for profile in early["profiles"] for t in early["leave_s"]}
-    assert {(c["kind"], c["profile"], c["leave_s"]) for c in cells} == expected and len(cells) == 4 * 2 * 2
+    assert {(c["kind"], c["profile"], c["leave_s"]) for c in cells} == expected and len(cells) == 4 * 2
     assert set(early["kinds"]) == {"pyodide_boot", "micropython_boot", "pyodide_noboot", "mixpanel"}
-    # --quick: the shortest and the longest leave times (a full run has 0.3, 0.5, 1, 2 and 3 s)
-    assert early["leave_s"] == [0.3, 3.0] and set(early["profiles"]) == {"loopback", "20mbps_20ms"}
+    # --quick: the shortest leave time only (a full run has 0.3, 0.5, 1, 2 and 3 s)
+    assert early["leave_s"] == [0.3] and set(early["profiles"]) == {"loopback", "20mbps_20ms"}
     for c in cells:
         assert c["visits"] == early["repeats"] == 1 and 0 <= c["counted"] <= c["visits"]
         assert c["share"] == c["counted"] / c["visits"] and len(c["pageviews"]) == c["visits"]
