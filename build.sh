@@ -48,7 +48,7 @@ setup_npm() {
 }
 
 setup_assets() {
-  local want; want=$(digest package-lock.json tools/pyodide_assets.py)
+  local want; want=$(digest package-lock.json tools/pyodide_assets.py tools/stdlib_pyc.mjs)
   if [[ -d "$WWW/pyodide" && "$(cat "$STAMPS/assets" 2>/dev/null)" == "$want" ]]; then return; fi
   log "laying out Pyodide and PyScript under build/www"
   rm -rf "$WWW/pyodide" "$WWW/pyscript" "$WWW/micropython" "$WWW/vendor"
@@ -60,6 +60,10 @@ setup_assets() {
   cp node_modules/mixpanel-browser/dist/mixpanel.min.js "$WWW/vendor/mixpanel.min.js"
   # npm's pyodide ships no wheels: micropip (for PyScript "packages") comes from PyPI
   "$PY" tools/pyodide_assets.py "$WWW/pyodide" micropip
+  # npm's python_stdlib.zip holds sources only: every page compiled what it imported (half a
+  # Pyodide page's start-up); precompiled once here by the pinned Pyodide (tools/stdlib_pyc.mjs)
+  local report; report=$(node tools/stdlib_pyc.mjs "$WWW/pyodide")   # fails the setup if it fails
+  log "Pyodide's standard library precompiled: $report"
   mkdir -p "$STAMPS" && echo "$want" > "$STAMPS/assets"
 }
 

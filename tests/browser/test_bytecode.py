@@ -219,3 +219,49 @@ def test_the_plain_wheel_runs_from_source(plain_page: Any, token: str) -> None:
     assert all(pyc is None for pyc in modules.values())  # no bytecode shipped, none written
     assert set(result["compiled"]) == _sources(modules)
     _assert_traceback_shows_the_source(result)
+
+
+# Run in the page: what the standard library's modules were loaded from, a module imported now
+# (none of the SDK's or the page's imports: its own load), and a traceback from inside the stdlib.
+STDLIB = """
+import json, sys, traceback
+import importlib._bootstrap_external as ext
+
+archive = next(p for p in sys.path if p.endswith(".zip"))
+compiled = []
+to_code = ext.SourceLoader.source_to_code
+
+def watched(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return to_code(self, data, path, *args, **kwargs)
+
+ext.SourceLoader.source_to_code = watched
+try:
+    import fractions
+finally:
+    ext.SourceLoader.source_to_code = to_code
+try:
+    json.loads("{")
+except ValueError as exc:
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+json.dumps({
+    "archive": archive,
+    "files": {n: m.__file__ for n, m in list(sys.modules.items())  # frozen ones are in the binary
+              if str(getattr(m, "__file__", "")).startswith(archive) and m.__spec__.origin != "frozen"},
+    "fractions": fractions.__file__,
+    "compiled": compiled,
+    "frame": [frame.filename, frame.lineno, frame.line],
+})
+"""
+
+
+def test_the_standard_library_runs_from_bytecode_and_tracebacks_name_file_and_line(bytecode_page: Any) -> None:
+    """``./build.sh setup`` precompiles Pyodide's ``python_stdlib.zip`` (``tools/stdlib_pyc.mjs``):
+    no module is compiled in the page, and a traceback still names the file and line (not its text)."""
+    result = json.loads(bytecode_page.evaluate("code => pyodide.runPythonAsync(code)", STDLIB))
+    files = result["files"]
+    assert len(files) > 20 and {"json", "asyncio", "fractions"} <= set(files)
+    assert [f for f in files.values() if not f.endswith(".pyc")] == []
+    assert result["fractions"] == result["archive"] + "/fractions.pyc" and result["compiled"] == []
+    filename, lineno, line = result["frame"]
+    assert filename == result["archive"] + "/json/decoder.py" and lineno > 0 and not line
