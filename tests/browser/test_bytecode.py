@@ -21,16 +21,10 @@ import pytest
 from tests.conftest import PAGE_READY_MS, ROOT
 from tests.wire_server import WWW
 
-# Run in the page: a fresh import of empmix_web (after dropping any earlier one) with
-# SourceLoader.source_to_code watched (importlib calls it only when no usable pyc exists), then
-# init, and track(123), whose TypeError is raised in validation.check_str. An ImportError of
-# the import itself is reported (message and frames) instead.
-IMPORT = """
-import hashlib, importlib.util, json, os, sys, traceback
+# Page code: importlib calls SourceLoader.source_to_code only when no usable pyc exists, so
+# ``compiled`` lists what was compiled from source while this watch is on
+WATCH = """
 import importlib._bootstrap_external as ext
-
-for name in [m for m in sys.modules if m == "empmix_web" or m.startswith("empmix_web.")]:
-    del sys.modules[name]
 compiled = []
 to_code = ext.SourceLoader.source_to_code
 
@@ -39,6 +33,22 @@ def watched(self, data, path, *args, **kwargs):
     return to_code(self, data, path, *args, **kwargs)
 
 ext.SourceLoader.source_to_code = watched
+"""
+
+# Run in the page: a fresh import of empmix_web (after dropping any earlier one) with
+# SourceLoader.source_to_code watched (WATCH), then
+# init, and track(123), whose TypeError is raised in validation.check_str. An ImportError of
+# the import itself is reported (message and frames) instead.
+IMPORT = (
+    """
+import hashlib, importlib.util, json, os, sys, traceback
+import importlib._bootstrap_external as ext
+
+for name in [m for m in sys.modules if m == "empmix_web" or m.startswith("empmix_web.")]:
+    del sys.modules[name]
+"""
+    + WATCH
+    + """
 cache_tag, magic = sys.implementation.cache_tag, ext.MAGIC_NUMBER
 sys.implementation.cache_tag = {cache_tag!r} or cache_tag
 ext.MAGIC_NUMBER = bytes.fromhex({magic!r}) or magic
@@ -83,6 +93,7 @@ json.dumps({{
     "file": os.path.relpath(empmix_web.validation.__file__, root) if not refused else None,
 }})
 """
+)
 
 
 def _raise_line() -> tuple[int, str]:
@@ -223,19 +234,15 @@ def test_the_plain_wheel_runs_from_source(plain_page: Any, token: str) -> None:
 
 # Run in the page: what the standard library's modules were loaded from, a module imported now
 # (none of the SDK's or the page's imports: its own load), and a traceback from inside the stdlib.
-STDLIB = """
+STDLIB = (
+    """
 import json, sys, traceback
 import importlib._bootstrap_external as ext
 
 archive = next(p for p in sys.path if p.endswith(".zip"))
-compiled = []
-to_code = ext.SourceLoader.source_to_code
-
-def watched(self, data, path, *args, **kwargs):
-    compiled.append(str(path))
-    return to_code(self, data, path, *args, **kwargs)
-
-ext.SourceLoader.source_to_code = watched
+"""
+    + WATCH
+    + """
 try:
     import fractions
 finally:
@@ -253,6 +260,7 @@ json.dumps({
     "frame": [frame.filename, frame.lineno, frame.line],
 })
 """
+)
 
 
 def test_the_standard_library_runs_from_bytecode_and_tracebacks_name_file_and_line(bytecode_page: Any) -> None:
